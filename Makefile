@@ -1,0 +1,77 @@
+# lasr — two commands do everything on a fresh Debian 12 machine with Swift 6.x:
+#   make demo   install what is missing, build release, transcribe audio/
+#   make test   install what is missing, then the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+SWIFT ?= swift
+LASR := .build/release/lasr
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Build dependencies: the three C libraries the design rests on.
+SYSTEM_PACKAGES := pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev
+# What the tests and the training recipe need besides (TTS voices for synthetic speech).
+TEST_PACKAGES := espeak-ng flite sox
+
+.PHONY: help demo test build deps test-deps venv swift-test python-test bench clean
+
+help:
+	@echo "make demo    install missing system packages, build release, run lasr on audio/"
+	@echo "make test    install missing packages and the training venv, run every test"
+	@echo "make bench   build release and run the benchmarks (docs/benchmarks.md)"
+	@echo "make train   retrain models/default (hours); make train-smoke: a few steps"
+
+# Installs only the Debian packages that are missing; a no-op when all are there.
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "missing packages: $$missing (on macOS: brew install libsndfile fftw openblas espeak-ng sox)"; exit 1; \
+	  fi; \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing </dev/null; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(SYSTEM_PACKAGES))
+
+test-deps: deps
+	$(call apt_install,$(TEST_PACKAGES))
+
+build: deps
+	$(SWIFT) build -c release --product lasr
+
+demo: build
+	$(LASR) info audio/
+
+# The training recipe's Python environment (PyTorch, sentencepiece, soundfile), pinned.
+venv: $(VENV)/.installed
+$(VENV)/.installed: training/requirements.txt
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || $(MAKE) --no-print-directory _apt_venv
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r training/requirements.txt
+	touch $@
+.PHONY: _apt_venv
+_apt_venv:
+	$(call apt_install,python3-venv python3-pip)
+
+swift-test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+python-test: test-deps venv
+	$(VENV)/bin/python -m pytest -q training/tests
+
+test: test-deps swift-test python-test train-smoke
+
+bench: build
+	$(LASR) bench
+
+clean:
+	rm -rf .build
+
+include training/train.mk

@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The library is split by pipeline stage; `lasr` is a thin command-line shell over it.
+let package = Package(
+    name: "lasr",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lasr", targets: ["lasr"]),
+        .library(name: "LasrAudio", targets: ["LasrAudio"]),
+        .library(name: "LasrFeatures", targets: ["LasrFeatures"]),
+        .library(name: "LasrNN", targets: ["LasrNN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries, wrapped as system-library targets (Debian: libsndfile1-dev, libfftw3-dev, libopenblas-dev).
+        .systemLibrary(
+            name: "CSndFile", pkgConfig: "sndfile",
+            providers: [.apt(["libsndfile1-dev"]), .brew(["libsndfile"])]),
+        .systemLibrary(
+            name: "CFFTW", pkgConfig: "fftw3f",
+            providers: [.apt(["libfftw3-dev"]), .brew(["fftw"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+
+        // Shared vocabulary of the stages: errors, matrices, config files.
+        .target(name: "LasrCore", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Stage 1: files and streams in, 16 kHz mono out.
+        .target(name: "LasrAudio", dependencies: ["LasrCore", "CSndFile"]),
+        // Stage 2: log-mel features.
+        .target(name: "LasrFeatures", dependencies: ["LasrCore", "CFFTW"]),
+        // Stage 3: tensors, weights files and the BLAS-backed layers.
+        .target(name: "LasrNN", dependencies: ["LasrCore", "COpenBLAS"]),
+
+        .executableTarget(
+            name: "lasr",
+            dependencies: [
+                "LasrCore", "LasrAudio", "LasrFeatures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(
+            name: "LasrTests",
+            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN"],
+            exclude: ["Fixtures"]),
+    ]
+)
