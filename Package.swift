@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "LasrAudio", targets: ["LasrAudio"]),
         .library(name: "LasrFeatures", targets: ["LasrFeatures"]),
         .library(name: "LasrNN", targets: ["LasrNN"]),
+        .library(name: "LasrModel", targets: ["LasrModel"]),
+        .library(name: "LasrDecoding", targets: ["LasrDecoding"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,17 +37,21 @@ let package = Package(
         .target(name: "LasrFeatures", dependencies: ["LasrCore", "CFFTW"]),
         // Stage 3: tensors, weights files and the BLAS-backed layers.
         .target(name: "LasrNN", dependencies: ["LasrCore", "COpenBLAS"]),
+        // Stage 4: the native model (conv encoder, attention, LSTM speller) loaded from its directory.
+        .target(name: "LasrModel", dependencies: ["LasrCore", "LasrFeatures", "LasrNN"]),
+        // Stage 5: beam search, vocabulary decoding, timestamps from the attention alignments.
+        .target(name: "LasrDecoding", dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrModel"]),
 
         .executableTarget(
             name: "lasr",
             dependencies: [
-                "LasrCore", "LasrAudio", "LasrFeatures",
+                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(
             name: "LasrTests",
-            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN"],
+            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding"],
             exclude: ["Fixtures"]),
     ]
 )

@@ -1,0 +1,165 @@
+import Foundation
+import LasrCore
+import LasrModel
+
+/// Settings of one decoding run; defaults come from the model's `decoding` section.
+public struct DecodingOptions: Sendable, Equatable {
+    /// Hypotheses kept per step; 1 is greedy decoding.
+    public var beam: Int
+    /// Weight of the CTC prefix score in `(1−w)·log p_att + w·log p_ctc`; 0 turns it off.
+    public var ctcWeight: Double
+    /// Rank ended hypotheses by score per token (tokens + end) instead of total score.
+    public var lengthNormalization: Bool
+    /// At most `⌊ratio·T′⌋` tokens for `T′` encoder frames.
+    public var maxLenRatio: Double
+    /// `<sos/eos>` may end a hypothesis only when `log p(eos) ≥ threshold · max_c log p(c)`.
+    public var eosThreshold: Double
+    /// Attention-shift limit: a hypothesis whose attention peak moves back by more than
+    /// this many encoder frames in one step is dropped (an attention decoder that loops
+    /// re-reads audio it has already spelled). nil turns the guard off.
+    public var maxBacktrackFrames: Int?
+
+    public init(beam: Int, ctcWeight: Double, lengthNormalization: Bool, maxLenRatio: Double,
+                eosThreshold: Double, maxBacktrackFrames: Int? = 8) {
+        self.beam = beam
+        self.ctcWeight = ctcWeight
+        self.lengthNormalization = lengthNormalization
+        self.maxLenRatio = maxLenRatio
+        self.eosThreshold = eosThreshold
+        self.maxBacktrackFrames = maxBacktrackFrames
+    }
+
+    public init(_ config: DecodingConfig) {
+        self.init(beam: config.beam, ctcWeight: config.ctcWeight, lengthNormalization: config.lengthNormalization,
+                  maxLenRatio: config.maxLenRatio, eosThreshold: config.eosThreshold)
+    }
+}
+
+/// A finished hypothesis.
+public struct Hypothesis: Sendable {
+    /// Token ids, without `<sos/eos>`.
+    public var tokens: [Int]
+    /// The ranking score (length-normalized when the options say so).
+    public var score: Double
+    /// Total joint score before normalization.
+    public var rawScore: Double
+    /// Attention log-probability of each token, then of the end: `tokens.count + 1` values.
+    public var tokenLogProbs: [Double]
+    /// CTC log-probability of the whole sequence (0 without CTC).
+    public var ctcLogProb: Double
+    /// Attention weights of each step, `(tokens.count + 1) × T′` (the last row is the end step's).
+    public var alignment: [[Float]]
+}
+
+/// Joint CTC/attention beam search over the listen-attend-spell decoder.
+///
+/// Each step advances all live hypotheses together (one batched decoder step: one
+/// LSTM GEMM and one attention pass for the whole beam). A hypothesis proposes its
+/// `⌊1.5·beam⌋` best next tokens (`beam` without CTC); each is scored
+/// `score + (1−w)·log p_att(c) + w·(log ψ(g+c) − log ψ(g))`, and the best `beam`
+/// candidates survive. Where `<sos/eos>` passes the threshold (and always at the last
+/// step) the hypothesis also ends, scored with the CTC probability of the complete
+/// prefix. The search stops when `beam` hypotheses have ended or none is left.
+/// This is the algorithm of `training/lasr_train/decode.py`'s `beam_search`, which
+/// the parity fixture checks it against.
+public struct BeamSearch {
+    public let model: LasrModel
+    public let options: DecodingOptions
+
+    public init(model: LasrModel, options: DecodingOptions) {
+        self.model = model
+        self.options = options
+    }
+
+    private struct Live {
+        var tokens: [Int]
+        var score: Double
+        var tokenLogProbs: [Double]
+        var ctc: CTCPrefixScorer.State?
+        var alignment: [[Float]]
+        var peak: Int?
+    }
+
+    /// The n-best list (best first) for one utterance's encoder output.
+    public func decode(_ encoded: Matrix, nBest: Int = 1) -> [Hypothesis] {
+        let frames = encoded.rows
+        guard frames > 0 else { return [] }
+        let vocab = model.vocabulary
+        let eos = vocab.sosEos, blank = vocab.blank
+        let w = model.ctcHead == nil ? 0 : options.ctcWeight
+        let scorer: CTCPrefixScorer? = w > 0 ? model.ctcLogProbs(encoded).map { CTCPrefixScorer(logProbs: $0, blank: blank) } : nil
+        let memory = model.decoder.memory(for: encoded)
+        let state = model.decoder.initialState(memory: memory)
+        let maxLen = max(1, Int(options.maxLenRatio * Double(frames)))
+        let preBeam = scorer != nil ? Int(1.5 * Double(options.beam)) : options.beam
+        var live = [Live(tokens: [], score: 0, tokenLogProbs: [], ctc: scorer?.initial(), alignment: [], peak: nil)]
+        var ended: [Hypothesis] = []
+        var logProbs: [Float] = []
+        let V = vocab.count
+
+        for step in 0...maxLen {
+            model.decoder.step(previous: live.map { $0.tokens.last ?? eos }, state: state, memory: memory, logProbs: &logProbs)
+            struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let ctc: CTCPrefixScorer.State? }
+            var candidates: [Candidate] = []
+            for (r, hyp) in live.enumerated() {
+                let row = Array(state.alignment(row: r))
+                let peak = row.indices.max { row[$0] < row[$1] } ?? 0
+                if let limit = options.maxBacktrackFrames, let previous = hyp.peak, previous - peak > limit { continue }
+                let lp = logProbs[(r * V)..<((r + 1) * V)]
+                let base = r * V
+                // Best non-special tokens, ties broken by id (a stable sort, as in the reference).
+                var order = (0..<V).filter { $0 != eos && $0 != blank && lp[base + $0].isFinite }
+                order.sort { lp[base + $0] != lp[base + $1] ? lp[base + $0] > lp[base + $1] : $0 < $1 }
+                let top = step == maxLen ? [] : Array(order.prefix(preBeam))
+                let bestOther = order.first.map { Double(lp[base + $0]) } ?? -Double.infinity
+                let eosLogProb = Double(lp[base + eos])
+                if eosLogProb >= options.eosThreshold * bestOther || step == maxLen {
+                    var total = hyp.score + eosLogProb
+                    var ctcTotal = 0.0
+                    if let scorer, let c = hyp.ctc {
+                        ctcTotal = scorer.final(c)
+                        total = hyp.score + (1 - w) * eosLogProb + w * (ctcTotal - c.logPsi)
+                    }
+                    let normalized = options.lengthNormalization ? total / Double(hyp.tokens.count + 1) : total
+                    ended.append(Hypothesis(tokens: hyp.tokens, score: normalized, rawScore: total,
+                                            tokenLogProbs: hyp.tokenLogProbs + [eosLogProb], ctcLogProb: ctcTotal,
+                                            alignment: hyp.alignment + [row]))
+                }
+                guard !top.isEmpty else { continue }
+                if let scorer, let c = hyp.ctc {
+                    let extended = scorer.extend(c, last: hyp.tokens.last, candidates: top)
+                    for (k, token) in top.enumerated() {
+                        let lpc = Double(lp[base + token])
+                        candidates.append(Candidate(
+                            score: hyp.score + (1 - w) * lpc + w * (extended[k].logPsi - c.logPsi),
+                            parent: r, token: token, logProb: lpc, ctc: extended[k]))
+                    }
+                } else {
+                    for token in top {
+                        let lpc = Double(lp[base + token])
+                        candidates.append(Candidate(score: hyp.score + lpc, parent: r, token: token, logProb: lpc, ctc: nil))
+                    }
+                }
+            }
+            // Stable: equal scores keep their order of proposal.
+            let ranked = candidates.enumerated().sorted {
+                $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
+            }.prefix(options.beam).map(\.element)
+            let parents = ranked.map(\.parent)
+            live = ranked.map { c in
+                let parent = live[c.parent]
+                let row = Array(state.alignment(row: c.parent))
+                return Live(tokens: parent.tokens + [c.token], score: c.score,
+                            tokenLogProbs: parent.tokenLogProbs + [c.logProb], ctc: c.ctc,
+                            alignment: parent.alignment + [row],
+                            peak: row.indices.max { row[$0] < row[$1] })
+            }
+            if ended.count >= options.beam || live.isEmpty { break }
+            state.select(parents)
+        }
+        let ranked = ended.enumerated().sorted {
+            $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
+        }.map(\.element)
+        return Array(ranked.prefix(nBest))
+    }
+}

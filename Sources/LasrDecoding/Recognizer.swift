@@ -1,0 +1,103 @@
+import Foundation
+import LasrAudio
+import LasrCore
+import LasrFeatures
+import LasrModel
+
+/// The whole native pipeline for one input: audio → segments → log-mel features →
+/// encoder → beam search → words with times from the attention alignment.
+///
+/// A recognizer holds one feature extractor (one FFT plan) and is meant for one
+/// thread; make one per thread to decode files in parallel.
+public final class Recognizer {
+    public let model: LasrModel
+    public var options: DecodingOptions
+    public var segmenter: Segmenter
+    private let extractor: LogMelExtractor
+
+    public init(model: LasrModel, options: DecodingOptions? = nil, segmenter: Segmenter = Segmenter()) {
+        self.model = model
+        self.options = options ?? DecodingOptions(model.config.decoding)
+        self.segmenter = segmenter
+        extractor = LogMelExtractor(config: model.config.features)
+    }
+
+    /// Decodes the audio file at `path`.
+    public func transcribe(file path: String, progress: ((Double) -> Void)? = nil) throws -> Transcript {
+        let audio = try AudioFile.load(path, sampleRate: model.config.features.sampleRate)
+        return transcribe(audio, source: path, progress: progress)
+    }
+
+    /// Decodes mono samples at the model's rate. `progress` gets the fraction done after each segment.
+    public func transcribe(_ audio: Audio, source: String, progress: ((Double) -> Void)? = nil) -> Transcript {
+        precondition(audio.sampleRate == model.config.features.sampleRate)
+        let ranges = segmenter.segments(audio.samples, sampleRate: audio.sampleRate)
+        var segments: [TranscriptSegment] = []
+        for range in ranges {
+            let offset = Double(range.lowerBound) / Double(audio.sampleRate)
+            let seconds = Double(range.count) / Double(audio.sampleRate)
+            if let segment = audio.samples.withUnsafeBufferPointer({
+                decodeSegment(UnsafeBufferPointer(rebasing: $0[range]), offset: offset, duration: seconds)
+            }) {
+                segments.append(segment)
+            }
+            progress?(Double(range.upperBound) / Double(max(audio.samples.count, 1)))
+        }
+        return Transcript(source: source, duration: audio.duration, segments: segments)
+    }
+
+    /// Decodes one segment of at most the segmenter's length; nil if it is too short for one frame.
+    public func decodeSegment(_ samples: UnsafeBufferPointer<Float>, offset: Double, duration: Double) -> TranscriptSegment? {
+        let features = extractor.compute(samples)
+        guard features.rows > 0 else { return nil }
+        let encoded = model.encoder(features)
+        guard let best = BeamSearch(model: model, options: options).decode(encoded).first else { return nil }
+        return makeSegment(best, frames: encoded.rows, offset: offset, duration: duration)
+    }
+
+    /// Turns a hypothesis into tokens and words with absolute times.
+    func makeSegment(_ hyp: Hypothesis, frames: Int, offset: Double, duration: Double) -> TranscriptSegment {
+        let vocab = model.vocabulary
+        let stride = model.frameDuration
+        // Encoder frame j is centered on feature frame 4j, whose window is centered win/2 after its start.
+        let frameOffset = Double(model.config.features.winLength) / 2 / Double(model.config.features.sampleRate)
+        func time(_ frame: Int) -> Double { min(duration, frameOffset + Double(frame) * stride) + offset }
+
+        let tokenRows = Array(hyp.alignment.prefix(hyp.tokens.count))
+        let path = AttentionAligner.monotonicPath(tokenRows)
+        var tokens: [TranscriptToken] = []
+        for (i, id) in hyp.tokens.enumerated() {
+            let limit = i + 1 < path.count ? max(path[i + 1], path[i] + 1) : frames
+            let last = AttentionAligner.extent(of: tokenRows[i], from: path[i], limit: limit)
+            tokens.append(TranscriptToken(id: id, piece: vocab.pieces[id], frame: path[i],
+                                          start: time(path[i]) - stride / 2, end: time(last) + stride / 2,
+                                          logProb: hyp.tokenLogProbs[i]))
+        }
+        for i in tokens.indices { tokens[i].start = max(offset, tokens[i].start); tokens[i].end = min(offset + duration, tokens[i].end) }
+
+        var words: [TranscriptWord] = []
+        var current: [TranscriptToken] = []
+        func flush() {
+            guard !current.isEmpty else { return }
+            let text = vocab.decode(current.map(\.id))
+            if !text.isEmpty {
+                let meanLogProb = current.map(\.logProb).reduce(0, +) / Double(current.count)
+                words.append(TranscriptWord(text: text, start: current.first!.start, end: current.last!.end,
+                                            confidence: Foundation.exp(meanLogProb)))
+            }
+            current = []
+        }
+        for token in tokens where vocab.isPiece(token.id) {
+            if vocab.startsWord(token.id) { flush() }
+            current.append(token)
+        }
+        flush()
+        // Words do not overlap: a word ends no later than the next begins.
+        for i in words.indices.dropLast() where words[i].end > words[i + 1].start {
+            words[i].end = max(words[i].start, words[i + 1].start)
+        }
+        return TranscriptSegment(start: offset, end: offset + duration, text: vocab.decode(hyp.tokens),
+                                 words: words, tokens: tokens, attention: hyp.alignment,
+                                 frameDuration: stride, frameOffset: frameOffset, score: hyp.score)
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import LasrCore
+import LasrNN
+
+/// Attention of the decoder over the encoder frames — where the model listens.
+///
+/// For decoder state `s_i` (the LSTM output of step i), encoder output `H` (`T′ × d`)
+/// and the previous weights `α_{i−1}`:
+///
+/// **Location-aware** (Chorowski et al. 2015, "Attention-Based Models for Speech Recognition"):
+///
+///     K   = H·W_kᵀ                                    keys, T′ × A, once per utterance
+///     f_i = F ∗ α_{i−1}                               n_f filters of width 2r+1, zero padding r
+///     e_ij = wᵀ · tanh(W_q·s_i + b_q + K_j + U·f_ij)
+///     α_i = softmax_j(e_i)
+///
+/// `U·(F ∗ α)` equals `(U·F) ∗ α`, so the two location layers fold into one A × (2r+1)
+/// kernel at load, and each step is one GEMM over an im2col of `α_{i−1}`.
+///
+/// **Scaled dot-product**:
+///
+///     q_i = W_q·s_i + b_q,  K = H·W_kᵀ + b_k,  α_i = softmax_j(q_i·K_jᵀ / √A)
+///
+/// In both, the context is the attention-weighted sum of the encoder frames,
+/// `c_i = Σ_j α_ij·H_j` (the values are `H` itself), and `α_i` is kept: it is the
+/// alignment from which timestamps and the attention dumps come.
+public final class Attention {
+    public let kind: DecoderConfig.Attention.Kind
+    public let dim: Int
+    private let query: Linear
+    private let key: Linear
+    /// Location only: the folded kernel `U·F`, `A × (2r+1)`, and the score vector `w`.
+    private let locationKernel: [Float]
+    private let radius: Int
+    private let score: [Float]
+
+    public init(_ store: WeightStore, _ prefix: String, config: DecoderConfig.Attention, queryDim: Int, valueDim: Int) throws {
+        kind = config.type
+        dim = config.dim
+        query = try Linear(store, prefix + ".query", in: queryDim, out: dim)
+        switch config.type {
+        case .location:
+            let filters = config.filters ?? 0, radius = config.radius ?? 0
+            let width = 2 * radius + 1
+            key = try Linear(store, prefix + ".key", in: valueDim, out: dim, bias: false)
+            let f = try store.take(prefix + ".loc_conv.weight", [filters, 1, width])
+            let u = try store.take(prefix + ".loc_proj.weight", [dim, filters])
+            var g = [Float](repeating: 0, count: dim * width)
+            for a in 0..<dim {
+                for k in 0..<width {
+                    var sum: Float = 0
+                    for n in 0..<filters { sum += u[a * filters + n] * f[n * width + k] }
+                    g[a * width + k] = sum
+                }
+            }
+            locationKernel = g
+            self.radius = radius
+            score = try store.take(prefix + ".score.weight", [1, dim])
+        case .dot:
+            key = try Linear(store, prefix + ".key", in: valueDim, out: dim, bias: true)
+            locationKernel = []
+            radius = 0
+            score = []
+        }
+    }
+
+    /// Keys `K` (`T′ × A`) of an utterance's encoder output, computed once.
+    public func keys(for encoder: Matrix) -> Matrix { key.apply(encoder) }
+
+    /// Scratch space for `weights`, sized once per utterance and beam.
+    public final class Workspace {
+        var q: [Float] = []
+        var patches: [Float] = []
+        var location: [Float] = []
+        func reserve(rows: Int, frames: Int, dim: Int, width: Int) {
+            if q.count < rows * dim { q = [Float](repeating: 0, count: rows * dim) }
+            if patches.count < rows * frames * width { patches = [Float](repeating: 0, count: rows * frames * width) }
+            if location.count < rows * frames * dim { location = [Float](repeating: 0, count: rows * frames * dim) }
+        }
+        public init() {}
+    }
+
+    /// New weights `α_i` (`rows × T′`, into `alpha`) for decoder states `s` (`rows × h`)
+    /// given the previous weights (`rows × T′`, location-aware only).
+    public func weights(states s: UnsafePointer<Float>, rows: Int, keys: Matrix,
+                        previous: UnsafePointer<Float>, into alpha: UnsafeMutablePointer<Float>,
+                        workspace ws: Workspace) {
+        let frames = keys.rows, a = dim, width = 2 * radius + 1
+        ws.reserve(rows: rows, frames: frames, dim: a, width: kind == .location ? width : 0)
+        ws.q.withUnsafeMutableBufferPointer { q in
+            query.apply(s, rows: rows, into: q.baseAddress!)
+            keys.data.withUnsafeBufferPointer { k in
+                switch kind {
+                case .dot:
+                    BLAS.gemm(q.baseAddress!, k.baseAddress!, alpha, m: rows, n: frames, k: a, transB: true,
+                              alpha: 1 / Float(a).squareRoot())
+                case .location:
+                    locationEnergies(q: q.baseAddress!, keys: k.baseAddress!, rows: rows, frames: frames,
+                                     previous: previous, into: alpha, ws: ws, width: width)
+                }
+            }
+        }
+        for r in 0..<rows { Activations.softmax(alpha + r * frames, count: frames) }
+    }
+
+    private func locationEnergies(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, rows: Int, frames: Int,
+                                  previous: UnsafePointer<Float>, into e: UnsafeMutablePointer<Float>,
+                                  ws: Workspace, width: Int) {
+        let a = dim
+        // im2col of α_{i−1}: row (r, j) holds α[r][j − radius … j + radius], zero outside.
+        ws.patches.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                let prev = previous + r * frames
+                for j in 0..<frames {
+                    let row = p.baseAddress! + (r * frames + j) * width
+                    for k in 0..<width {
+                        let t = j + k - radius
+                        row[k] = (t >= 0 && t < frames) ? prev[t] : 0
+                    }
+                }
+            }
+            ws.location.withUnsafeMutableBufferPointer { loc in
+                locationKernel.withUnsafeBufferPointer { g in
+                    BLAS.gemm(p.baseAddress!, g.baseAddress!, loc.baseAddress!, m: rows * frames, n: a, k: width, transB: true)
+                }
+                // e_rj = w · tanh(q_r + K_j + loc_rj), eight lanes of A at a time.
+                score.withUnsafeBufferPointer { w in
+                    let wRaw = UnsafeRawPointer(w.baseAddress!)
+                    for r in 0..<rows {
+                        let qRaw = UnsafeRawPointer(q + r * a)
+                        for j in 0..<frames {
+                            let kRaw = UnsafeRawPointer(keys + j * a)
+                            let lRaw = UnsafeRawPointer(loc.baseAddress! + (r * frames + j) * a)
+                            var acc = SIMD8<Float>()
+                            var c = 0
+                            while c + 8 <= a {
+                                let off = c * 4
+                                let v = qRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                    + kRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                    + lRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                acc += Activations.tanh(v) * wRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                c += 8
+                            }
+                            var sum = acc.sum()
+                            while c < a {
+                                sum += Foundation.tanh(q[r * a + c] + keys[j * a + c] + loc[(r * frames + j) * a + c]) * w[c]
+                                c += 1
+                            }
+                            e[r * frames + j] = sum
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

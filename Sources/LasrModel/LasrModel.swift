@@ -1,0 +1,53 @@
+import Foundation
+import LasrCore
+import LasrFeatures
+import LasrNN
+
+/// A native lasr model loaded from its directory (docs/model-format.md):
+/// `config.yaml`, `model.safetensors`, `tokens.txt`.
+///
+/// Loading is strict: every tensor the config implies must be present with its
+/// shape, and the file may hold no others. Weights stored as float16 are widened
+/// to float32 once, here.
+public final class LasrModel {
+    public let directory: String
+    public let config: ModelConfig
+    public let vocabulary: Vocabulary
+    public let encoder: ConvEncoder
+    /// `Linear(d → V)`, present when the model has a CTC head.
+    public let ctcHead: Linear?
+    public let decoder: SpellerDecoder
+
+    public init(directory: String) throws {
+        self.directory = directory
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw LasrError(.fileNotFound, path: directory, "model directory not found")
+        }
+        let dir = URL(fileURLWithPath: directory)
+        config = try ModelConfig.load(from: dir.appendingPathComponent("config.yaml").path)
+        vocabulary = try Vocabulary(path: dir.appendingPathComponent(config.vocabulary.tokens).path,
+                                    expectedSize: config.vocabulary.size)
+        let store = WeightStore(file: try SafeTensorsFile(path: dir.appendingPathComponent("model.safetensors").path))
+        let d = config.encoder.dModel, v = vocabulary.count
+        encoder = try ConvEncoder(store, config: config.encoder, bands: config.features.nMels)
+        ctcHead = config.ctc != nil ? try Linear(store, "ctc", in: d, out: v) : nil
+        decoder = try SpellerDecoder(store, config: config.decoder, valueDim: d, vocabularySize: v)
+        try store.finish()
+    }
+
+    /// Seconds of audio per encoder frame (feature hop × time reduction).
+    public var frameDuration: Double {
+        config.features.frameShift * Double(config.encoder.timeReduction)
+    }
+
+    /// CTC log-probabilities (`T′ × V`) of an encoder output, when the model has a CTC head.
+    public func ctcLogProbs(_ encoded: Matrix) -> Matrix? {
+        guard let ctcHead else { return nil }
+        var lp = ctcHead.apply(encoded)
+        lp.data.withUnsafeMutableBufferPointer { p in
+            for r in 0..<lp.rows { Activations.logSoftmax(p.baseAddress! + r * lp.cols, count: lp.cols) }
+        }
+        return lp
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import LasrCore
+import LasrFeatures
+
+/// A native model's `config.yaml`: what the engine needs to rebuild the network
+/// the recipe trained. `docs/model-format.md` documents every field.
+public struct ModelConfig: Sendable, Equatable {
+    public var name: String
+    public var features: FeatureConfig
+    public var vocabulary: VocabularyConfig
+    public var encoder: EncoderConfig
+    public var ctc: CTCConfig?
+    public var decoder: DecoderConfig
+    public var decoding: DecodingConfig
+
+    /// Reads and checks `path` (a YAML file with the sections above).
+    public static func load(from path: String) throws -> ModelConfig {
+        let doc = try ConfigDocument(path: path)
+        let top = try doc.topLevel(TopLevel.self)
+        if top.format != "lasr-model" {
+            throw LasrError(.invalidModel, path: path, "format is '\(top.format)', expected 'lasr-model'")
+        }
+        if top.formatVersion != 1 {
+            throw LasrError(.invalidModel, path: path, "format_version \(top.formatVersion) is not supported (this lasr reads 1)")
+        }
+        return ModelConfig(
+            name: top.name,
+            features: try doc.section(FeatureConfig.self, "features"),
+            vocabulary: try doc.section(VocabularyConfig.self, "vocabulary"),
+            encoder: try doc.section(EncoderConfig.self, "encoder"),
+            ctc: doc.has("ctc") ? try doc.section(CTCConfig.self, "ctc") : nil,
+            decoder: try doc.section(DecoderConfig.self, "decoder"),
+            decoding: try doc.section(DecodingConfig.self, "decoding"))
+    }
+
+    /// The top-level keys: a format stamp, a name, and the sections.
+    struct TopLevel: ConfigSection {
+        var format: String
+        var formatVersion: Int
+        var name: String
+        enum CodingKeys: String, CodingKey {
+            case format, formatVersion = "format_version", name
+        }
+        static var allowedKeys: Set<String> {
+            ["format", "format_version", "name", "features", "vocabulary", "encoder", "ctc", "decoder", "decoding"]
+        }
+        func validate(path: String, section: String) throws {}
+    }
+}
+
+public struct VocabularyConfig: Sendable, Equatable, Codable, ConfigSection {
+    public enum Kind: String, Sendable, Codable { case sentencepiece, characters }
+    public var type: Kind
+    /// Entries including the three specials.
+    public var size: Int
+    /// The text normalization the model was trained on (see training/README.md).
+    public var normalization: String
+    /// File name of the piece list, relative to the model directory.
+    public var tokens: String
+
+    public static var allowedKeys: Set<String> { ["type", "size", "normalization", "tokens"] }
+    public func validate(path: String, section: String) throws {
+        if size < 4 { throw LasrError(.invalidConfig, path: path, "\(section).size: \(size) is too small") }
+    }
+}
+
+public struct EncoderConfig: Sendable, Equatable, Codable, ConfigSection {
+    public var subsamplingChannels: Int
+    public var dModel: Int
+    public var numBlocks: Int
+    public var kernelSize: Int
+    public var ffMult: Int
+    public var layerNormEps: Double
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case subsamplingChannels = "subsampling_channels", dModel = "d_model", numBlocks = "num_blocks"
+        case kernelSize = "kernel_size", ffMult = "ff_mult", layerNormEps = "layer_norm_eps"
+    }
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public func validate(path: String, section: String) throws {
+        if kernelSize % 2 == 0 {
+            throw LasrError(.invalidConfig, path: path, "\(section).kernel_size must be odd, got \(kernelSize)")
+        }
+        for (key, value) in [("subsampling_channels", subsamplingChannels), ("d_model", dModel), ("ff_mult", ffMult)]
+        where value <= 0 {
+            throw LasrError(.invalidConfig, path: path, "\(section).\(key) must be positive, got \(value)")
+        }
+    }
+
+    /// Feature frames per encoder frame: two stride-2 convolutions.
+    public var timeReduction: Int { 4 }
+}
+
+public struct CTCConfig: Sendable, Equatable, Codable, ConfigSection {
+    public var blankId: Int
+    enum CodingKeys: String, CodingKey { case blankId = "blank_id" }
+    public static var allowedKeys: Set<String> { ["blank_id"] }
+    public func validate(path: String, section: String) throws {}
+}
+
+public struct DecoderConfig: Sendable, Equatable, Codable, ConfigSection {
+    public struct Attention: Sendable, Equatable, Codable {
+        public enum Kind: String, Sendable, Codable { case location, dot }
+        public var type: Kind
+        public var dim: Int
+        public var filters: Int?
+        public var radius: Int?
+    }
+
+    public var embedDim: Int
+    public var hidden: Int
+    public var sosEosId: Int
+    public var attention: Attention
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case embedDim = "embed_dim", hidden, sosEosId = "sos_eos_id", attention
+    }
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public func validate(path: String, section: String) throws {
+        if attention.type == .location && (attention.filters == nil || attention.radius == nil) {
+            throw LasrError(.invalidConfig, path: path, "\(section).attention: 'location' needs 'filters' and 'radius'")
+        }
+    }
+}
+
+/// Beam search defaults; every field can be overridden per call.
+public struct DecodingConfig: Sendable, Equatable, Codable, ConfigSection {
+    public var beam: Int
+    public var ctcWeight: Double
+    public var lengthNormalization: Bool
+    public var maxLenRatio: Double
+    public var eosThreshold: Double
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case beam, ctcWeight = "ctc_weight", lengthNormalization = "length_normalization"
+        case maxLenRatio = "max_len_ratio", eosThreshold = "eos_threshold"
+    }
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public func validate(path: String, section: String) throws {
+        if beam < 1 { throw LasrError(.invalidConfig, path: path, "\(section).beam must be ≥ 1, got \(beam)") }
+        if !(0...1).contains(ctcWeight) {
+            throw LasrError(.invalidConfig, path: path, "\(section).ctc_weight must lie in [0, 1], got \(ctcWeight)")
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import LasrCore
+import LasrNN
+
+/// The listen-attend-spell decoder (docs/model-format.md, "Decoder"), stepped for a
+/// batch of hypotheses at once:
+///
+///     (s_i, cell_i) = LSTM([E[y_{i−1}] ; c_{i−1}], (s_{i−1}, cell_{i−1}))
+///     α_i = Attention(s_i, H, α_{i−1});   c_i = α_i·H
+///     log p(y_i | …) = log_softmax(W_out·[s_i ; c_i] + b_out)
+///
+/// with `y_0 = <sos/eos>`, `c_0 = s_0 = cell_0 = 0` and `α_0` uniform over the frames.
+public final class SpellerDecoder {
+    public let embedDim: Int
+    public let hidden: Int
+    public let valueDim: Int
+    public let vocabularySize: Int
+    private let embedding: [Float]
+    private let lstm: LSTMCell
+    public let attention: Attention
+    private let output: Linear
+
+    public init(_ store: WeightStore, config: DecoderConfig, valueDim: Int, vocabularySize: Int) throws {
+        embedDim = config.embedDim
+        hidden = config.hidden
+        self.valueDim = valueDim
+        self.vocabularySize = vocabularySize
+        embedding = try store.take("decoder.embed.weight", [vocabularySize, config.embedDim])
+        lstm = try LSTMCell(store, "decoder.lstm", input: config.embedDim + valueDim, hidden: config.hidden)
+        attention = try Attention(store, "decoder.attention", config: config.attention,
+                                  queryDim: config.hidden, valueDim: valueDim)
+        output = try Linear(store, "decoder.out", in: config.hidden + valueDim, out: vocabularySize)
+    }
+
+    /// What the decoder knows about one utterance: its encoder output and keys.
+    public struct Memory {
+        public let encoder: Matrix
+        public let keys: Matrix
+        public var frames: Int { encoder.rows }
+    }
+
+    public func memory(for encoder: Matrix) -> Memory {
+        Memory(encoder: encoder, keys: attention.keys(for: encoder))
+    }
+
+    /// The recurrent state of `rows` hypotheses, row-major, plus scratch buffers
+    /// allocated once per utterance.
+    public final class State {
+        public private(set) var rows: Int
+        let frames: Int
+        var context: [Float]   // rows × d
+        var hidden: [Float]    // rows × h
+        var cell: [Float]      // rows × h
+        /// Attention weights of the last step, `rows × T′`.
+        public internal(set) var alpha: [Float]
+        var xh: [Float] = []
+        var gates: [Float] = []
+        var sc: [Float] = []
+        let workspace = Attention.Workspace()
+
+        init(rows: Int, frames: Int, valueDim: Int, hidden h: Int) {
+            self.rows = rows
+            self.frames = frames
+            context = [Float](repeating: 0, count: rows * valueDim)
+            hidden = [Float](repeating: 0, count: rows * h)
+            cell = [Float](repeating: 0, count: rows * h)
+            alpha = [Float](repeating: 1 / Float(max(frames, 1)), count: rows * frames)
+        }
+
+        /// Keeps the rows `parents` (in that order, repeats allowed): the beam's survivors.
+        public func select(_ parents: [Int]) {
+            func gather(_ a: [Float], _ width: Int) -> [Float] {
+                var out = [Float](repeating: 0, count: parents.count * width)
+                for (i, p) in parents.enumerated() {
+                    out[(i * width)..<((i + 1) * width)] = a[(p * width)..<((p + 1) * width)]
+                }
+                return out
+            }
+            context = gather(context, context.count / rows)
+            hidden = gather(hidden, hidden.count / rows)
+            cell = gather(cell, cell.count / rows)
+            alpha = gather(alpha, frames)
+            rows = parents.count
+        }
+
+        /// The attention row of hypothesis `row`.
+        public func alignment(row: Int) -> ArraySlice<Float> { alpha[(row * frames)..<((row + 1) * frames)] }
+    }
+
+    public func initialState(memory: Memory, rows: Int = 1) -> State {
+        State(rows: rows, frames: memory.frames, valueDim: valueDim, hidden: hidden)
+    }
+
+    /// One decoder step for every row of `state`: `previous[r]` is row r's last token.
+    /// Writes log-probabilities (`rows × V`) into `logProbs`.
+    public func step(previous: [Int], state: State, memory: Memory, logProbs: inout [Float]) {
+        let rows = state.rows, e = embedDim, d = valueDim, h = hidden, v = vocabularySize
+        precondition(previous.count == rows)
+        let width = e + d + h
+        if state.xh.count < rows * width { state.xh = [Float](repeating: 0, count: rows * width) }
+        if state.gates.count < rows * 4 * h { state.gates = [Float](repeating: 0, count: rows * 4 * h) }
+        if state.sc.count < rows * (h + d) { state.sc = [Float](repeating: 0, count: rows * (h + d)) }
+        if logProbs.count != rows * v { logProbs = [Float](repeating: 0, count: rows * v) }
+        for r in 0..<rows {
+            let base = r * width
+            for j in 0..<e { state.xh[base + j] = embedding[previous[r] * e + j] }
+            for j in 0..<d { state.xh[base + e + j] = state.context[r * d + j] }
+            for j in 0..<h { state.xh[base + e + d + j] = state.hidden[r * h + j] }
+        }
+        state.xh.withUnsafeBufferPointer { xh in
+            state.cell.withUnsafeMutableBufferPointer { c in
+                state.hidden.withUnsafeMutableBufferPointer { s in
+                    state.gates.withUnsafeMutableBufferPointer { g in
+                        lstm.step(xh: xh.baseAddress!, rows: rows, cell: c.baseAddress!, hidden: s.baseAddress!,
+                                  gates: g.baseAddress!)
+                    }
+                }
+            }
+        }
+        let previousAlpha = state.alpha
+        state.hidden.withUnsafeBufferPointer { s in
+            previousAlpha.withUnsafeBufferPointer { prev in
+                state.alpha.withUnsafeMutableBufferPointer { alpha in
+                    attention.weights(states: s.baseAddress!, rows: rows, keys: memory.keys, previous: prev.baseAddress!,
+                                      into: alpha.baseAddress!, workspace: state.workspace)
+                }
+            }
+        }
+        // c_i = α_i·H
+        state.alpha.withUnsafeBufferPointer { alpha in
+            memory.encoder.data.withUnsafeBufferPointer { enc in
+                state.context.withUnsafeMutableBufferPointer { ctx in
+                    BLAS.gemm(alpha.baseAddress!, enc.baseAddress!, ctx.baseAddress!, m: rows, n: d, k: memory.frames)
+                }
+            }
+        }
+        for r in 0..<rows {
+            for j in 0..<h { state.sc[r * (h + d) + j] = state.hidden[r * h + j] }
+            for j in 0..<d { state.sc[r * (h + d) + h + j] = state.context[r * d + j] }
+        }
+        state.sc.withUnsafeBufferPointer { sc in
+            logProbs.withUnsafeMutableBufferPointer { lp in
+                output.apply(sc.baseAddress!, rows: rows, into: lp.baseAddress!)
+                for r in 0..<rows { Activations.logSoftmax(lp.baseAddress! + r * v, count: v) }
+            }
+        }
+    }
+}

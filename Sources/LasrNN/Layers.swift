@@ -1,0 +1,175 @@
+import LasrCore
+
+/// `y = x·Wᵀ + b`, PyTorch's `nn.Linear`: weight `out × in`, bias `out`.
+public struct Linear: Sendable {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let weight: [Float]
+    public let bias: [Float]?
+
+    public init(inFeatures: Int, outFeatures: Int, weight: [Float], bias: [Float]?) {
+        precondition(weight.count == inFeatures * outFeatures && (bias?.count ?? outFeatures) == outFeatures)
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public init(_ store: WeightStore, _ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws {
+        self.init(inFeatures: inFeatures, outFeatures: outFeatures,
+                  weight: try store.take(prefix + ".weight", [outFeatures, inFeatures]),
+                  bias: bias ? try store.take(prefix + ".bias", [outFeatures]) : nil)
+    }
+
+    /// `y[rows × out] = x[rows × in]·Wᵀ + b`, or `+=` when `accumulate` (a residual).
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                for r in 0..<rows {
+                    let row = y + r * outFeatures
+                    if accumulate {
+                        for j in 0..<outFeatures { row[j] += b[j] }
+                    } else {
+                        row.update(from: b.baseAddress!, count: outFeatures)
+                    }
+                }
+            }
+        }
+        let beta: Float = (bias != nil || accumulate) ? 1 : 0
+        weight.withUnsafeBufferPointer { w in
+            BLAS.gemm(x, w.baseAddress!, y, m: rows, n: outFeatures, k: inFeatures, transB: true, beta: beta)
+        }
+    }
+
+    public func apply(_ x: Matrix) -> Matrix {
+        precondition(x.cols == inFeatures, "Linear: input has \(x.cols) columns, expected \(inFeatures)")
+        var y = Matrix(rows: x.rows, cols: outFeatures)
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in apply(xp.baseAddress!, rows: x.rows, into: yp.baseAddress!) }
+        }
+        return y
+    }
+}
+
+/// Layer normalization over the last dimension (rows of a matrix).
+public struct LayerNorm: Sendable {
+    public let gamma: [Float]
+    public let beta: [Float]
+    public let eps: Float
+
+    public init(_ store: WeightStore, _ prefix: String, dim: Int, eps: Float) throws {
+        gamma = try store.take(prefix + ".weight", [dim])
+        beta = try store.take(prefix + ".bias", [dim])
+        self.eps = eps
+    }
+
+    /// Normalizes each of `rows` rows of `dim` values from `x` into `y` (may alias).
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let d = gamma.count
+        gamma.withUnsafeBufferPointer { g in
+            beta.withUnsafeBufferPointer { b in
+                for r in 0..<rows {
+                    let xr = x + r * d, yr = y + r * d
+                    var mean: Float = 0
+                    for j in 0..<d { mean += xr[j] }
+                    mean /= Float(d)
+                    var variance: Float = 0
+                    for j in 0..<d { let c = xr[j] - mean; variance += c * c }
+                    let inv = 1 / (variance / Float(d) + eps).squareRoot()
+                    for j in 0..<d { yr[j] = (xr[j] - mean) * inv * g[j] + b[j] }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise 1-D convolution over time, "same" zero padding: for a `T × d` input,
+/// `y[t][c] = b[c] + Σ_k w[c][k]·x[t + k − K/2][c]`.
+public struct DepthwiseConv1d: Sendable {
+    public let channels: Int
+    public let kernel: Int
+    /// Weights transposed to `K × d`, so each tap is a contiguous vector over channels.
+    private let taps: [Float]
+    private let bias: [Float]
+
+    public init(_ store: WeightStore, _ prefix: String, channels: Int, kernel: Int) throws {
+        let w = try store.take(prefix + ".weight", [channels, 1, kernel])
+        var t = [Float](repeating: 0, count: kernel * channels)
+        for c in 0..<channels { for k in 0..<kernel { t[k * channels + c] = w[c * kernel + k] } }
+        taps = t
+        bias = try store.take(prefix + ".bias", [channels])
+        self.channels = channels
+        self.kernel = kernel
+    }
+
+    /// `x` and `y` are `frames × channels`; they must not alias.
+    public func apply(_ x: UnsafePointer<Float>, frames: Int, into y: UnsafeMutablePointer<Float>) {
+        let d = channels, pad = kernel / 2
+        taps.withUnsafeBufferPointer { w in
+            bias.withUnsafeBufferPointer { b in
+                for t in 0..<frames {
+                    let yr = y + t * d
+                    yr.update(from: b.baseAddress!, count: d)
+                    let kFrom = max(0, pad - t), kTo = min(kernel, frames + pad - t)
+                    for k in kFrom..<kTo {
+                        let xr = x + (t + k - pad) * d
+                        let wk = w.baseAddress! + k * d
+                        for c in 0..<d { yr[c] += wk[c] * xr[c] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A single-layer LSTM cell with PyTorch's gate order (input, forget, cell, output),
+/// run for a batch of rows at once: one GEMM per step for the whole beam.
+public struct LSTMCell: Sendable {
+    public let inputSize: Int
+    public let hiddenSize: Int
+    /// `[W_ih | W_hh]`, `4h × (in + h)`, so the step is one product with `[x | h]`.
+    private let weight: [Float]
+    /// `b_ih + b_hh`.
+    private let bias: [Float]
+
+    public init(_ store: WeightStore, _ prefix: String, input: Int, hidden: Int) throws {
+        let wih = try store.take(prefix + ".weight_ih", [4 * hidden, input])
+        let whh = try store.take(prefix + ".weight_hh", [4 * hidden, hidden])
+        let bih = try store.take(prefix + ".bias_ih", [4 * hidden])
+        let bhh = try store.take(prefix + ".bias_hh", [4 * hidden])
+        var w = [Float](repeating: 0, count: 4 * hidden * (input + hidden))
+        for r in 0..<(4 * hidden) {
+            for j in 0..<input { w[r * (input + hidden) + j] = wih[r * input + j] }
+            for j in 0..<hidden { w[r * (input + hidden) + input + j] = whh[r * hidden + j] }
+        }
+        weight = w
+        bias = zip(bih, bhh).map(+)
+        inputSize = input
+        hiddenSize = hidden
+    }
+
+    /// One step for `rows` sequences. `xh` is `rows × (in + h)` holding `[x | h_prev]`;
+    /// `cell` (`rows × h`) is updated in place, the new hidden state goes to `hidden`,
+    /// and `gates` (`rows × 4h`) is scratch.
+    public func step(xh: UnsafePointer<Float>, rows: Int, cell: UnsafeMutablePointer<Float>,
+                     hidden: UnsafeMutablePointer<Float>, gates: UnsafeMutablePointer<Float>) {
+        let h = hiddenSize
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<rows { (gates + r * 4 * h).update(from: b.baseAddress!, count: 4 * h) }
+        }
+        weight.withUnsafeBufferPointer { w in
+            BLAS.gemm(xh, w.baseAddress!, gates, m: rows, n: 4 * h, k: inputSize + h, transB: true, beta: 1)
+        }
+        for r in 0..<rows {
+            let g = gates + r * 4 * h
+            Activations.sigmoid(g, count: 2 * h)            // input, forget
+            Activations.tanh(g + 2 * h, count: h)           // cell candidate
+            Activations.sigmoid(g + 3 * h, count: h)        // output
+            let c = cell + r * h, s = hidden + r * h
+            for j in 0..<h { c[j] = g[h + j] * c[j] + g[j] * g[2 * h + j] }
+            s.update(from: c, count: h)
+            Activations.tanh(s, count: h)
+            for j in 0..<h { s[j] *= g[3 * h + j] }
+        }
+    }
+}

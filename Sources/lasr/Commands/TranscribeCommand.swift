@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import LasrAudio
+import LasrCore
+import LasrDecoding
+import LasrModel
+import LasrNN
+
+struct TranscribeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transcribe",
+        abstract: "Transcribe audio files with a native lasr model.",
+        discussion: """
+            Prints the text of each file on stdout, one line per file (prefixed by the \
+            file name when there are several). A directory stands for the audio files \
+            under it. Audio longer than --segment-seconds is cut at its quietest points \
+            and decoded segment by segment. A file that fails gets one error line on \
+            stderr; the others are still transcribed, and the exit status is 1 if any failed.
+            """)
+
+    @Argument(help: ArgumentHelp("Audio files or directories.", valueName: "file"))
+    var files: [String]
+
+    @Option(help: ArgumentHelp("Model directory (default: $LASR_MODEL, else models/default).", valueName: "dir"))
+    var model: String?
+
+    @Option(help: "Beam size; 1 is greedy decoding (default: the model's, 8 for models/default).")
+    var beam: Int?
+
+    @Option(help: "Weight of the CTC prefix score in joint decoding, 0…1 (default: the model's).")
+    var ctcWeight: Double?
+
+    @Option(help: "Threads for matrix products.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Longest stretch of audio decoded at once, in seconds.")
+    var segmentSeconds: Double = 20
+
+    @Option(help: ArgumentHelp("Also write <name>.txt for each input into this directory.", valueName: "dir"))
+    var outputDir: String?
+
+    func validate() throws {
+        if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
+        if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if segmentSeconds < 2 { throw ValidationError("--segment-seconds must be at least 2") }
+    }
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let lasrModel: LasrModel
+        do {
+            lasrModel = try LasrModel(directory: try ModelLocator.resolve(model))
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(1)
+        }
+        var options = DecodingOptions(lasrModel.config.decoding)
+        if let beam { options.beam = beam }
+        if let ctcWeight { options.ctcWeight = ctcWeight }
+        let recognizer = Recognizer(model: lasrModel, options: options, segmenter: Segmenter(maxSeconds: segmentSeconds))
+        if let outputDir {
+            try? FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        }
+        let inputs = AudioInputs.expand(files)
+        var outcome = BatchOutcome()
+        for entry in inputs {
+            do {
+                let path = try entry.get()
+                let bar = ProgressBar(label: (path as NSString).lastPathComponent)
+                let transcript = try recognizer.transcribe(file: path, progress: bar.map { b in { b.update($0) } })
+                bar?.finish()
+                print(inputs.count > 1 ? "\(path): \(transcript.text)" : transcript.text)
+                fflush(nil)  // each file's line as soon as it is ready
+                if let outputDir {
+                    let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".txt"
+                    let target = (outputDir as NSString).appendingPathComponent(name)
+                    do {
+                        try (transcript.text + "\n").write(toFile: target, atomically: true, encoding: .utf8)
+                    } catch {
+                        throw LasrError(.invalidArgument, path: target, "cannot write transcript: \(error.localizedDescription)")
+                    }
+                }
+                outcome.succeeded()
+            } catch {
+                outcome.failed(error)
+            }
+        }
+        try outcome.finish()
+    }
+}
+
+/// A one-line progress bar on stderr, shown only when stderr is a terminal.
+final class ProgressBar {
+    private let label: String
+    private let started = Date()
+
+    init?(label: String) {
+        guard isatty(STDERR_FILENO) == 1 else { return nil }
+        self.label = label
+    }
+
+    func update(_ fraction: Double) {
+        // Short inputs finish before a bar would help.
+        guard Date().timeIntervalSince(started) > 0.5 || fraction < 1 else { return }
+        let width = 30, filled = Int(fraction * Double(width))
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        FileHandle.standardError.write(Data(String(format: "\r%@ %@ %3.0f%%", bar, label, fraction * 100).utf8))
+    }
+
+    func finish() {
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
