@@ -18,15 +18,23 @@ public struct DecodingOptions: Sendable, Equatable {
     /// this many encoder frames in one step is dropped (an attention decoder that loops
     /// re-reads audio it has already spelled). nil turns the guard off.
     public var maxBacktrackFrames: Int?
+    /// Frames scored around the previous attention peak; nil scores every frame.
+    public var attentionWindow: AttentionWindow?
+
+    /// The window lasr decodes with unless told otherwise: 0.8 s back, 2.4 s ahead
+    /// (20 and 60 frames of 40 ms).
+    public static let defaultWindow = AttentionWindow(back: 20, forward: 60)
 
     public init(beam: Int, ctcWeight: Double, lengthNormalization: Bool, maxLenRatio: Double,
-                eosThreshold: Double, maxBacktrackFrames: Int? = 8) {
+                eosThreshold: Double, maxBacktrackFrames: Int? = 8,
+                attentionWindow: AttentionWindow? = DecodingOptions.defaultWindow) {
         self.beam = beam
         self.ctcWeight = ctcWeight
         self.lengthNormalization = lengthNormalization
         self.maxLenRatio = maxLenRatio
         self.eosThreshold = eosThreshold
         self.maxBacktrackFrames = maxBacktrackFrames
+        self.attentionWindow = attentionWindow
     }
 
     public init(_ config: DecodingConfig) {
@@ -98,7 +106,8 @@ public struct BeamSearch {
         let V = vocab.count
 
         for step in 0...maxLen {
-            model.decoder.step(previous: live.map { $0.tokens.last ?? eos }, state: state, memory: memory, logProbs: &logProbs)
+            model.decoder.step(previous: live.map { $0.tokens.last ?? eos }, state: state, memory: memory, logProbs: &logProbs,
+                               window: options.attentionWindow)
             struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let ctc: CTCPrefixScorer.State? }
             var candidates: [Candidate] = []
             for (r, hyp) in live.enumerated() {

@@ -72,31 +72,42 @@ public final class Attention {
         var q: [Float] = []
         var patches: [Float] = []
         var location: [Float] = []
-        func reserve(rows: Int, frames: Int, dim: Int, width: Int) {
+        /// Room for `rows` queries and `scored` (row, frame) pairs in all.
+        func reserve(rows: Int, scored: Int, dim: Int, width: Int) {
             if q.count < rows * dim { q = [Float](repeating: 0, count: rows * dim) }
-            if patches.count < rows * frames * width { patches = [Float](repeating: 0, count: rows * frames * width) }
-            if location.count < rows * frames * dim { location = [Float](repeating: 0, count: rows * frames * dim) }
+            if patches.count < scored * width { patches = [Float](repeating: 0, count: scored * width) }
+            if location.count < scored * dim { location = [Float](repeating: 0, count: scored * dim) }
         }
         public init() {}
     }
 
     /// New weights `α_i` (`rows × T′`, into `alpha`) for decoder states `s` (`rows × h`)
-    /// given the previous weights (`rows × T′`, location-aware only).
+    /// given the previous weights (`rows × T′`, used by location-aware attention).
+    /// Row r scores only the frames in `ranges[r]`; the others get weight 0.
     public func weights(states s: UnsafePointer<Float>, rows: Int, keys: Matrix,
                         previous: UnsafePointer<Float>, into alpha: UnsafeMutablePointer<Float>,
-                        workspace ws: Workspace) {
+                        ranges: [Range<Int>], workspace ws: Workspace) {
         let frames = keys.rows, a = dim, width = 2 * radius + 1
-        ws.reserve(rows: rows, frames: frames, dim: a, width: kind == .location ? width : 0)
+        let scored = ranges.reduce(0) { $0 + $1.count }
+        ws.reserve(rows: rows, scored: scored, dim: a, width: kind == .location ? width : 0)
+        for r in 0..<rows {
+            (alpha + r * frames).update(repeating: -Float.infinity, count: frames)
+        }
         ws.q.withUnsafeMutableBufferPointer { q in
             query.apply(s, rows: rows, into: q.baseAddress!)
             keys.data.withUnsafeBufferPointer { k in
                 switch kind {
                 case .dot:
-                    BLAS.gemm(q.baseAddress!, k.baseAddress!, alpha, m: rows, n: frames, k: a, transB: true,
-                              alpha: 1 / Float(a).squareRoot())
+                    let scale = 1 / Float(a).squareRoot()
+                    for r in 0..<rows where !ranges[r].isEmpty {
+                        let range = ranges[r]
+                        BLAS.gemm(q.baseAddress! + r * a, k.baseAddress! + range.lowerBound * a,
+                                  alpha + r * frames + range.lowerBound, m: 1, n: range.count, k: a,
+                                  transB: true, alpha: scale)
+                    }
                 case .location:
                     locationEnergies(q: q.baseAddress!, keys: k.baseAddress!, rows: rows, frames: frames,
-                                     previous: previous, into: alpha, ws: ws, width: width)
+                                     previous: previous, into: alpha, ranges: ranges, scored: scored, ws: ws, width: width)
                 }
             }
         }
@@ -105,32 +116,34 @@ public final class Attention {
 
     private func locationEnergies(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, rows: Int, frames: Int,
                                   previous: UnsafePointer<Float>, into e: UnsafeMutablePointer<Float>,
-                                  ws: Workspace, width: Int) {
+                                  ranges: [Range<Int>], scored: Int, ws: Workspace, width: Int) {
         let a = dim
-        // im2col of α_{i−1}: row (r, j) holds α[r][j − radius … j + radius], zero outside.
+        // im2col of α_{i−1} over the scored frames: patch (r, j) holds α[r][j − radius … j + radius].
         ws.patches.withUnsafeMutableBufferPointer { p in
+            var row = p.baseAddress!
             for r in 0..<rows {
                 let prev = previous + r * frames
-                for j in 0..<frames {
-                    let row = p.baseAddress! + (r * frames + j) * width
+                for j in ranges[r] {
                     for k in 0..<width {
                         let t = j + k - radius
                         row[k] = (t >= 0 && t < frames) ? prev[t] : 0
                     }
+                    row += width
                 }
             }
             ws.location.withUnsafeMutableBufferPointer { loc in
                 locationKernel.withUnsafeBufferPointer { g in
-                    BLAS.gemm(p.baseAddress!, g.baseAddress!, loc.baseAddress!, m: rows * frames, n: a, k: width, transB: true)
+                    BLAS.gemm(p.baseAddress!, g.baseAddress!, loc.baseAddress!, m: scored, n: a, k: width, transB: true)
                 }
                 // e_rj = w · tanh(q_r + K_j + loc_rj), eight lanes of A at a time.
                 score.withUnsafeBufferPointer { w in
                     let wRaw = UnsafeRawPointer(w.baseAddress!)
+                    var lRow = loc.baseAddress!
                     for r in 0..<rows {
                         let qRaw = UnsafeRawPointer(q + r * a)
-                        for j in 0..<frames {
+                        for j in ranges[r] {
                             let kRaw = UnsafeRawPointer(keys + j * a)
-                            let lRaw = UnsafeRawPointer(loc.baseAddress! + (r * frames + j) * a)
+                            let lRaw = UnsafeRawPointer(lRow)
                             var acc = SIMD8<Float>()
                             var c = 0
                             while c + 8 <= a {
@@ -143,10 +156,11 @@ public final class Attention {
                             }
                             var sum = acc.sum()
                             while c < a {
-                                sum += Foundation.tanh(q[r * a + c] + keys[j * a + c] + loc[(r * frames + j) * a + c]) * w[c]
+                                sum += Foundation.tanh(q[r * a + c] + keys[j * a + c] + lRow[c]) * w[c]
                                 c += 1
                             }
                             e[r * frames + j] = sum
+                            lRow += a
                         }
                     }
                 }

@@ -14,7 +14,9 @@ public final class SpellerDecoder {
     public let hidden: Int
     public let valueDim: Int
     public let vocabularySize: Int
-    private let embedding: [Float]
+    /// `E·W_ih[:, :e]ᵀ + b`, `V × 4h`: the embedding's share of the LSTM gates, per token.
+    private let embeddingGates: [Float]
+    /// The LSTM over the remaining inputs `[c_{i−1} | s_{i−1}]`.
     private let lstm: LSTMCell
     public let attention: Attention
     private let output: Linear
@@ -24,8 +26,9 @@ public final class SpellerDecoder {
         hidden = config.hidden
         self.valueDim = valueDim
         self.vocabularySize = vocabularySize
-        embedding = try store.take("decoder.embed.weight", [vocabularySize, config.embedDim])
-        lstm = try LSTMCell(store, "decoder.lstm", input: config.embedDim + valueDim, hidden: config.hidden)
+        let embedding = try store.take("decoder.embed.weight", [vocabularySize, config.embedDim])
+        let fullCell = try LSTMCell(store, "decoder.lstm", input: config.embedDim + valueDim, hidden: config.hidden)
+        (embeddingGates, lstm) = fullCell.folding(firstInputs: config.embedDim, table: embedding, rows: vocabularySize)
         attention = try Attention(store, "decoder.attention", config: config.attention,
                                   queryDim: config.hidden, valueDim: valueDim)
         output = try Linear(store, "decoder.out", in: config.hidden + valueDim, out: vocabularySize)
@@ -52,6 +55,10 @@ public final class SpellerDecoder {
         var cell: [Float]      // rows × h
         /// Attention weights of the last step, `rows × T′`.
         public internal(set) var alpha: [Float]
+        /// The weights of the step before, kept in a second buffer so a step allocates nothing.
+        var previousAlpha: [Float] = []
+        /// Steps taken; the first attends over all frames whatever the window.
+        var steps = 0
         var xh: [Float] = []
         var gates: [Float] = []
         var sc: [Float] = []
@@ -79,6 +86,7 @@ public final class SpellerDecoder {
             hidden = gather(hidden, hidden.count / rows)
             cell = gather(cell, cell.count / rows)
             alpha = gather(alpha, frames)
+            previousAlpha = []
             rows = parents.count
         }
 
@@ -91,20 +99,22 @@ public final class SpellerDecoder {
     }
 
     /// One decoder step for every row of `state`: `previous[r]` is row r's last token.
-    /// Writes log-probabilities (`rows × V`) into `logProbs`.
-    public func step(previous: [Int], state: State, memory: Memory, logProbs: inout [Float]) {
-        let rows = state.rows, e = embedDim, d = valueDim, h = hidden, v = vocabularySize
+    /// Writes log-probabilities (`rows × V`) into `logProbs`. With a `window`, each row
+    /// attends only to the frames around its previous attention peak (see `AttentionWindow`).
+    public func step(previous: [Int], state: State, memory: Memory, logProbs: inout [Float],
+                     window: AttentionWindow? = nil) {
+        let rows = state.rows, d = valueDim, h = hidden, v = vocabularySize
         precondition(previous.count == rows)
-        let width = e + d + h
+        let width = d + h
         if state.xh.count < rows * width { state.xh = [Float](repeating: 0, count: rows * width) }
         if state.gates.count < rows * 4 * h { state.gates = [Float](repeating: 0, count: rows * 4 * h) }
         if state.sc.count < rows * (h + d) { state.sc = [Float](repeating: 0, count: rows * (h + d)) }
         if logProbs.count != rows * v { logProbs = [Float](repeating: 0, count: rows * v) }
         for r in 0..<rows {
             let base = r * width
-            for j in 0..<e { state.xh[base + j] = embedding[previous[r] * e + j] }
-            for j in 0..<d { state.xh[base + e + j] = state.context[r * d + j] }
-            for j in 0..<h { state.xh[base + e + d + j] = state.hidden[r * h + j] }
+            for j in 0..<d { state.xh[base + j] = state.context[r * d + j] }
+            for j in 0..<h { state.xh[base + d + j] = state.hidden[r * h + j] }
+            for g in 0..<(4 * h) { state.gates[r * 4 * h + g] = embeddingGates[previous[r] * 4 * h + g] }
         }
         state.xh.withUnsafeBufferPointer { xh in
             state.cell.withUnsafeMutableBufferPointer { c in
@@ -116,15 +126,24 @@ public final class SpellerDecoder {
                 }
             }
         }
-        let previousAlpha = state.alpha
+        swap(&state.alpha, &state.previousAlpha)
+        if state.alpha.count != state.previousAlpha.count {
+            state.alpha = [Float](repeating: 0, count: state.previousAlpha.count)
+        }
+        let frames = memory.frames
+        let ranges: [Range<Int>] = (0..<rows).map { r in
+            guard let window, state.steps > 0 else { return 0..<frames }
+            return state.previousAlpha.withUnsafeBufferPointer { window.range(around: $0.baseAddress! + r * frames, frames: frames) }
+        }
         state.hidden.withUnsafeBufferPointer { s in
-            previousAlpha.withUnsafeBufferPointer { prev in
+            state.previousAlpha.withUnsafeBufferPointer { prev in
                 state.alpha.withUnsafeMutableBufferPointer { alpha in
                     attention.weights(states: s.baseAddress!, rows: rows, keys: memory.keys, previous: prev.baseAddress!,
-                                      into: alpha.baseAddress!, workspace: state.workspace)
+                                      into: alpha.baseAddress!, ranges: ranges, workspace: state.workspace)
                 }
             }
         }
+        state.steps += 1
         // c_i = α_i·H
         state.alpha.withUnsafeBufferPointer { alpha in
             memory.encoder.data.withUnsafeBufferPointer { enc in
@@ -143,5 +162,27 @@ public final class SpellerDecoder {
                 for r in 0..<rows { Activations.logSoftmax(lp.baseAddress! + r * v, count: v) }
             }
         }
+    }
+}
+
+/// Windowed attention at decoding time: each step scores only the frames from
+/// `back` before to `forward` after the previous step's attention peak; the others get
+/// weight 0. Chorowski et al. (2015, section 2.3) decode long utterances the same way.
+/// The cost of an attention step then no longer grows with the segment length, and a
+/// decoder cannot suddenly re-read audio far behind it.
+public struct AttentionWindow: Sendable, Equatable {
+    public var back: Int
+    public var forward: Int
+
+    public init(back: Int, forward: Int) {
+        self.back = back
+        self.forward = forward
+    }
+
+    /// Frames to score for weights `alpha` (`frames` values) of the previous step.
+    public func range(around alpha: UnsafePointer<Float>, frames: Int) -> Range<Int> {
+        var peak = 0
+        for j in 1..<max(frames, 1) where alpha[j] > alpha[peak] { peak = j }
+        return max(0, peak - back)..<min(frames, peak + forward + 1)
     }
 }

@@ -9,9 +9,15 @@ import Foundation
 public enum Activations {
     @inline(__always)
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87.0), upperBound: SIMD8(repeating: 88.0))
-        let t = clamped * 1.442_695_04  // log2(e)
-        let k = t.rounded(.toNearestOrEven)
+        // `replacing(with:where:)` compiles to vector blends; `clamped` is a generic call per lane.
+        let clamped = x.replacing(with: -87, where: x .< -87).replacing(with: 88, where: x .> 88)
+        // Round x·log2(e) to the nearest integer k by adding 1.5·2^23: the sum's low
+        // mantissa bits then hold k itself (generic SIMD rounding and Float→Int
+        // conversion are element-by-element calls in Swift, this is two vector adds).
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let shifted = clamped * 1.442_695_04 + magic
+        let k = shifted - magic
+        let kBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
         let f = (clamped - k * 0.693_145_75) - k * 1.428_606_8e-6  // x − k·ln2, in two parts for accuracy
         var p = SIMD8<Float>(repeating: 1.984_127e-4)
         p = p * f + 1.388_888_9e-3
@@ -21,8 +27,9 @@ public enum Activations {
         p = p * f + 0.5
         p = p * f + 1
         p = p * f + 1
-        let bits = (SIMD8<Int32>(k) &+ 127) &<< 23
-        return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+        let bits = (kBits &+ 127) &<< 23
+        // Below −87 the true value is under the smallest normal float: 0, which also makes exp(−∞) = 0.
+        return (p * unsafeBitCast(bits, to: SIMD8<Float>.self)).replacing(with: 0, where: x .< -87)
     }
 
     @inline(__always)

@@ -142,21 +142,47 @@ public struct LSTMCell: Sendable {
             for j in 0..<input { w[r * (input + hidden) + j] = wih[r * input + j] }
             for j in 0..<hidden { w[r * (input + hidden) + input + j] = whh[r * hidden + j] }
         }
-        weight = w
-        bias = zip(bih, bhh).map(+)
+        self.init(weight: w, bias: zip(bih, bhh).map(+), input: input, hidden: hidden)
+    }
+
+    private init(weight: [Float], bias: [Float], input: Int, hidden: Int) {
+        self.weight = weight
+        self.bias = bias
         inputSize = input
         hiddenSize = hidden
     }
 
+    /// Folds the first `count` inputs, which always come from a lookup table
+    /// (`rows × count`, e.g. token embeddings), into a table of gate pre-activations
+    /// `rows × 4h` (bias included). Returns that table and the cell for the remaining
+    /// inputs; a step then starts from a table row instead of multiplying the
+    /// embedding again (exact, and a quarter less GEMM for the lasr decoder).
+    public func folding(firstInputs count: Int, table: [Float], rows: Int) -> (table: [Float], cell: LSTMCell) {
+        let h = hiddenSize, width = inputSize + h, rest = inputSize - count
+        var pre = [Float](repeating: 0, count: rows * 4 * h)
+        for r in 0..<rows { for g in 0..<(4 * h) { pre[r * 4 * h + g] = bias[g] } }
+        table.withUnsafeBufferPointer { t in
+            weight.withUnsafeBufferPointer { w in
+                pre.withUnsafeMutableBufferPointer { p in
+                    BLAS.gemm(t.baseAddress!, w.baseAddress!, p.baseAddress!, m: rows, n: 4 * h, k: count,
+                              transB: true, beta: 1, ldb: width)
+                }
+            }
+        }
+        var remaining = [Float](repeating: 0, count: 4 * h * (rest + h))
+        for g in 0..<(4 * h) {
+            for j in 0..<(rest + h) { remaining[g * (rest + h) + j] = weight[g * width + count + j] }
+        }
+        return (pre, LSTMCell(weight: remaining, bias: [Float](repeating: 0, count: 4 * h), input: rest, hidden: h))
+    }
+
     /// One step for `rows` sequences. `xh` is `rows × (in + h)` holding `[x | h_prev]`;
-    /// `cell` (`rows × h`) is updated in place, the new hidden state goes to `hidden`,
-    /// and `gates` (`rows × 4h`) is scratch.
+    /// `cell` (`rows × h`) is updated in place and the new hidden state goes to `hidden`.
+    /// `gates` (`rows × 4h`) must hold the gates' starting values (the bias, or rows of
+    /// a folded table) and is overwritten.
     public func step(xh: UnsafePointer<Float>, rows: Int, cell: UnsafeMutablePointer<Float>,
                      hidden: UnsafeMutablePointer<Float>, gates: UnsafeMutablePointer<Float>) {
         let h = hiddenSize
-        bias.withUnsafeBufferPointer { b in
-            for r in 0..<rows { (gates + r * 4 * h).update(from: b.baseAddress!, count: 4 * h) }
-        }
         weight.withUnsafeBufferPointer { w in
             BLAS.gemm(xh, w.baseAddress!, gates, m: rows, n: 4 * h, k: inputSize + h, transB: true, beta: 1)
         }
@@ -170,6 +196,13 @@ public struct LSTMCell: Sendable {
             s.update(from: c, count: h)
             Activations.tanh(s, count: h)
             for j in 0..<h { s[j] *= g[3 * h + j] }
+        }
+    }
+
+    /// Fills `gates` (`rows × 4h`) with the bias, for cells that were not folded.
+    public func loadBias(into gates: UnsafeMutablePointer<Float>, rows: Int) {
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<rows { (gates + r * 4 * hiddenSize).update(from: b.baseAddress!, count: 4 * hiddenSize) }
         }
     }
 }

@@ -91,6 +91,7 @@ func closeness(_ a: [Float], _ b: [Float], rtol: Float = 1e-3, atol: Float = 1e-
         let (model, fixture, expected) = try load(c)
         var options = DecodingOptions(model.config.decoding)
         options.maxBacktrackFrames = nil  // the reference has no attention-shift limit
+        options.attentionWindow = nil     // nor a window
         let encoded = model.encoder(try matrix(fixture, "features"))
         let nBest = BeamSearch(model: model, options: options).decode(encoded, nBest: expected.nbest.count)
         #expect(nBest.map(\.tokens) == expected.nbest.map(\.tokens))

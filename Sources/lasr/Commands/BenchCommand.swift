@@ -2,7 +2,10 @@ import ArgumentParser
 import Foundation
 import LasrAudio
 import LasrCore
+import LasrDecoding
 import LasrFeatures
+import LasrModel
+import LasrNN
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,11 +17,18 @@ struct BenchCommand: ParsableCommand {
             16 kHz (its peak memory is measured from a reset of the peak RSS, Linux only). \
             'features' times log-mel extraction on one thread over --feature-seconds of \
             16 kHz audio. Speeds are given as real-time factors: seconds of audio processed \
-            per second of wall time. docs/benchmarks.md records the numbers and the machine.
+            per second of wall time. 'encoder' times the convolutional encoder on 10 s of \
+            audio; 'decoder' times one batched decoder step for --beam hypotheses over \
+            10 s of encoder frames; 'transcribe' runs the whole pipeline (model load \
+            included) over --files or the audio of --manifest and reports the real-time \
+            factor and peak memory; 'long' concatenates the --manifest audio (or --files) \
+            into one file of --long-seconds and transcribes it, for the peak memory of a \
+            long input. The model stages use --model (default: models/default). \
+            docs/benchmarks.md records the numbers and the machine.
             """)
 
     enum Stage: String, ExpressibleByArgument, CaseIterable {
-        case audio, features, all
+        case audio, features, encoder, decoder, transcribe, long, all
     }
 
     @Option(help: "Which stage to measure: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -30,6 +40,24 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Audio for the feature stage, in seconds (processed repeatedly for at least 2 s of wall time).")
     var featureSeconds: Int = 60
 
+    @Option(help: ArgumentHelp("Model directory for the model stages.", valueName: "dir"))
+    var model: String?
+
+    @Option(help: "Beam size for the decoder and transcribe stages (default: the model's).")
+    var beam: Int?
+
+    @Option(help: "Threads for matrix products.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("Audio files or directories for 'transcribe' and 'long'.", valueName: "file"))
+    var files: [String] = []
+
+    @Option(help: ArgumentHelp("A JSONL manifest (lines with 'audio' relative to its folder) for 'transcribe' and 'long'.", valueName: "path"))
+    var manifest: String?
+
+    @Option(help: "Length of the concatenated input of the 'long' stage, in seconds.")
+    var longSeconds: Int = 3600
+
     func validate() throws {
         guard audioSeconds > 0, featureSeconds > 0 else {
             throw ValidationError("--audio-seconds and --feature-seconds must be positive")
@@ -40,6 +68,115 @@ struct BenchCommand: ParsableCommand {
         print("lasr bench on \(ProcessInfo.processInfo.activeProcessorCount) cores")
         if stage == .features || stage == .all { try benchFeatures() }
         if stage == .audio || stage == .all { try benchAudio() }
+        let modelStages: [Stage] = [.encoder, .decoder, .transcribe, .long]
+        guard modelStages.contains(stage) || stage == .all else { return }
+        BLAS.setThreads(threads)
+        let loadStart = Date()
+        let lasrModel = try LasrModel(directory: try ModelLocator.resolve(model))
+        let loadTime = Date().timeIntervalSince(loadStart)
+        print(String(format: "model     %@ loaded in %.3f s (threads: %d)", lasrModel.directory, loadTime, threads))
+        if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
+        if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
+        if stage == .transcribe || stage == .all { try benchTranscribe(lasrModel, loadTime: loadTime) }
+        if stage == .long { try benchLong(lasrModel) }
+    }
+
+    private func speechFeatures(_ model: LasrModel, seconds: Int) -> Matrix {
+        let samples = BenchSignal.speechLike(seconds: seconds, rate: model.config.features.sampleRate)
+        return LogMelExtractor(config: model.config.features).compute(samples)
+    }
+
+    private func benchEncoder(_ model: LasrModel) {
+        let features = speechFeatures(model, seconds: 10)
+        _ = model.encoder(features)
+        var runs = 0
+        let start = Date()
+        repeat { _ = model.encoder(features); runs += 1 } while Date().timeIntervalSince(start) < 2
+        let elapsed = Date().timeIntervalSince(start)
+        print(String(format: "encoder   10 s of audio: %.2f ms per run, %.0fx real time",
+                     elapsed / Double(runs) * 1000, Double(10 * runs) / elapsed))
+    }
+
+    private func benchDecoder(_ model: LasrModel) {
+        let encoded = model.encoder(speechFeatures(model, seconds: 10))
+        let rows = beam ?? model.config.decoding.beam
+        let memory = model.decoder.memory(for: encoded)
+        let state = model.decoder.initialState(memory: memory)
+        state.select([Int](repeating: 0, count: rows))
+        var logProbs: [Float] = []
+        let previous = [Int](repeating: model.vocabulary.sosEos, count: rows)
+        model.decoder.step(previous: previous, state: state, memory: memory, logProbs: &logProbs,
+                           window: DecodingOptions.defaultWindow)
+        var steps = 0
+        let start = Date()
+        repeat {
+            model.decoder.step(previous: previous, state: state, memory: memory, logProbs: &logProbs,
+                               window: DecodingOptions.defaultWindow)
+            steps += 1
+        } while Date().timeIntervalSince(start) < 2
+        let elapsed = Date().timeIntervalSince(start)
+        print(String(format: "decoder   one step, beam %d, %d encoder frames (10 s), default attention window: %.3f ms",
+                     rows, encoded.rows, elapsed / Double(steps) * 1000))
+    }
+
+    private func inputFiles() throws -> [String] {
+        if let manifest {
+            let base = URL(fileURLWithPath: manifest).deletingLastPathComponent()
+            let text = try String(contentsOfFile: manifest, encoding: .utf8)
+            return text.split(separator: "\n").compactMap { line in
+                guard let data = line.data(using: .utf8),
+                      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                      let audio = object["audio"] as? String else { return nil }
+                return base.appendingPathComponent(audio).path
+            }
+        }
+        return try AudioInputs.expand(files.isEmpty ? ["audio"] : files).map { try $0.get() }
+    }
+
+    private func benchTranscribe(_ model: LasrModel, loadTime: Double) throws {
+        let paths = try inputFiles()
+        var options = DecodingOptions(model.config.decoding)
+        if let beam { options.beam = beam }
+        let recognizer = Recognizer(model: model, options: options)
+        var audioSeconds = 0.0
+        let start = Date()
+        for path in paths { audioSeconds += try recognizer.transcribe(file: path).duration }
+        let elapsed = Date().timeIntervalSince(start)
+        print(String(format: "transcribe %d files, %.1f s of audio, beam %d: %.2f s + %.2f s model load: %.0fx real time (%.0fx without the load)",
+                     paths.count, audioSeconds, options.beam, elapsed, loadTime,
+                     audioSeconds / (elapsed + loadTime), audioSeconds / elapsed))
+        print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
+    }
+
+    private func benchLong(_ model: LasrModel) throws {
+        let rate = model.config.features.sampleRate
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lasr-bench-long-\(getpid()).wav").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try AudioFileWriter(path: path, sampleRate: rate, channels: 1, encoding: .wavInt16)
+        var written = 0
+        let target = longSeconds * rate
+        let sources = try inputFiles()
+        guard !sources.isEmpty else { throw ValidationError("no audio for the 'long' stage") }
+        while written < target {
+            for source in sources where written < target {
+                let audio = try AudioFile.load(source, sampleRate: rate)
+                let part = Array(audio.samples.prefix(target - written))
+                try writer.write(part)
+                written += part.count
+            }
+        }
+        writer.close()
+        var options = DecodingOptions(model.config.decoding)
+        if let beam { options.beam = beam }
+        let baseline = ResourceUsage.residentBytes()
+        ResourceUsage.resetPeak()
+        let start = Date()
+        let transcript = try Recognizer(model: model, options: options).transcribe(file: path)
+        let elapsed = Date().timeIntervalSince(start)
+        print(String(format: "long      %d s in one file, %d segments, %d words: %.1f s, %.0fx real time",
+                     longSeconds, transcript.segments.count, transcript.words.count, elapsed, Double(longSeconds) / elapsed))
+        print(String(format: "          peak memory: %.1f MB (%.1f MB before loading the file, model included)",
+                     Double(ResourceUsage.peakResidentBytes()) / 1e6, Double(baseline) / 1e6))
     }
 
     private func benchFeatures() throws {
