@@ -9,7 +9,10 @@ import LasrNN
 /// Loading is strict: every tensor the config implies must be present with its
 /// shape, and the file may hold no others. Weights stored as float16 are widened
 /// to float32 once, here.
-public final class LasrModel {
+///
+/// A loaded model is immutable, so one instance serves any number of threads; the
+/// mutable decoding state lives in the `SpellerDecoder.State` of each decoding run.
+public final class LasrModel: @unchecked Sendable {
     public let directory: String
     public let config: ModelConfig
     public let vocabulary: Vocabulary

@@ -30,8 +30,8 @@ struct TranscribeCommand: ParsableCommand {
     @Option(help: "Weight of the CTC prefix score in joint decoding, 0…1 (default: the model's).")
     var ctcWeight: Double?
 
-    @Option(help: "Threads for matrix products.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Files decoded in parallel (default: one per core); each uses one thread for matrix products.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Longest stretch of audio decoded at once, in seconds.")
     var segmentSeconds: Double = 20
@@ -42,12 +42,11 @@ struct TranscribeCommand: ParsableCommand {
     func validate() throws {
         if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if segmentSeconds < 2 { throw ValidationError("--segment-seconds must be at least 2") }
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
         let lasrModel: LasrModel
         do {
             lasrModel = try LasrModel(directory: try ModelLocator.resolve(model))
@@ -58,35 +57,75 @@ struct TranscribeCommand: ParsableCommand {
         var options = DecodingOptions(lasrModel.config.decoding)
         if let beam { options.beam = beam }
         if let ctcWeight { options.ctcWeight = ctcWeight }
-        let recognizer = Recognizer(model: lasrModel, options: options, segmenter: Segmenter(maxSeconds: segmentSeconds))
         if let outputDir {
             try? FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         }
         let inputs = AudioInputs.expand(files)
+        let paths = inputs.compactMap { try? $0.get() }
+        // Position in `paths` of each input that is a file.
+        var pathIndex: [Int?] = []
+        var counter = 0
+        for input in inputs {
+            if case .success = input { pathIndex.append(counter); counter += 1 } else { pathIndex.append(nil) }
+        }
+        // One file at a time uses every core for its matrix products; several files
+        // are spread over the cores, one thread each, which keeps both busy between
+        // the small products of a decoder step.
+        let workers = min(jobs, paths.count)
+        BLAS.setThreads(workers > 1 ? 1 : jobs)
+        let decoding = options, segment = segmentSeconds, showProgress = workers == 1
+        var results: [Int: Result<Transcript, LasrError>] = [:]
         var outcome = BatchOutcome()
-        for entry in inputs {
-            do {
-                let path = try entry.get()
-                let bar = ProgressBar(label: (path as NSString).lastPathComponent)
-                let transcript = try recognizer.transcribe(file: path, progress: bar.map { b in { b.update($0) } })
-                bar?.finish()
-                print(inputs.count > 1 ? "\(path): \(transcript.text)" : transcript.text)
-                fflush(nil)  // each file's line as soon as it is ready
-                if let outputDir {
-                    let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension + ".txt"
-                    let target = (outputDir as NSString).appendingPathComponent(name)
+        var nextInput = 0
+        func deliverReady() {
+            while nextInput < inputs.count {
+                switch inputs[nextInput] {
+                case .failure(let error):
+                    outcome.failed(error)
+                case .success(let path):
+                    guard let result = results.removeValue(forKey: pathIndex[nextInput]!) else { return }
                     do {
-                        try (transcript.text + "\n").write(toFile: target, atomically: true, encoding: .utf8)
+                        let transcript = try result.get()
+                        print(inputs.count > 1 ? "\(path): \(transcript.text)" : transcript.text)
+                        fflush(nil)  // each file's line as soon as it is ready
+                        if let outputDir { try write(transcript, to: outputDir) }
+                        outcome.succeeded()
                     } catch {
-                        throw LasrError(.invalidArgument, path: target, "cannot write transcript: \(error.localizedDescription)")
+                        outcome.failed(error)
                     }
                 }
-                outcome.succeeded()
-            } catch {
-                outcome.failed(error)
+                nextInput += 1
             }
         }
+        orderedParallelMap(count: paths.count, jobs: workers, makeWorker: {
+            let recognizer = Recognizer(model: lasrModel, options: decoding, segmenter: Segmenter(maxSeconds: segment))
+            return { i -> Result<Transcript, LasrError> in
+                let bar = showProgress ? ProgressBar(label: (paths[i] as NSString).lastPathComponent) : nil
+                defer { bar?.finish() }
+                do {
+                    return .success(try recognizer.transcribe(file: paths[i], progress: bar.map { b in { b.update($0) } }))
+                } catch let error as LasrError {
+                    return .failure(error)
+                } catch {
+                    return .failure(LasrError(.readFailed, path: paths[i], "\(error)"))
+                }
+            }
+        }, deliver: { i, result in
+            results[i] = result
+            deliverReady()
+        })
+        deliverReady()
         try outcome.finish()
+    }
+
+    private func write(_ transcript: Transcript, to directory: String) throws {
+        let name = ((transcript.source as NSString).lastPathComponent as NSString).deletingPathExtension + ".txt"
+        let target = (directory as NSString).appendingPathComponent(name)
+        do {
+            try (transcript.text + "\n").write(toFile: target, atomically: true, encoding: .utf8)
+        } catch {
+            throw LasrError(.invalidArgument, path: target, "cannot write transcript: \(error.localizedDescription)")
+        }
     }
 }
 
