@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "LasrNN", targets: ["LasrNN"]),
         .library(name: "LasrModel", targets: ["LasrModel"]),
         .library(name: "LasrDecoding", targets: ["LasrDecoding"]),
+        .library(name: "LasrEval", targets: ["LasrEval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -41,17 +42,19 @@ let package = Package(
         .target(name: "LasrModel", dependencies: ["LasrCore", "LasrFeatures", "LasrNN"]),
         // Stage 5: beam search, vocabulary decoding, timestamps from the attention alignments.
         .target(name: "LasrDecoding", dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrModel"]),
+        // Scoring: text normalization, WER/CER, word timing errors, manifests.
+        .target(name: "LasrEval", dependencies: ["LasrCore"]),
 
         .executableTarget(
             name: "lasr",
             dependencies: [
-                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding",
+                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding", "LasrEval",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(
             name: "LasrTests",
-            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding"],
+            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval"],
             exclude: ["Fixtures"]),
     ]
 )

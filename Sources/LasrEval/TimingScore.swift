@@ -1,0 +1,35 @@
+/// Word timestamp accuracy: hypothesis words are matched to reference words by the
+/// edit alignment of the two (normalized) word sequences; for each exact match, the
+/// absolute start and end differences in seconds are collected.
+public struct TimingErrors: Sendable {
+    public var start: [Double] = []
+    public var end: [Double] = []
+
+    public init() {}
+
+    public mutating func add(reference: [(start: Double, end: Double, word: String)],
+                             hypothesis: [(start: Double, end: Double, word: String)]) {
+        let ref = reference.map { TextNormalizer.normalize($0.word) }
+        let hyp = hypothesis.map { TextNormalizer.normalize($0.word) }
+        for op in EditDistance.align(ref, hyp).operations {
+            if case .match(let r, let h) = op {
+                start.append(abs(hypothesis[h].start - reference[r].start))
+                end.append(abs(hypothesis[h].end - reference[r].end))
+            }
+        }
+    }
+
+    public mutating func merge(_ other: TimingErrors) {
+        start += other.start
+        end += other.end
+    }
+
+    /// The q-quantile (0…1) of `values`, by linear interpolation between order statistics.
+    public static func quantile(_ values: [Double], _ q: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let position = q * Double(sorted.count - 1)
+        let lower = Int(position.rounded(.down)), upper = min(lower + 1, sorted.count - 1)
+        return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
+    }
+}

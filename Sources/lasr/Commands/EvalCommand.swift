@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import LasrCore
+import LasrDecoding
+import LasrEval
+import LasrModel
+import LasrNN
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score a model on a manifest: WER, CER, real-time factor, word timing errors.",
+        discussion: """
+            The manifest is JSONL, one utterance a line, with 'audio' (relative to the \
+            manifest's folder), 'text', optional 'corpus' and optional 'words' \
+            ([start, end, word] forced-alignment times). Every line is decoded (one file \
+            per core), both sides are normalized alike (lowercase; numbers spelled out; \
+            hyphens to spaces; other punctuation dropped; apostrophes kept only inside \
+            words — training/README.md lists the rules), and the error rates are reported \
+            per corpus and overall with substitution / deletion / insertion counts. Where \
+            lines have 'words', hypothesis words are matched to them by the edit \
+            alignment and the median and 90th percentile of |start| and |end| errors are \
+            reported. Exit status 0 unless a line failed to decode.
+            """)
+
+    @Option(help: ArgumentHelp("JSONL manifest to score.", valueName: "file"))
+    var manifest: String
+
+    @Option(help: ArgumentHelp("Model directory (default: $LASR_MODEL, else models/default).", valueName: "dir"))
+    var model: String?
+
+    @Option(help: "Beam size (default: the model's).")
+    var beam: Int?
+
+    @Option(help: "Weight of the CTC prefix score, 0…1 (default: the model's).")
+    var ctcWeight: Double?
+
+    @Flag(help: "Attend to every frame at each step instead of a window around the last peak.")
+    var fullAttention = false
+
+    @Option(help: "Utterances decoded in parallel.")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Score only the first N lines.")
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Write each utterance's reference, hypothesis and edit alignment here.", valueName: "file"))
+    var details: String?
+
+    func validate() throws {
+        if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
+        if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    struct Scored: Sendable {
+        var words = EditCounts()
+        var chars = EditCounts()
+        var timing = TimingErrors()
+        var audioSeconds = 0.0
+        var reference = ""
+        var hypothesis = ""
+        var wordOps: [EditOperation] = []
+        var failure: LasrError?
+    }
+
+    func run() throws {
+        let started = Date()
+        let lasrModel: LasrModel
+        var entries: [ManifestEntry]
+        do {
+            lasrModel = try LasrModel(directory: try ModelLocator.resolve(model))
+            entries = try Manifest.read(manifest)
+        } catch {
+            Terminal.report(error)
+            throw ExitCode(1)
+        }
+        if let limit { entries = Array(entries.prefix(limit)) }
+        var options = DecodingOptions(lasrModel.config.decoding)
+        if let beam { options.beam = beam }
+        if let ctcWeight { options.ctcWeight = ctcWeight }
+        if fullAttention { options.attentionWindow = nil }
+        let workers = min(jobs, max(entries.count, 1))
+        BLAS.setThreads(workers > 1 ? 1 : jobs)
+        let decoding = options, list = entries
+
+        var corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)] = [:]
+        var timing = TimingErrors()
+        var audioSeconds = 0.0
+        var failures = 0
+        let detailSink = try details.map { try TextSink(path: $0) }
+        orderedParallelMap(count: list.count, jobs: workers, makeWorker: {
+            let recognizer = Recognizer(model: lasrModel, options: decoding)
+            return { i -> Scored in
+                let entry = list[i]
+                var scored = Scored()
+                do {
+                    let transcript = try recognizer.transcribe(file: entry.audioPath)
+                    scored.audioSeconds = transcript.duration
+                    scored.reference = TextNormalizer.normalize(entry.text)
+                    scored.hypothesis = TextNormalizer.normalize(transcript.text)
+                    let ref = scored.reference.split(separator: " ").map(String.init)
+                    let hyp = scored.hypothesis.split(separator: " ").map(String.init)
+                    let aligned = EditDistance.align(ref, hyp)
+                    scored.words = aligned.counts
+                    scored.wordOps = aligned.operations
+                    scored.chars = EditDistance.align(Array(scored.reference), Array(scored.hypothesis)).counts
+                    if let words = entry.words {
+                        scored.timing.add(reference: words,
+                                          hypothesis: transcript.words.map { (start: $0.start, end: $0.end, word: $0.text) })
+                    }
+                } catch let error as LasrError {
+                    scored.failure = error
+                } catch {
+                    scored.failure = LasrError(.readFailed, path: entry.audioPath, "\(error)")
+                }
+                return scored
+            }
+        }, deliver: { i, scored in
+            if let failure = scored.failure {
+                Terminal.report(failure)
+                failures += 1
+                return
+            }
+            let corpus = list[i].corpus
+            var c = corpora[corpus] ?? (EditCounts(), EditCounts(), 0)
+            c.words = c.words + scored.words
+            c.chars = c.chars + scored.chars
+            c.count += 1
+            corpora[corpus] = c
+            timing.merge(scored.timing)
+            audioSeconds += scored.audioSeconds
+            if let detailSink {
+                detailSink.write("id: \(list[i].id)\nREF: \(scored.reference)\nHYP: \(scored.hypothesis)\n")
+                detailSink.write("ALIGN: \(Self.render(scored.wordOps, ref: scored.reference, hyp: scored.hypothesis))\n")
+                detailSink.write(String(format: "WER: %.2f%% (S=%d D=%d I=%d N=%d)\n\n", 100 * scored.words.rate,
+                                        scored.words.substitutions, scored.words.deletions, scored.words.insertions,
+                                        scored.words.reference))
+            }
+        })
+        detailSink?.close()
+        let elapsed = Date().timeIntervalSince(started)
+        report(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed, options: options,
+               model: lasrModel)
+        if failures > 0 {
+            Terminal.warn("\(failures) of \(list.count) utterances failed to decode")
+            throw ExitCode(1)
+        }
+    }
+
+    private func report(corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)], timing: TimingErrors,
+                        audioSeconds: Double, elapsed: Double, options: DecodingOptions, model: LasrModel) {
+        print("model \(model.directory), beam \(options.beam), ctc weight \(options.ctcWeight), attention window "
+              + (options.attentionWindow.map { "-\($0.back)/+\($0.forward) frames" } ?? "off"))
+        print("corpus                               utts    WER     S     D     I     N    CER")
+        var total = (words: EditCounts(), chars: EditCounts(), count: 0)
+        for name in corpora.keys.sorted() {
+            let c = corpora[name]!
+            print(line(name, c))
+            total = (total.words + c.words, total.chars + c.chars, total.count + c.count)
+        }
+        print(line("overall", total))
+        print(String(format: "real-time factor: %.1f s of audio in %.1f s (model load included): %.0fx real time",
+                     audioSeconds, elapsed, audioSeconds / elapsed))
+        if !timing.start.isEmpty {
+            func ms(_ values: [Double], _ q: Double) -> Double { 1000 * (TimingErrors.quantile(values, q) ?? 0) }
+            print(String(format: "word timing (%d matched words): start error median %.0f ms, p90 %.0f ms; end error median %.0f ms, p90 %.0f ms",
+                         timing.start.count, ms(timing.start, 0.5), ms(timing.start, 0.9), ms(timing.end, 0.5), ms(timing.end, 0.9)))
+        }
+    }
+
+    private func line(_ name: String, _ c: (words: EditCounts, chars: EditCounts, count: Int)) -> String {
+        String(format: "%@ %6d %6.2f%% %5d %5d %5d %5d %6.2f%%", name.padding(toLength: 34, withPad: " ", startingAt: 0),
+               c.count, 100 * c.words.rate, c.words.substitutions, c.words.deletions, c.words.insertions,
+               c.words.reference, 100 * c.chars.rate)
+    }
+
+    static func render(_ ops: [EditOperation], ref: String, hyp: String) -> String {
+        let r = ref.split(separator: " "), h = hyp.split(separator: " ")
+        return ops.map { op in
+            switch op {
+            case .match(let i, _): return String(r[i])
+            case .substitution(let i, let j): return "[\(r[i])→\(h[j])]"
+            case .deletion(let i): return "[-\(r[i])]"
+            case .insertion(let j): return "[+\(h[j])]"
+            }
+        }.joined(separator: " ")
+    }
+}
