@@ -44,8 +44,14 @@ test-deps: deps
 build: deps
 	$(SWIFT) build -c release --product lasr
 
+# Transcribes the rendered samples with models/default; without a trained model yet,
+# it shows what lasr reads of them instead.
 demo: build
 	$(LASR) info audio/
+	@if [ -f models/default/config.yaml ]; then \
+	  echo "--- lasr transcribe audio/ (models/default)"; $(LASR) transcribe audio/; \
+	  echo "--- what was said (audio/*.txt)"; for f in audio/*.txt; do echo "$$f: $$(cat $$f)"; done; \
+	else echo "no models/default yet: make train creates it"; fi
 
 # The training recipe's Python environment (PyTorch, sentencepiece, soundfile), pinned.
 venv: $(VENV)/.installed

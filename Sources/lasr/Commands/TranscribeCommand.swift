@@ -30,8 +30,11 @@ struct TranscribeCommand: ParsableCommand {
     @Option(help: "Weight of the CTC prefix score in joint decoding, 0…1 (default: the model's).")
     var ctcWeight: Double?
 
-    @Option(help: "Files decoded in parallel (default: one per core); each uses one thread for matrix products.")
+    @Option(help: "Files decoded in parallel (default: one per core).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Threads for the matrix products of each job (default: the cores left to each job, at least 1).")
+    var threads: Int?
 
     @Option(help: "Longest stretch of audio decoded at once, in seconds.")
     var segmentSeconds: Double = 20
@@ -43,6 +46,7 @@ struct TranscribeCommand: ParsableCommand {
         if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if segmentSeconds < 2 { throw ValidationError("--segment-seconds must be at least 2") }
     }
 
@@ -71,8 +75,8 @@ struct TranscribeCommand: ParsableCommand {
         // One file at a time uses every core for its matrix products; several files
         // are spread over the cores, one thread each, which keeps both busy between
         // the small products of a decoder step.
-        let workers = min(jobs, paths.count)
-        BLAS.setThreads(workers > 1 ? 1 : jobs)
+        let workers = min(jobs, max(paths.count, 1))
+        BLAS.setThreads(threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
         let decoding = options, segment = segmentSeconds, showProgress = workers == 1
         var results: [Int: Result<Transcript, LasrError>] = [:]
         var outcome = BatchOutcome()
