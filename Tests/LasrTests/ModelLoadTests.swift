@@ -1,0 +1,71 @@
+import Foundation
+import LasrCore
+import LasrModel
+import Testing
+
+/// A model that does not match its config must fail to load with a message that
+/// names the file, the tensor or key, and the shapes.
+@Suite struct ModelLoadTests {
+    /// A writable copy of the tiny model, its config passed through `edit`.
+    func copy(editingConfig edit: (String) -> String = { $0 }) throws -> URL {
+        let dir = try TestSupport.temporaryDirectory()
+        for name in ["config.yaml", "model.safetensors", "tokens.txt"] {
+            try FileManager.default.copyItem(atPath: TestSupport.fixture("tiny-model/\(name)"),
+                                             toPath: dir.appendingPathComponent(name).path)
+        }
+        let config = dir.appendingPathComponent("config.yaml")
+        try edit(try String(contentsOf: config, encoding: .utf8)).write(to: config, atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    func loadError(_ dir: URL) -> LasrError? {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        do {
+            _ = try LasrModel(directory: dir.path)
+            return nil
+        } catch {
+            return error as? LasrError
+        }
+    }
+
+    @Test func theTinyModelLoads() throws {
+        let model = try LasrModel(directory: TestSupport.fixture("tiny-model"))
+        #expect(model.vocabulary.count == model.config.vocabulary.size)
+        #expect(abs(model.frameDuration - 0.04) < 1e-12)
+    }
+
+    @Test func wrongWidthNamesTheTensorAndShapes() throws {
+        let error = loadError(try copy { $0.replacingOccurrences(of: "d_model: 48", with: "d_model: 64") })
+        #expect(error?.kind == .invalidModel)
+        #expect(error?.description.contains("model.safetensors") == true)
+        #expect(error?.description.contains("has shape [48") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("implies [64") == true, "\(String(describing: error))")
+    }
+
+    @Test func fewerBlocksLeaveTensorsUnused() throws {
+        let error = loadError(try copy { $0.replacingOccurrences(of: "num_blocks: 2", with: "num_blocks: 1") })
+        #expect(error?.kind == .invalidModel)
+        #expect(error?.description.contains("encoder.blocks.1") == true, "\(String(describing: error))")
+    }
+
+    @Test func unknownConfigKeyIsNamed() throws {
+        let error = loadError(try copy { $0.replacingOccurrences(of: "  ff_mult: 2", with: "  ff_mult: 2\n  dropout: 0.1") })
+        #expect(error?.kind == .invalidConfig)
+        #expect(error?.description.contains("unknown key 'dropout'") == true, "\(String(describing: error))")
+    }
+
+    @Test func vocabularySizeMustMatch() throws {
+        let error = loadError(try copy { $0.replacingOccurrences(of: "size: 64", with: "size: 65") })
+        #expect(error?.kind == .invalidModel)
+        #expect(error?.description.contains("tokens.txt") == true, "\(String(describing: error))")
+    }
+
+    @Test func missingDirectoryAndWeights() throws {
+        #expect(loadError(URL(fileURLWithPath: "/nonexistent/model"))?.kind == .fileNotFound)
+        let dir = try copy()
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("model.safetensors"))
+        let error = loadError(dir)
+        #expect(error?.kind == .fileNotFound)
+        #expect(error?.description.contains("model.safetensors") == true)
+    }
+}
