@@ -23,12 +23,14 @@ struct BenchCommand: ParsableCommand {
             included) over --files or the audio of --manifest and reports the real-time \
             factor and peak memory; 'long' concatenates the --manifest audio (or --files) \
             into one file of --long-seconds and transcribes it, for the peak memory of a \
-            long input. The model stages use --model (default: models/default). \
+            long input. 'scaling' transcribes the first 1, 10, 60 and 600 s of that audio \
+            with beam 8, and its first 60 s with beams 1, 4, 8 and 16, to show how the cost \
+            grows. The model stages use --model (default: models/default). \
             docs/benchmarks.md records the numbers and the machine.
             """)
 
     enum Stage: String, ExpressibleByArgument, CaseIterable {
-        case audio, features, encoder, decoder, transcribe, long, all
+        case audio, features, encoder, decoder, transcribe, scaling, long, all
     }
 
     @Option(help: "Which stage to measure: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -68,7 +70,7 @@ struct BenchCommand: ParsableCommand {
         print("lasr bench on \(ProcessInfo.processInfo.activeProcessorCount) cores")
         if stage == .features || stage == .all { try benchFeatures() }
         if stage == .audio || stage == .all { try benchAudio() }
-        let modelStages: [Stage] = [.encoder, .decoder, .transcribe, .long]
+        let modelStages: [Stage] = [.encoder, .decoder, .transcribe, .scaling, .long]
         guard modelStages.contains(stage) || stage == .all else { return }
         BLAS.setThreads(threads)
         let loadStart = Date()
@@ -78,7 +80,46 @@ struct BenchCommand: ParsableCommand {
         if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
         if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
         if stage == .transcribe || stage == .all { try benchTranscribe(lasrModel, loadTime: loadTime) }
+        if stage == .scaling || stage == .all { try benchScaling(lasrModel) }
         if stage == .long { try benchLong(lasrModel) }
+    }
+
+    /// The first `seconds` of the input audio, concatenated.
+    private func concatenatedAudio(seconds: Int, rate: Int) throws -> [Float] {
+        var samples: [Float] = []
+        let target = seconds * rate
+        let sources = try inputFiles()
+        guard !sources.isEmpty else { throw ValidationError("no input audio") }
+        while samples.count < target {
+            for source in sources where samples.count < target {
+                samples += try AudioFile.load(source, sampleRate: rate).samples.prefix(target - samples.count)
+            }
+        }
+        return samples
+    }
+
+    private func benchScaling(_ model: LasrModel) throws {
+        let rate = model.config.features.sampleRate
+        let all = try concatenatedAudio(seconds: 600, rate: rate)
+        func run(_ seconds: Int, beam: Int) -> (Double, Int) {
+            var options = DecodingOptions(model.config.decoding)
+            options.beam = beam
+            let recognizer = Recognizer(model: model, options: options)
+            let audio = Audio(samples: Array(all.prefix(seconds * rate)), sampleRate: rate)
+            let start = Date()
+            let transcript = recognizer.transcribe(audio, source: "\(seconds) s")
+            return (Date().timeIntervalSince(start), transcript.words.count)
+        }
+        for seconds in [1, 10, 60, 600] {
+            let (elapsed, words) = run(seconds, beam: 8)
+            print(String(format: "scaling   %4d s, beam 8: %8.3f s, %5.0fx real time, %d words",
+                         seconds, elapsed, Double(seconds) / elapsed, words))
+        }
+        for b in [1, 4, 8, 16] {
+            let (elapsed, words) = run(60, beam: b)
+            print(String(format: "scaling     60 s, beam %2d: %6.3f s, %5.0fx real time, %d words",
+                         b, elapsed, 60 / elapsed, words))
+        }
     }
 
     private func speechFeatures(_ model: LasrModel, seconds: Int) -> Matrix {
@@ -153,18 +194,7 @@ struct BenchCommand: ParsableCommand {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("lasr-bench-long-\(getpid()).wav").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let writer = try AudioFileWriter(path: path, sampleRate: rate, channels: 1, encoding: .wavInt16)
-        var written = 0
-        let target = longSeconds * rate
-        let sources = try inputFiles()
-        guard !sources.isEmpty else { throw ValidationError("no audio for the 'long' stage") }
-        while written < target {
-            for source in sources where written < target {
-                let audio = try AudioFile.load(source, sampleRate: rate)
-                let part = Array(audio.samples.prefix(target - written))
-                try writer.write(part)
-                written += part.count
-            }
-        }
+        try writer.write(try concatenatedAudio(seconds: longSeconds, rate: rate))
         writer.close()
         var options = DecodingOptions(model.config.decoding)
         if let beam { options.beam = beam }
