@@ -81,3 +81,17 @@ clean:
 	rm -rf .build
 
 include training/train.mk
+
+# Regenerates the tiny random-ish models and parity fixtures under Tests/LasrTests/Fixtures
+# (one per attention kind) from `make train-smoke` runs.
+FIXTURES := Tests/LasrTests/Fixtures
+test-fixtures: venv
+	$(MAKE) --no-print-directory train-smoke SMOKE_DIR=/tmp/lasr-fixture-location
+	$(MAKE) --no-print-directory train-smoke SMOKE_DIR=/tmp/lasr-fixture-dot SMOKE_SET="$(SMOKE_SET) decoder.attention.type=dot"
+	for kind in location dot; do \
+	  name=$$([ $$kind = dot ] && echo tiny-dot-model || echo tiny-model); \
+	  mkdir -p $(FIXTURES)/$$name $(FIXTURES)/$$name-parity; \
+	  cp /tmp/lasr-fixture-$$kind/model/{config.yaml,model.safetensors,tokens.txt} $(FIXTURES)/$$name/; \
+	  cp /tmp/lasr-fixture-$$kind/fixtures/* $(FIXTURES)/$$name-parity/; \
+	done
+.PHONY: test-fixtures

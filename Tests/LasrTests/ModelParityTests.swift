@@ -17,8 +17,12 @@ struct ParityCase: CustomTestStringConvertible, Sendable {
     var testDescription: String { name }
 
     static let all: [ParityCase] = [
-        ParityCase(name: "tiny model (train-smoke)", modelDirectory: TestSupport.fixture("tiny-model"),
+        ParityCase(name: "tiny model, location-aware attention (train-smoke)",
+                   modelDirectory: TestSupport.fixture("tiny-model"),
                    fixtureDirectory: TestSupport.fixture("tiny-model-parity")),
+        ParityCase(name: "tiny model, dot-product attention (train-smoke)",
+                   modelDirectory: TestSupport.fixture("tiny-dot-model"),
+                   fixtureDirectory: TestSupport.fixture("tiny-dot-model-parity")),
         ParityCase(name: "models/default",
                    modelDirectory: TestSupport.packageRoot.appendingPathComponent("models/default").path,
                    fixtureDirectory: TestSupport.fixture("model-parity")),
