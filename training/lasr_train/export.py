@@ -1,0 +1,244 @@
+"""Export a checkpoint to a model directory and write the Swift parity fixtures.
+
+    python -m lasr_train.export --checkpoint /work/lasr-runs/default/best.pt \
+        --tokens /work/lasr-runs/tokenizer --out models/default \
+        --fixtures Tests/LasrTests/Fixtures/model-parity
+
+Model directory (docs/model-format.md): config.yaml, model.safetensors (float16),
+tokens.txt, sentencepiece.model (if any; retraining only), MODEL_CARD.md.
+The round-trip check loads model.safetensors back into a fresh model (float32
+compute on the float16-rounded weights) and requires its outputs to equal those
+of the in-memory model whose weights were rounded the same way. Fixtures are
+computed from the loaded-back model, in float32.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from safetensors.numpy import save_file as np_save_file
+from safetensors.torch import load_file, save_file
+
+from .audio import resample
+from .config import feature_config
+from .decode import attention_greedy, beam_search, ctc_greedy
+from .features import log_mel
+from .model import LasrModel, ModelArgs, count_params
+from .tokenizer import Tokenizer
+
+FORMAT = "lasr-model"
+FORMAT_VERSION = "1"
+ENGINE_BLOCKS = ("features", "vocabulary", "encoder", "ctc", "decoder", "decoding")
+
+
+def load_checkpoint_model(ckpt_path, tokens_dir):
+    ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    model = LasrModel(ModelArgs(**ck["model_args"]))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck["config"], Tokenizer.load(tokens_dir)
+
+
+def engine_config(cfg: dict, vocab_size: int) -> dict:
+    out = {"format": FORMAT, "format_version": int(FORMAT_VERSION), "name": cfg.get("name", "default")}
+    for k in ENGINE_BLOCKS:
+        out[k] = dict(cfg[k])
+    out["vocabulary"]["size"] = vocab_size
+    out["vocabulary"]["tokens"] = "tokens.txt"
+    return out
+
+
+def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: dict | None = None) -> LasrModel:
+    """Write the model directory; returns the in-memory model with float16-rounded weights."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok_dir = Path(tokens_dir)
+    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    save_file(sd, str(out / "model.safetensors"),
+              metadata={"format": FORMAT, "format_version": FORMAT_VERSION, "dtype": "float16"})
+    shutil.copy(tok_dir / "tokens.txt", out / "tokens.txt")
+    if (tok_dir / "sentencepiece.model").exists():
+        shutil.copy(tok_dir / "sentencepiece.model", out / "sentencepiece.model")
+    ecfg = engine_config(cfg, model.args.vocab_size)
+    with open(out / "config.yaml", "w", encoding="utf-8") as f:
+        f.write("# lasr model config, written by training/lasr_train/export.py (docs/model-format.md)\n")
+        yaml.safe_dump(ecfg, f, sort_keys=False, allow_unicode=True)
+    write_model_card(out, model, cfg, card_info or {})
+    rounded = LasrModel(model.args)
+    rounded.load_state_dict({k: v.float() for k, v in sd.items()})
+    rounded.eval()
+    return rounded
+
+
+def load_model_dir(model_dir):
+    """Model (float32 compute from the stored float16 weights), engine config and tokenizer."""
+    d = Path(model_dir)
+    cfg = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8"))
+    tok = Tokenizer.load(d)
+    args = ModelArgs.from_config(cfg, tok.size)
+    model = LasrModel(args)
+    sd = {k: v.float() for k, v in load_file(str(d / "model.safetensors")).items()}
+    model.load_state_dict(sd)
+    model.eval()
+    return model, cfg, tok
+
+
+@torch.no_grad()
+def model_outputs(model: LasrModel, feats: torch.Tensor, steps: int = 5, max_len_ratio: float = 0.5):
+    enc, enc_len = model.encode(feats[None], torch.tensor([feats.shape[0]]))
+    lp = torch.log_softmax(model.ctc(enc), -1)
+    seqs, att, dlp = attention_greedy(model, enc, enc_len, max_len_ratio, return_trace=steps)
+    return {"encoder_out": enc[0], "ctc_logprobs": lp[0], "attention": att[0], "logprobs": dlp[0],
+            "greedy": seqs[0]}
+
+
+def round_trip_check(rounded: LasrModel, model_dir, feats: torch.Tensor) -> float:
+    """Max abs difference between the rounded in-memory model and the reloaded one (must be 0)."""
+    loaded, _, _ = load_model_dir(model_dir)
+    a = model_outputs(rounded, feats)
+    b = model_outputs(loaded, feats)
+    diff = max(float((a[k] - b[k]).abs().max()) for k in ("encoder_out", "ctc_logprobs", "attention", "logprobs"))
+    if diff > 1e-6 or a["greedy"] != b["greedy"]:
+        raise RuntimeError(f"round trip mismatch: max abs diff {diff}")
+    return diff
+
+
+def render_espeak(text: str, voice: str = "en-us", rate: int = 160) -> np.ndarray:
+    """Deterministic espeak-ng rendering at 16 kHz, float32, peak 0.5."""
+    import soundfile as sf
+    with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", tmp.name, text], check=True,
+                       capture_output=True)
+        x, sr = sf.read(tmp.name, dtype="float32", always_2d=True)
+    x = x.mean(1)
+    if sr != 16000:
+        x = resample(x, int(round(len(x) * 16000 / sr)))
+    return (x * (0.5 / max(float(np.abs(x).max()), 1e-6))).astype(np.float32)
+
+
+def write_fixtures(model_dir, fixture_dir, text: str, waveform: np.ndarray | None = None, source: str = "") -> dict:
+    """Parity fixtures computed from the model as stored in model_dir."""
+    model, cfg, tok = load_model_dir(model_dir)
+    fcfg = feature_config(cfg)
+    dc = cfg["decoding"]
+    x = render_espeak(text) if waveform is None else waveform.astype(np.float32)
+    feats = log_mel(x, fcfg)
+    o = model_outputs(model, torch.from_numpy(feats), 5, dc["max_len_ratio"])
+    nb = beam_search(model, o["encoder_out"], o["ctc_logprobs"], beam=dc["beam"], ctc_weight=dc["ctc_weight"],
+                     length_normalization=dc["length_normalization"], max_len_ratio=dc["max_len_ratio"],
+                     eos_threshold=dc["eos_threshold"])
+    fd = Path(fixture_dir)
+    fd.mkdir(parents=True, exist_ok=True)
+    tensors = {"waveform": x, "features": feats,
+               "encoder_out": o["encoder_out"].numpy().astype(np.float32),
+               "ctc_logprobs": o["ctc_logprobs"].numpy().astype(np.float32),
+               "attention": o["attention"].numpy().astype(np.float32),
+               "logprobs": o["logprobs"].numpy().astype(np.float32)}
+    sha = hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes()).hexdigest()
+    np_save_file(tensors, str(fd / "parity.safetensors"),
+                 metadata={"model_sha256": sha, "text": text, "format_version": FORMAT_VERSION})
+    info = {
+        "model_sha256": sha,
+        "prompt_text": text,
+        "prompt_source": source,
+        "decoding": dc,
+        "greedy_tokens": o["greedy"],
+        "greedy_text": tok.decode(o["greedy"]),
+        "ctc_greedy_tokens": ctc_greedy(o["ctc_logprobs"][None], torch.tensor([o["ctc_logprobs"].shape[0]]))[0],
+        "nbest": [{"tokens": h["tokens"], "text": tok.decode(h["tokens"]), "score": h["score"],
+                   "raw_score": h["raw_score"], "att": h["att"], "ctc": h["ctc"]} for h in nb],
+        "shapes": {k: list(v.shape) for k, v in tensors.items()},
+    }
+    (fd / "parity.json").write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict):
+    a = model.args
+    lines = [
+        f"# lasr model `{cfg.get('name', 'default')}`", "",
+        "Offline English speech recognizer for the lasr engine: convolutional encoder, CTC head and an LSTM",
+        "listen-attend-spell decoder with " + a.attention_type + " attention, decoded jointly (CTC + attention beam search).",
+        "Format: docs/model-format.md (format version " + FORMAT_VERSION + ").", "",
+        "## Model", "",
+        f"- parameters: {count_params(model):,} (stored as float16)",
+        f"- encoder: {a.num_blocks} conv blocks, d={a.d_model}, kernel {a.kernel_size}, 4x subsampling (40 ms frames)",
+        f"- decoder: LSTM {a.hidden}, embedding {a.embed_dim}, attention dim {a.attention_dim}",
+        f"- vocabulary: {a.vocab_size} entries ({cfg['vocabulary']['type']})",
+        f"- features: 80 log-mel bands, 25 ms / 10 ms (docs/features.md)", "",
+        "## Training data", "",
+        "- LibriSpeech train-clean-5 (mini LibriSpeech, openslr 31), CC BY 4.0",
+        "- speechocean762 train (openslr 101), free for commercial and non-commercial use",
+        "- 364 LJ Speech 1.1 excerpts, public domain",
+        "- synthetic speech rendered with espeak-ng and flite from the LJ Speech sentence list (public domain)",
+        "- augmentation: speed perturbation 0.9/1.0/1.1 (real speech), SpecAugment, additive noise", "",
+        "## Training run", "",
+    ]
+    for k, v in info.items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", "## Limitations", "",
+              "Trained on about 11 hours of real read English plus synthetic speech: expect high error rates on",
+              "spontaneous, noisy or accented speech and on vocabulary outside read books. Output is lowercase",
+              "words without punctuation or digits (numbers come out spelled).", ""]
+    (out / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def pick_fixture_sentence(path: str, min_words: int = 5, max_words: int = 7) -> str:
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        w = line.split()
+        if min_words <= len(w) <= max_words and line.strip().endswith("."):
+            return line.strip()
+    raise RuntimeError("no fixture sentence found")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--tokens", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fixtures", default=None)
+    ap.add_argument("--fixture-text-file", default="/work/shared/speech/text/ljspeech-sentences.txt")
+    ap.add_argument("--card", default=None, help="JSON file with training facts for MODEL_CARD.md")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--require-wer-below", type=float, default=0.0,
+                    help="export only if the checkpoint's best LibriSpeech dev greedy WER is below this")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    if a.require_wer_below:
+        best = torch.load(a.checkpoint, map_location="cpu", weights_only=False).get("best") or {}
+        if best.get("wer") is None or best["wer"] >= a.require_wer_below:
+            print(f"not exporting: best LibriSpeech dev greedy WER {best.get('wer')} is not below "
+                  f"{a.require_wer_below}")
+            return
+    model, cfg, tok = load_checkpoint_model(a.checkpoint, a.tokens)
+    info = json.loads(Path(a.card).read_text()) if a.card else {}
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    info.setdefault("checkpoint", f"step {ck['step']}, epoch {ck['epoch']}, "
+                    f"{ck.get('audio_seconds', 0) / 3600:.1f} h of audio seen")
+    if ck.get("best"):
+        info.setdefault("dev greedy WER (training-time dev subset)", json.dumps(ck["best"].get("dev")))
+    rounded = export_model(model, cfg, a.tokens, a.out, info)
+    text = pick_fixture_sentence(a.fixture_text_file)
+    feats = torch.from_numpy(log_mel(render_espeak(text), feature_config(cfg)))
+    diff = round_trip_check(rounded, a.out, feats)
+    unrounded = model_outputs(model, feats)
+    drift = float((unrounded["encoder_out"] - model_outputs(rounded, feats)["encoder_out"]).abs().max())
+    size = sum(p.stat().st_size for p in Path(a.out).iterdir())
+    print(f"exported {a.out}: {size / 1e6:.2f} MB; round trip max diff {diff}; "
+          f"float16 rounding changes encoder output by at most {drift:.4f}")
+    if a.fixtures:
+        fi = write_fixtures(a.out, a.fixtures, text, source=Path(a.fixture_text_file).name)
+        fsize = sum(p.stat().st_size for p in Path(a.fixtures).iterdir())
+        print(f"fixtures {a.fixtures}: {fsize / 1e3:.0f} KB; text {text!r}; best {fi['nbest'][0]['text'] if fi['nbest'] else ''!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""The lasr model: conv encoder + CTC head + LSTM listen-attend-spell decoder.
+
+docs/model-format.md writes out every equation and tensor name; the Swift
+engine implements exactly what `LasrModel` computes in eval mode.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .tokenizer import BLANK, SOS_EOS
+
+
+@dataclass
+class ModelArgs:
+    n_mels: int = 80
+    vocab_size: int = 256
+    # encoder
+    subsampling_channels: int = 32
+    d_model: int = 256
+    num_blocks: int = 12
+    kernel_size: int = 15
+    ff_mult: int = 2
+    dropout: float = 0.1
+    # decoder
+    embed_dim: int = 256
+    hidden: int = 512
+    attention_type: str = "location"
+    attention_dim: int = 128
+    location_filters: int = 32
+    location_radius: int = 15
+
+    @classmethod
+    def from_config(cls, cfg: dict, vocab_size: int) -> "ModelArgs":
+        e, d = cfg["encoder"], cfg["decoder"]
+        att = d["attention"]
+        return cls(n_mels=cfg["features"]["n_mels"], vocab_size=vocab_size,
+                   subsampling_channels=e["subsampling_channels"], d_model=e["d_model"],
+                   num_blocks=e["num_blocks"], kernel_size=e["kernel_size"], ff_mult=e["ff_mult"],
+                   dropout=cfg.get("training", {}).get("dropout", 0.1),
+                   embed_dim=d["embed_dim"], hidden=d["hidden"], attention_type=att["type"],
+                   attention_dim=att["dim"], location_filters=att.get("filters", 32),
+                   location_radius=att.get("radius", 15))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:
+    """T' = ceil(ceil(T/2)/2)."""
+    half = torch.div(lengths + 1, 2, rounding_mode="floor")
+    return torch.div(half + 1, 2, rounding_mode="floor")
+
+
+def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B, max_len) bool, True on valid frames."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class Normalizer(nn.Module):
+    def __init__(self, n_mels: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_mels))
+        self.register_buffer("std", torch.ones(n_mels))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+class Subsampling(nn.Module):
+    """Two Conv2d(k=3, stride=2, padding=1) + ReLU, then Linear(C*F', d); time and frequency /4."""
+
+    def __init__(self, n_mels: int, channels: int, d_model: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        f_out = ((n_mels + 1) // 2 + 1) // 2
+        self.out = nn.Linear(channels * f_out, d_model)
+
+    def forward(self, x, lengths):
+        # x: (B, T, n_mels), already zero on padded frames
+        h = F.relu(self.conv1(x.unsqueeze(1)))                       # (B, C, T1, F1)
+        l1 = torch.div(lengths + 1, 2, rounding_mode="floor")
+        h = h * length_mask(l1, h.shape[2])[:, None, :, None]
+        h = F.relu(self.conv2(h))                                     # (B, C, T2, F2)
+        b, c, t, f = h.shape
+        h = h.permute(0, 2, 1, 3).reshape(b, t, c * f)               # index c*F2 + f
+        return self.out(h), subsampled_lengths(lengths)
+
+
+class ConvBlock(nn.Module):
+    """x + Linear(SiLU(Linear(LayerNorm(DepthwiseConv1d(x)))))."""
+
+    def __init__(self, d: int, kernel: int, mult: int, dropout: float):
+        super().__init__()
+        self.dw = nn.Conv1d(d, d, kernel, padding=kernel // 2, groups=d, bias=True)
+        self.norm = nn.LayerNorm(d, eps=1e-5)
+        self.ff1 = nn.Linear(d, mult * d)
+        self.ff2 = nn.Linear(mult * d, d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, mask):
+        y = (x * mask[..., None]).transpose(1, 2)                     # mask padded frames
+        y = self.dw(y).transpose(1, 2)
+        y = self.ff2(F.silu(self.ff1(self.norm(y))))
+        return x + self.drop(y)
+
+
+class Encoder(nn.Module):
+    def __init__(self, a: ModelArgs):
+        super().__init__()
+        self.subsampling = Subsampling(a.n_mels, a.subsampling_channels, a.d_model)
+        self.blocks = nn.ModuleList(ConvBlock(a.d_model, a.kernel_size, a.ff_mult, a.dropout)
+                                    for _ in range(a.num_blocks))
+        self.norm = nn.LayerNorm(a.d_model, eps=1e-5)
+
+    def forward(self, x, lengths):
+        x, out_lengths = self.subsampling(x, lengths)
+        mask = length_mask(out_lengths, x.shape[1])
+        for blk in self.blocks:
+            x = blk(x, mask)
+        return self.norm(x), out_lengths
+
+
+class Attention(nn.Module):
+    """`location` (Chorowski et al. 2015) or scaled `dot` attention; values are the encoder output."""
+
+    def __init__(self, a: ModelArgs):
+        super().__init__()
+        self.type = a.attention_type
+        A = a.attention_dim
+        self.dim = A
+        if self.type == "location":
+            self.key = nn.Linear(a.d_model, A, bias=False)
+            self.query = nn.Linear(a.hidden, A, bias=True)
+            self.loc_conv = nn.Conv1d(1, a.location_filters, 2 * a.location_radius + 1,
+                                      padding=a.location_radius, bias=False)
+            self.loc_proj = nn.Linear(a.location_filters, A, bias=False)
+            self.score = nn.Linear(A, 1, bias=False)
+        elif self.type == "dot":
+            self.key = nn.Linear(a.d_model, A, bias=True)
+            self.query = nn.Linear(a.hidden, A, bias=True)
+        else:
+            raise ValueError(f"unknown attention type {self.type!r}")
+
+    def keys(self, enc):
+        return self.key(enc)                                          # (B, T', A)
+
+    def forward(self, s, keys, prev_alpha, mask):
+        """s (B, h), keys (B, T', A), prev_alpha (B, T'), mask (B, T') -> alpha (B, T')."""
+        q = self.query(s)                                             # (B, A)
+        if self.type == "location":
+            f = self.loc_conv(prev_alpha.unsqueeze(1)).transpose(1, 2)   # (B, T', n_f)
+            e = self.score(torch.tanh(q.unsqueeze(1) + keys + self.loc_proj(f))).squeeze(-1)
+        else:
+            e = torch.einsum("ba,bta->bt", q, keys) / math.sqrt(self.dim)
+        e = e.masked_fill(~mask, float("-inf"))
+        return torch.softmax(e, dim=-1)
+
+
+class Decoder(nn.Module):
+    def __init__(self, a: ModelArgs):
+        super().__init__()
+        self.embed = nn.Embedding(a.vocab_size, a.embed_dim)
+        self.lstm = nn.LSTMCell(a.embed_dim + a.d_model, a.hidden)
+        self.attention = Attention(a)
+        self.out = nn.Linear(a.hidden + a.d_model, a.vocab_size)
+        self.hidden = a.hidden
+        self.d_model = a.d_model
+
+    def init_state(self, enc, enc_lengths):
+        b, t, _ = enc.shape
+        mask = length_mask(enc_lengths, t)
+        alpha = mask.float() / enc_lengths.clamp(min=1)[:, None].float()
+        z = enc.new_zeros(b, self.hidden)
+        return {"s": z, "cell": z.clone(), "ctx": enc.new_zeros(b, self.d_model), "alpha": alpha,
+                "keys": self.attention.keys(enc), "mask": mask}
+
+    def step(self, y_prev, state, enc):
+        """One decoder step; returns (logits (B, V), new state)."""
+        inp = torch.cat([self.embed(y_prev), state["ctx"]], dim=-1)
+        s, cell = self.lstm(inp, (state["s"], state["cell"]))
+        alpha = self.attention(s, state["keys"], state["alpha"], state["mask"])
+        ctx = torch.bmm(alpha.unsqueeze(1), enc).squeeze(1)
+        logits = self.out(torch.cat([s, ctx], dim=-1))
+        new = dict(state, s=s, cell=cell, ctx=ctx, alpha=alpha)
+        return logits, new
+
+    def forward(self, enc, enc_lengths, ys_in):
+        """Teacher forcing: ys_in (B, U) starting with <sos/eos> -> logits (B, U, V)."""
+        state = self.init_state(enc, enc_lengths)
+        outs = []
+        for i in range(ys_in.shape[1]):
+            logits, state = self.step(ys_in[:, i], state, enc)
+            outs.append(logits)
+        return torch.stack(outs, dim=1)
+
+
+class LasrModel(nn.Module):
+    def __init__(self, a: ModelArgs):
+        super().__init__()
+        self.args = a
+        self.normalizer = Normalizer(a.n_mels)
+        self.encoder = Encoder(a)
+        self.ctc = nn.Linear(a.d_model, a.vocab_size)
+        self.decoder = Decoder(a)
+
+    def encode(self, feats, lengths):
+        """feats (B, T, n_mels) raw log-mel -> (H (B, T', d), T' lengths)."""
+        x = self.normalizer(feats)
+        x = x * length_mask(lengths, x.shape[1])[..., None]
+        return self.encoder(x, lengths)
+
+    def normalized(self, feats):
+        return self.normalizer(feats)
+
+    def forward_loss(self, x_norm, lengths, targets, target_lengths, ctc_weight=0.3, label_smoothing=0.1,
+                     already_normalized=True):
+        """Joint loss; `targets` (B, U) padded with -1. Returns (loss, ctc, att, n_tokens)."""
+        if not already_normalized:
+            x_norm = self.normalizer(x_norm)
+        x_norm = x_norm * length_mask(lengths, x_norm.shape[1])[..., None]
+        enc, enc_len = self.encoder(x_norm, lengths)
+        n_tok = int(target_lengths.sum())
+        # CTC
+        lp = F.log_softmax(self.ctc(enc), dim=-1).transpose(0, 1)
+        flat = torch.cat([targets[i, : target_lengths[i]] for i in range(len(targets))])
+        ctc = F.ctc_loss(lp, flat, enc_len, target_lengths, blank=BLANK, reduction="sum", zero_infinity=True)
+        # attention
+        b = targets.shape[0]
+        sos = torch.full((b, 1), SOS_EOS, dtype=torch.long, device=targets.device)
+        ys_in = torch.cat([sos, targets.clamp(min=0)], dim=1)          # pads become id 0 (ignored below)
+        ys_out = torch.cat([targets, torch.full_like(sos, -1)], dim=1)
+        ys_out[torch.arange(b), target_lengths] = SOS_EOS
+        logits = self.decoder(enc, enc_len, ys_in)
+        att = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ys_out.reshape(-1), ignore_index=-1,
+                              label_smoothing=label_smoothing, reduction="sum")
+        n_att = n_tok + b
+        loss = ctc_weight * ctc / n_tok + (1 - ctc_weight) * att / n_att
+        return loss, ctc / n_tok, att / n_att, n_tok
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,330 @@
+"""Train the lasr model on cached features.
+
+    python -m lasr_train.train --config configs/default.yaml --tokens DIR \
+        --train-cache /work/lasr-runs/cache/train:2 /work/lasr-runs/cache/synth:1 \
+        --dev-cache /work/lasr-runs/cache/dev --out /work/lasr-runs/default [--resume]
+
+`--train-cache DIR:R` lists a cached set R times per epoch (each time with a fresh
+random speed per utterance). Checkpoints: OUT/last.pt (every
+`training.checkpoint_minutes` and at each epoch end), OUT/epoch-NNN.pt, OUT/best.pt
+(best dev greedy WER on the LibriSpeech part of the dev subset). A checkpoint holds
+model args, config, model and optimizer state, step, epoch, position in the epoch and
+every RNG state, so `--resume` continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from .config import feature_config, load_config, merge
+from .data import (FeatureStore, add_noise, collate, combined_stats, make_batches, noise_profiles,
+                   spec_augment)
+from .decode import attention_greedy, ctc_greedy
+from .evaluate import wer_counts
+from .model import LasrModel, ModelArgs, count_params, subsampled_lengths
+from .text import normalize_text
+from .tokenizer import Tokenizer
+
+
+def parse_sets(values):
+    out = []
+    for v in values:
+        path, _, rep = v.partition(":")
+        out.append((path, int(rep or 1)))
+    return out
+
+
+def parse_overrides(items):
+    over = {}
+    for it in items or []:
+        key, _, val = it.partition("=")
+        d = over
+        parts = key.split(".")
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+        d[parts[-1]] = yaml.safe_load(val)
+    return over
+
+
+def lr_at(step, peak, warmup):
+    step = max(step, 1)
+    return peak * min(step / warmup, math.sqrt(warmup / step))
+
+
+def save_checkpoint(path, **payload):
+    tmp = str(path) + ".tmp"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def rng_state():
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(s):
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+
+
+class TrainData:
+    """Items of all training sets, tokenized and filtered."""
+
+    def __init__(self, sets, tokenizer, max_frames_utt):
+        self.stores = []
+        self.items = []          # (store, repeat-weight, {speed: utt}, tokens)
+        self.skipped = 0
+        for si, (path, rep) in enumerate(sets):
+            st = FeatureStore(path)
+            self.stores.append(st)
+            by_id = {sp: {u["id"]: u for u in st.utts[sp]} for sp in st.speeds}
+            for u in st.utts[1.0]:
+                toks = tokenizer.encode(normalize_text(u["text"]))
+                per_speed = {sp: by_id[sp][u["id"]] for sp in st.speeds if u["id"] in by_id[sp]}
+                ok = bool(toks) and all(
+                    v["frames"] <= max_frames_utt and int(subsampled_lengths(torch.tensor(v["frames"]))) >= len(toks) + 1
+                    for v in per_speed.values())
+                if not ok:
+                    self.skipped += 1
+                    continue
+                self.items.append((si, rep, per_speed, toks))
+
+    def epoch_plan(self, seed, epoch, max_frames, max_batch, sortagrad=False):
+        rng = np.random.default_rng([seed, epoch])
+        entries = []
+        for si, rep, per_speed, toks in self.items:
+            speeds = sorted(per_speed)
+            for _ in range(rep):
+                sp = speeds[int(rng.integers(len(speeds)))]
+                entries.append((si, per_speed[sp], toks))
+        lengths = [e[1]["frames"] for e in entries]
+        batches = make_batches(lengths, max_frames, max_batch, rng)
+        if sortagrad:   # first epoch: short utterances first (helps the attention decoder start)
+            batches.sort(key=lambda b: max(lengths[i] for i in b))
+        return entries, batches
+
+
+def dev_subset(store: FeatureStore, n_per_corpus: int, tokenizer):
+    by_c = {}
+    for u in store.utts[1.0]:
+        by_c.setdefault(u["corpus"], []).append(u)
+    out = []
+    for c in sorted(by_c):
+        lst = sorted(by_c[c], key=lambda u: u["id"])
+        step = max(1, len(lst) // n_per_corpus) if n_per_corpus else 1
+        out += lst[::step][: n_per_corpus or None]
+    return out
+
+
+@torch.no_grad()
+def dev_wer(model, store, utts, tokenizer, max_len_ratio, batch_frames=12000):
+    """Greedy WER (CTC and attention) by corpus on cached dev utterances."""
+    model.eval()
+    res = {}
+    order = sorted(range(len(utts)), key=lambda i: utts[i]["frames"])
+    batches, cur = [], []
+    for i in order:
+        if cur and utts[i]["frames"] * (len(cur) + 1) > batch_frames:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    for b in batches:
+        feats = [store.features(utts[i]) for i in b]
+        x, lengths, _, _ = collate(feats, [[0]] * len(b))
+        enc, enc_len = model.encode(x, lengths)
+        lp = torch.log_softmax(model.ctc(enc), -1)
+        hyp_ctc = ctc_greedy(lp, enc_len)
+        hyp_att = attention_greedy(model, enc, enc_len, max_len_ratio)
+        for k, i in enumerate(b):
+            ref = normalize_text(utts[i]["text"]).split()
+            c = utts[i]["corpus"]
+            r = res.setdefault(c, {"ctc": [0, 0], "att": [0, 0]})
+            for name, hyp in (("ctc", hyp_ctc[k]), ("att", hyp_att[k])):
+                e, n = wer_counts(ref, tokenizer.decode(hyp).split())
+                r[name][0] += e
+                r[name][1] += n
+    model.train()
+    return {c: {k: round(100.0 * v[0] / max(v[1], 1), 2) for k, v in r.items()} for c, r in res.items()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="train lasr")
+    ap.add_argument("--config", default=None)
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides key.sub=value")
+    ap.add_argument("--tokens", required=True, help="folder with tokens.txt (and sentencepiece.model)")
+    ap.add_argument("--train-cache", nargs="+", required=True)
+    ap.add_argument("--dev-cache", default=None)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+
+    torch.set_num_threads(a.threads)
+    cfg = load_config(a.config) if a.config else load_config()
+    cfg = merge(cfg, parse_overrides(a.set))
+    tc = cfg["training"]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "train.log", "a", encoding="utf-8")
+
+    def say(msg):
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    tok = Tokenizer.load(a.tokens)
+    sets = parse_sets(a.train_cache)
+    data = TrainData(sets, tok, int(tc["max_utterance_seconds"] * 100))
+    say(f"train items: {len(data.items)} (skipped {data.skipped}) from {sets}")
+    dev_store = FeatureStore(a.dev_cache) if a.dev_cache else None
+    dev_utts = dev_subset(dev_store, tc.get("dev_subset_per_corpus", 60), tok) if dev_store else []
+
+    ckpt_path = out / "last.pt"
+    resume = a.resume and ckpt_path.exists()
+    if resume:
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        margs = ModelArgs(**ck["model_args"])
+        cfg = ck["config"]
+        tc = cfg["training"]
+    else:
+        margs = ModelArgs.from_config(cfg, tok.size)
+    seed = int(tc["seed"])
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    model = LasrModel(margs)
+    opt = torch.optim.Adam(model.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9,
+                           weight_decay=tc.get("weight_decay", 0.0))
+    step, epoch, batch_pos, best = 0, 0, 0, None
+    audio_seconds = 0.0
+    if resume:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, epoch, batch_pos, best = ck["step"], ck["epoch"], ck["batch_pos"], ck.get("best")
+        audio_seconds = ck.get("audio_seconds", 0.0)
+        set_rng_state(ck["rng"])
+        say(f"resumed from {ckpt_path}: step {step}, epoch {epoch}, batch {batch_pos}")
+    else:
+        mean, std = combined_stats([p for p, _ in sets])
+        model.normalizer.mean.copy_(torch.from_numpy(mean))
+        model.normalizer.std.copy_(torch.from_numpy(std))
+    say(f"model: {count_params(model)} parameters, args {margs.to_dict()}")
+    fcfg = feature_config(cfg)
+    noises = noise_profiles(fcfg)
+    aug = tc["augment"]
+    max_frames = int(tc["batch_seconds"] * 100)
+
+    def checkpoint(path, extra_best=None):
+        save_checkpoint(path, model_args=margs.to_dict(), config=cfg, model=model.state_dict(),
+                        optimizer=opt.state_dict(), step=step, epoch=epoch, batch_pos=batch_pos,
+                        best=best if extra_best is None else extra_best, audio_seconds=audio_seconds,
+                        rng=rng_state(), tokens=tok.pieces)
+
+    def evaluate_dev():
+        nonlocal best
+        if not dev_utts:
+            return
+        t0 = time.time()
+        w = dev_wer(model, dev_store, dev_utts, tok, cfg["decoding"]["max_len_ratio"])
+        say(f"dev step {step} epoch {epoch}: greedy WER {json.dumps(w)} ({time.time() - t0:.0f} s)")
+        with open(out / "dev.jsonl", "a") as f:
+            f.write(json.dumps({"step": step, "epoch": epoch, "audio_hours": round(audio_seconds / 3600, 2),
+                                "wer": w}) + "\n")
+        libri = [v for c, v in w.items() if c.startswith("librispeech")]
+        key = min(libri[0]["att"], libri[0]["ctc"]) if libri else None
+        if key is not None and (best is None or key < best["wer"]):
+            best = {"wer": key, "step": step, "epoch": epoch, "dev": w}
+            checkpoint(out / "best.pt")
+            say(f"new best (LibriSpeech greedy WER {key}) -> best.pt")
+
+    model.train()
+    last_ckpt = time.time()
+    t_start, secs_start = time.time(), audio_seconds
+    stop = False
+    while epoch < tc["epochs"] and not stop:
+        entries, batches = data.epoch_plan(seed, epoch, max_frames, tc["max_batch"],
+                                           sortagrad=epoch == 0 and tc.get("sortagrad", False))
+        if batch_pos == 0:
+            say(f"epoch {epoch}: {len(entries)} utterances, {len(batches)} batches, "
+                f"{sum(e[1]['frames'] for e in entries) / 360000:.1f} h")
+        agg = [0.0, 0.0, 0.0, 0]
+        while batch_pos < len(batches):
+            b = batches[batch_pos]
+            g_np = np.random.default_rng([seed, epoch, batch_pos, 1])
+            g_t = torch.Generator().manual_seed(int(g_np.integers(2**62)))
+            feats, toks = [], []
+            for i in b:
+                si, u, t = entries[i]
+                f = data.stores[si].features(u)
+                if g_np.random() < aug["noise_prob"]:
+                    f = add_noise(f, noises[int(g_np.integers(len(noises)))],
+                                  float(g_np.uniform(*aug["noise_snr_db"])), g_np)
+                feats.append(f)
+                toks.append(t)
+            x, lengths, y, yl = collate(feats, toks)
+            x = model.normalizer(x)
+            if aug["specaugment"]:
+                for k in range(len(b)):
+                    spec_augment(x[k], int(lengths[k]), g_t, aug["freq_masks"], aug["freq_width"],
+                                 aug["time_masks"], aug["time_width"], aug["time_ratio"])
+            lr = lr_at(step + 1, tc["lr"], tc["warmup_steps"])
+            for pg in opt.param_groups:
+                pg["lr"] = lr
+            loss, lc, la, _ = model.forward_loss(x, lengths, y, yl, tc["ctc_weight"], tc["label_smoothing"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gn = torch.nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
+            if torch.isfinite(gn):
+                opt.step()
+            step += 1
+            batch_pos += 1
+            audio_seconds += float(lengths.sum()) / 100.0
+            agg[0] += float(loss.detach())
+            agg[1] += float(lc.detach())
+            agg[2] += float(la.detach())
+            agg[3] += 1
+            if step % tc["log_every"] == 0:
+                el = time.time() - t_start
+                speed = (audio_seconds - secs_start) / 3600 / (el / 3600) if el > 0 else 0
+                say(f"step {step} ep {epoch} {batch_pos}/{len(batches)} loss {agg[0] / agg[3]:.3f} "
+                    f"ctc {agg[1] / agg[3]:.3f} att {agg[2] / agg[3]:.3f} lr {lr:.2e} gnorm {float(gn):.2f} "
+                    f"audio {audio_seconds / 3600:.2f} h, {speed:.0f} h audio/h wall")
+                agg = [0.0, 0.0, 0.0, 0]
+            if tc.get("eval_every") and step % tc["eval_every"] == 0:
+                evaluate_dev()
+            if time.time() - last_ckpt > tc["checkpoint_minutes"] * 60:
+                checkpoint(ckpt_path)
+                last_ckpt = time.time()
+                say(f"checkpoint {ckpt_path} (step {step})")
+            if a.max_steps and step >= a.max_steps:
+                stop = True
+                break
+        if not stop:
+            epoch += 1
+            batch_pos = 0
+            checkpoint(ckpt_path)
+            checkpoint(out / f"epoch-{epoch:03d}.pt")
+            last_ckpt = time.time()
+            say(f"end of epoch {epoch}: checkpoint {ckpt_path}")
+            evaluate_dev()
+            checkpoint(ckpt_path)
+    checkpoint(ckpt_path)
+    say(f"stopped at step {step}, epoch {epoch}; best {json.dumps(best)}")
+    (out / "DONE").write_text(f"step {step} epoch {epoch}\n") if epoch >= tc["epochs"] else None
+
+
+if __name__ == "__main__":
+    main()

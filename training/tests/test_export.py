@@ -1,0 +1,41 @@
+import json
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+
+from lasr_train.config import load_config, merge
+from lasr_train.export import export_model, load_model_dir, model_outputs, round_trip_check, write_fixtures
+from lasr_train.model import LasrModel, ModelArgs
+from lasr_train.tokenizer import train_tokenizer
+
+SMALL = {"encoder": {"subsampling_channels": 4, "d_model": 16, "num_blocks": 2, "kernel_size": 5},
+         "decoder": {"embed_dim": 8, "hidden": 12, "attention": {"dim": 8, "filters": 3, "radius": 2}},
+         "vocabulary": {"type": "characters", "size": 31}}
+
+
+def test_export_round_trip_and_fixtures(tmp_path):
+    cfg = merge(load_config(), SMALL)
+    tok = train_tokenizer(["hello world"], "characters", 31, tmp_path / "tok")
+    torch.manual_seed(0)
+    model = LasrModel(ModelArgs.from_config(cfg, tok.size)).eval()
+    rounded = export_model(model, cfg, tmp_path / "tok", tmp_path / "model", {"note": "test"})
+    files = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert files == ["MODEL_CARD.md", "config.yaml", "model.safetensors", "tokens.txt"]
+    feats = torch.randn(120, 80)
+    assert round_trip_check(rounded, tmp_path / "model", feats) == 0.0
+    loaded, ecfg, tok2 = load_model_dir(tmp_path / "model")
+    assert ecfg["format"] == "lasr-model" and "training" not in ecfg and tok2.size == 31
+    # float16 storage: every loaded weight equals the fp16 rounding of the original
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v.half().float())
+    wave = (0.1 * np.sin(np.arange(24000) * 0.05)).astype(np.float32)
+    info = write_fixtures(tmp_path / "model", tmp_path / "fx", "a test", waveform=wave)
+    t = load_file(str(tmp_path / "fx" / "parity.safetensors"))
+    T1 = t["encoder_out"].shape[0]
+    assert t["features"].shape == (148, 80) and T1 == 37
+    assert t["attention"].shape == (5, T1) and t["logprobs"].shape == (5, 31)
+    assert t["ctc_logprobs"].shape == (T1, 31)
+    o = model_outputs(loaded, torch.from_numpy(t["features"]))
+    assert np.allclose(o["encoder_out"].numpy(), t["encoder_out"], atol=1e-6)
+    assert json.loads((tmp_path / "fx" / "parity.json").read_text())["nbest"] == info["nbest"]

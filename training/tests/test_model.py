@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from lasr_train.decode import CTCPrefixScorer, attention_greedy, beam_search
+from lasr_train.model import LasrModel, ModelArgs, subsampled_lengths
+
+
+def tiny(att="location", **kw):
+    torch.manual_seed(0)
+    a = ModelArgs(vocab_size=20, subsampling_channels=4, d_model=16, num_blocks=2, kernel_size=5, ff_mult=2,
+                  dropout=0.0, embed_dim=8, hidden=12, attention_type=att, attention_dim=8, location_filters=3,
+                  location_radius=2, **kw)
+    m = LasrModel(a)
+    with torch.no_grad():
+        m.normalizer.mean.uniform_(-1, 1)
+        m.normalizer.std.uniform_(0.5, 2)
+    return m.eval()
+
+
+def test_subsampled_lengths():
+    T = torch.tensor([1, 2, 3, 4, 5, 7, 8, 9, 100, 101])
+    expect = [int(np.ceil(np.ceil(t / 2) / 2)) for t in T.tolist()]
+    assert subsampled_lengths(T).tolist() == expect
+
+
+@pytest.mark.parametrize("att", ["location", "dot"])
+def test_shapes_and_batch_equals_single(att):
+    m = tiny(att)
+    lengths = [37, 50, 23]
+    feats = [torch.randn(L, 80) * 3 for L in lengths]
+    x = torch.zeros(3, 50, 80)
+    for i, f in enumerate(feats):
+        x[i, : len(f)] = f
+        x[i, len(f):] = 55.0   # garbage in padding must not leak
+    with torch.no_grad():
+        enc, enc_len = m.encode(x, torch.tensor(lengths))
+        assert enc.shape == (3, 13, 16) and enc_len.tolist() == [10, 13, 6]
+        _, att_b, lp_b = attention_greedy(m, enc, enc_len, 1.0, return_trace=4)
+        for i, f in enumerate(feats):
+            e1, l1 = m.encode(f[None], torch.tensor([len(f)]))
+            assert torch.allclose(e1[0], enc[i, : l1[0]], atol=1e-5)
+            _, att_1, lp_1 = attention_greedy(m, e1, l1, 1.0, return_trace=4)
+            assert torch.allclose(att_1[0], att_b[i, :, : l1[0]], atol=1e-5)
+            assert float(att_b[i, :, l1[0]:].abs().sum()) == 0.0
+            assert torch.allclose(lp_1[0], lp_b[i], atol=1e-5)
+        assert torch.allclose(att_b.sum(-1), torch.ones(3, 4), atol=1e-5)
+        assert lp_b.shape == (3, 4, 20)
+
+
+@pytest.mark.parametrize("att", ["location", "dot"])
+def test_losses_finite_and_backward(att):
+    m = tiny(att).train()
+    x = torch.randn(2, 60, 80)
+    lengths = torch.tensor([60, 41])
+    y = torch.tensor([[3, 4, 5, 6], [7, 8, -1, -1]])
+    yl = torch.tensor([4, 2])
+    loss, ctc, ce, n = m.forward_loss(x, lengths, y, yl, 0.3, 0.1, already_normalized=False)
+    assert n == 6 and all(torch.isfinite(t) for t in (loss, ctc, ce))
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in m.parameters())
+    assert m.decoder.out.weight.grad.abs().sum() > 0 and m.ctc.weight.grad.abs().sum() > 0
+
+
+def test_ctc_prefix_scorer_matches_ctc_loss():
+    torch.manual_seed(1)
+    lp = torch.log_softmax(torch.randn(9, 6), -1)
+    sc = CTCPrefixScorer(lp.numpy())
+    st = sc.initial()
+    last = 1
+    for c in [3, 3, 4]:
+        psi, r_n, r_b = sc.extend(st, last, np.array([c]))
+        st, last = (r_n[:, 0], r_b[:, 0], psi[0]), c
+    full = sc.final(st)
+    ref = -torch.nn.functional.ctc_loss(lp[:, None], torch.tensor([[3, 3, 4]]), torch.tensor([9]),
+                                        torch.tensor([3]), reduction="sum")
+    assert abs(full - float(ref)) < 1e-4
+
+
+def test_beam_search_runs():
+    m = tiny()
+    with torch.no_grad():
+        enc, el = m.encode(torch.randn(1, 80, 80), torch.tensor([80]))
+        lp = torch.log_softmax(m.ctc(enc), -1)
+        nb = beam_search(m, enc[0], lp[0], beam=4, ctc_weight=0.3, max_len_ratio=0.5, eos_threshold=1.5)
+    assert 1 <= len(nb) <= 4
+    assert all(nb[i]["score"] >= nb[i + 1]["score"] for i in range(len(nb) - 1))
+    assert all(len(h["tokens"]) <= 10 for h in nb)

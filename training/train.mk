@@ -1,0 +1,66 @@
+# Training recipe targets; included by the top-level Makefile (which defines VENV and `venv`).
+#   make train         full run: synth -> feature cache -> tokenizer -> train -> export (resumable)
+#   make train-smoke   a few steps on ~30 utterances with a tiny model, into a temp dir (< 5 min)
+# Every step skips what is already done, so re-running `make train` continues the run.
+
+VENV ?= .venv
+SPEECH ?= /work/shared/speech
+RUNS ?= /work/lasr-runs
+TRAIN_CONFIG ?= configs/default.yaml
+TRAIN_OUT ?= $(RUNS)/default
+MODEL_OUT ?= models/default
+PARITY_FIXTURES ?= Tests/LasrTests/Fixtures/model-parity
+EXPORT_MAX_WER ?= 60
+TRAIN_NICE ?= nice -n 15
+TRAIN_JOBS ?= 2
+SMOKE_DIR ?= /tmp/lasr-train-smoke
+LASR_PY = PYTHONPATH=training $(TRAIN_NICE) $(VENV)/bin/python -m
+PROMPTS := $(SPEECH)/text/ljspeech-sentences.txt
+
+.PHONY: train train-smoke train-data train-export
+
+train: train-data
+	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
+	  --train-cache $(RUNS)/cache/train:2 $(RUNS)/cache/synth:1 --dev-cache $(RUNS)/cache/dev \
+	  --out $(TRAIN_OUT) --resume
+	$(MAKE) --no-print-directory train-export
+
+# Synthetic speech, feature caches and the vocabulary (each skips finished work).
+train-data: venv
+	$(LASR_PY) lasr_train.synth --text $(PROMPTS) --out $(RUNS)/synth --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
+	  --out $(RUNS)/cache/train --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(RUNS)/synth/manifest.jsonl \
+	  --out $(RUNS)/cache/synth --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/dev.jsonl \
+	  --out $(RUNS)/cache/dev --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.tokenizer --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
+	  --text $(PROMPTS) --out $(RUNS)/tokenizer --skip-existing
+
+# Export the best checkpoint (if its LibriSpeech dev greedy WER < EXPORT_MAX_WER) and the parity fixtures.
+train-export: venv
+	$(LASR_PY) lasr_train.export --checkpoint $(TRAIN_OUT)/best.pt --tokens $(RUNS)/tokenizer \
+	  --out $(MODEL_OUT) --fixtures $(PARITY_FIXTURES) --require-wer-below $(EXPORT_MAX_WER)
+
+SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
+  decoder.embed_dim=32 decoder.hidden=48 decoder.attention.dim=32 decoder.attention.filters=8 \
+  decoder.attention.radius=5 vocabulary.size=64 training.batch_seconds=40 training.log_every=2 \
+  training.eval_every=4 training.dev_subset_per_corpus=4 training.warmup_steps=10
+
+train-smoke: venv
+	rm -rf $(SMOKE_DIR) && mkdir -p $(SMOKE_DIR)
+	$(LASR_PY) lasr_train.synth --text $(PROMPTS) --out $(SMOKE_DIR)/synth --limit 8 --jobs 1
+	$(LASR_PY) lasr_train.data --manifests $(SPEECH)/train.jsonl --out $(SMOKE_DIR)/cache/train \
+	  --speeds 0.9 1.0 1.1 --limit 16 --max-duration 8 --jobs 1
+	$(LASR_PY) lasr_train.data --manifests $(SMOKE_DIR)/synth/manifest.jsonl --out $(SMOKE_DIR)/cache/synth --jobs 1
+	$(LASR_PY) lasr_train.data --manifests $(SPEECH)/dev.jsonl --out $(SMOKE_DIR)/cache/dev \
+	  --limit 8 --max-duration 8 --jobs 1
+	$(LASR_PY) lasr_train.tokenizer --manifests $(SMOKE_DIR)/synth/manifest.jsonl $(SPEECH)/train.jsonl \
+	  --out $(SMOKE_DIR)/tokenizer $(SMOKE_SET)
+	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
+	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 4 $(SMOKE_SET)
+	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
+	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 8 --resume
+	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer \
+	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures
+	@echo "train-smoke OK ($(SMOKE_DIR))"
