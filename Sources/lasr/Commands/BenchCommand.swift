@@ -42,11 +42,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Audio for the feature stage, in seconds (processed repeatedly for at least 2 s of wall time).")
     var featureSeconds: Int = 60
 
-    @Option(help: ArgumentHelp("Model directory for the model stages.", valueName: "dir"))
-    var model: String?
-
-    @Option(help: "Beam size for the decoder and transcribe stages (default: the model's).")
-    var beam: Int?
+    @OptionGroup var decoding: DecodingArguments
 
     @Option(help: "Threads for matrix products.")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -74,7 +70,7 @@ struct BenchCommand: ParsableCommand {
         guard modelStages.contains(stage) || stage == .all else { return }
         BLAS.setThreads(threads)
         let loadStart = Date()
-        let lasrModel = try LasrModel(directory: try ModelLocator.resolve(model))
+        let lasrModel = try decoding.loadModel()
         let loadTime = Date().timeIntervalSince(loadStart)
         print(String(format: "model     %@ loaded in %.3f s (threads: %d)", lasrModel.directory, loadTime, threads))
         if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
@@ -102,7 +98,7 @@ struct BenchCommand: ParsableCommand {
         let rate = model.config.features.sampleRate
         let all = try concatenatedAudio(seconds: 600, rate: rate)
         func run(_ seconds: Int, beam: Int) -> (Double, Int) {
-            var options = DecodingOptions(model.config.decoding)
+            var options = decoding.options(for: model)
             options.beam = beam
             let recognizer = Recognizer(model: model, options: options)
             let audio = Audio(samples: Array(all.prefix(seconds * rate)), sampleRate: rate)
@@ -140,24 +136,25 @@ struct BenchCommand: ParsableCommand {
 
     private func benchDecoder(_ model: LasrModel) {
         let encoded = model.encoder(speechFeatures(model, seconds: 10))
-        let rows = beam ?? model.config.decoding.beam
+        let rows = decoding.options(for: model).beam
         let memory = model.decoder.memory(for: encoded)
         let state = model.decoder.initialState(memory: memory)
         state.select([Int](repeating: 0, count: rows))
         var logProbs: [Float] = []
         let previous = [Int](repeating: model.vocabulary.sosEos, count: rows)
         model.decoder.step(previous: previous, state: state, memory: memory, logProbs: &logProbs,
-                           window: DecodingOptions.defaultWindow)
+                           window: decoding.options(for: model).attentionWindow)
         var steps = 0
         let start = Date()
         repeat {
             model.decoder.step(previous: previous, state: state, memory: memory, logProbs: &logProbs,
-                               window: DecodingOptions.defaultWindow)
+                               window: decoding.options(for: model).attentionWindow)
             steps += 1
         } while Date().timeIntervalSince(start) < 2
         let elapsed = Date().timeIntervalSince(start)
-        print(String(format: "decoder   one step, beam %d, %d encoder frames (10 s), default attention window: %.3f ms",
-                     rows, encoded.rows, elapsed / Double(steps) * 1000))
+        print(String(format: "decoder   one step, beam %d, %d encoder frames (10 s), attention window %@: %.3f ms",
+                     rows, encoded.rows, decoding.options(for: model).attentionWindow == nil ? "off" : "on",
+                     elapsed / Double(steps) * 1000))
     }
 
     private func inputFiles() throws -> [String] {
@@ -176,8 +173,7 @@ struct BenchCommand: ParsableCommand {
 
     private func benchTranscribe(_ model: LasrModel, loadTime: Double) throws {
         let paths = try inputFiles()
-        var options = DecodingOptions(model.config.decoding)
-        if let beam { options.beam = beam }
+        let options = decoding.options(for: model)
         let recognizer = Recognizer(model: model, options: options)
         var audioSeconds = 0.0
         let start = Date()
@@ -196,8 +192,7 @@ struct BenchCommand: ParsableCommand {
         let writer = try AudioFileWriter(path: path, sampleRate: rate, channels: 1, encoding: .wavInt16)
         try writer.write(try concatenatedAudio(seconds: longSeconds, rate: rate))
         writer.close()
-        var options = DecodingOptions(model.config.decoding)
-        if let beam { options.beam = beam }
+        let options = decoding.options(for: model)
         let baseline = ResourceUsage.residentBytes()
         ResourceUsage.resetPeak()
         let start = Date()

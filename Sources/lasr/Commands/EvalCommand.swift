@@ -26,19 +26,9 @@ struct EvalCommand: ParsableCommand {
     @Option(help: ArgumentHelp("JSONL manifest to score.", valueName: "file"))
     var manifest: String
 
-    @Option(help: ArgumentHelp("Model directory (default: $LASR_MODEL, else models/default).", valueName: "dir"))
-    var model: String?
+    @OptionGroup var decoding: DecodingArguments
 
-    @Option(help: "Beam size (default: the model's).")
-    var beam: Int?
-
-    @Option(help: "Weight of the CTC prefix score, 0…1 (default: the model's).")
-    var ctcWeight: Double?
-
-    @Flag(help: "Attend to every frame at each step instead of a window around the last peak.")
-    var fullAttention = false
-
-    @Option(help: "Utterances decoded in parallel.")
+    @Option(help: "Utterances decoded in parallel; one per core unless set.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Score only the first N lines.")
@@ -48,8 +38,6 @@ struct EvalCommand: ParsableCommand {
     var details: String?
 
     func validate() throws {
-        if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
-        if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
@@ -66,23 +54,19 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
-        let lasrModel: LasrModel
+        let lasrModel = try decoding.loadModel()
         var entries: [ManifestEntry]
         do {
-            lasrModel = try LasrModel(directory: try ModelLocator.resolve(model))
             entries = try Manifest.read(manifest)
         } catch {
             Terminal.report(error)
             throw ExitCode(1)
         }
         if let limit { entries = Array(entries.prefix(limit)) }
-        var options = DecodingOptions(lasrModel.config.decoding)
-        if let beam { options.beam = beam }
-        if let ctcWeight { options.ctcWeight = ctcWeight }
-        if fullAttention { options.attentionWindow = nil }
+        let options = decoding.options(for: lasrModel)
         let workers = min(jobs, max(entries.count, 1))
         BLAS.setThreads(workers > 1 ? 1 : jobs)
-        let decoding = options, list = entries
+        let searchOptions = options, list = entries
 
         var corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)] = [:]
         var timing = TimingErrors()
@@ -90,7 +74,7 @@ struct EvalCommand: ParsableCommand {
         var failures = 0
         let detailSink = try details.map { try TextSink(path: $0) }
         orderedParallelMap(count: list.count, jobs: workers, makeWorker: {
-            let recognizer = Recognizer(model: lasrModel, options: decoding)
+            let recognizer = Recognizer(model: lasrModel, options: searchOptions)
             return { i -> Scored in
                 let entry = list[i]
                 var scored = Scored()

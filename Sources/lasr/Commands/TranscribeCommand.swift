@@ -21,16 +21,9 @@ struct TranscribeCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Audio files or directories.", valueName: "file"))
     var files: [String]
 
-    @Option(help: ArgumentHelp("Model directory (default: $LASR_MODEL, else models/default).", valueName: "dir"))
-    var model: String?
+    @OptionGroup var decoding: DecodingArguments
 
-    @Option(help: "Beam size; 1 is greedy decoding (default: the model's, 8 for models/default).")
-    var beam: Int?
-
-    @Option(help: "Weight of the CTC prefix score in joint decoding, 0…1 (default: the model's).")
-    var ctcWeight: Double?
-
-    @Option(help: "Files decoded in parallel (default: one per core).")
+    @Option(help: "Files decoded in parallel; one per core unless set.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Threads for the matrix products of each job (default: the cores left to each job, at least 1).")
@@ -43,24 +36,14 @@ struct TranscribeCommand: ParsableCommand {
     var outputDir: String?
 
     func validate() throws {
-        if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
-        if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if segmentSeconds < 2 { throw ValidationError("--segment-seconds must be at least 2") }
     }
 
     func run() throws {
-        let lasrModel: LasrModel
-        do {
-            lasrModel = try LasrModel(directory: try ModelLocator.resolve(model))
-        } catch {
-            Terminal.report(error)
-            throw ExitCode(1)
-        }
-        var options = DecodingOptions(lasrModel.config.decoding)
-        if let beam { options.beam = beam }
-        if let ctcWeight { options.ctcWeight = ctcWeight }
+        let lasrModel = try decoding.loadModel()
+        let options = decoding.options(for: lasrModel)
         if let outputDir {
             try? FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         }
@@ -77,7 +60,7 @@ struct TranscribeCommand: ParsableCommand {
         // the small products of a decoder step.
         let workers = min(jobs, max(paths.count, 1))
         BLAS.setThreads(threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
-        let decoding = options, segment = segmentSeconds, showProgress = workers == 1
+        let searchOptions = options, segment = segmentSeconds, showProgress = workers == 1
         var results: [Int: Result<Transcript, LasrError>] = [:]
         var outcome = BatchOutcome()
         var nextInput = 0
@@ -102,7 +85,7 @@ struct TranscribeCommand: ParsableCommand {
             }
         }
         orderedParallelMap(count: paths.count, jobs: workers, makeWorker: {
-            let recognizer = Recognizer(model: lasrModel, options: decoding, segmenter: Segmenter(maxSeconds: segment))
+            let recognizer = Recognizer(model: lasrModel, options: searchOptions, segmenter: Segmenter(maxSeconds: segment))
             return { i -> Result<Transcript, LasrError> in
                 let bar = showProgress ? ProgressBar(label: (paths[i] as NSString).lastPathComponent) : nil
                 defer { bar?.finish() }
