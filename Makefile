@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build dependencies: the three C libraries the design rests on.
 SYSTEM_PACKAGES := pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev
 # What the tests and the training recipe need besides (TTS voices for synthetic speech).
-TEST_PACKAGES := espeak-ng flite sox
+TEST_PACKAGES := espeak-ng flite sox librsvg2-bin
 
 .PHONY: help demo test build deps test-deps venv swift-test python-test bench clean
 

@@ -13,10 +13,13 @@ let package = Package(
         .library(name: "LasrModel", targets: ["LasrModel"]),
         .library(name: "LasrDecoding", targets: ["LasrDecoding"]),
         .library(name: "LasrEval", targets: ["LasrEval"]),
+        .library(name: "LasrOutput", targets: ["LasrOutput"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Tests only: an independent CSV parser to read the dumps back.
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
         // C libraries, wrapped as system-library targets (Debian: libsndfile1-dev, libfftw3-dev, libopenblas-dev).
@@ -42,19 +45,22 @@ let package = Package(
         .target(name: "LasrModel", dependencies: ["LasrCore", "LasrFeatures", "LasrNN"]),
         // Stage 5: beam search, vocabulary decoding, timestamps from the attention alignments.
         .target(name: "LasrDecoding", dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrModel"]),
+        // Stage 6: transcript files (txt, json, srt, vtt, csv) and alignment dumps (CSV, SVG).
+        .target(name: "LasrOutput", dependencies: ["LasrCore", "LasrDecoding"]),
         // Scoring: text normalization, WER/CER, word timing errors, manifests.
         .target(name: "LasrEval", dependencies: ["LasrCore"]),
 
         .executableTarget(
             name: "lasr",
             dependencies: [
-                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding", "LasrEval",
+                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(
             name: "LasrTests",
-            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval"],
+            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput",
+                           .product(name: "SwiftCSV", package: "SwiftCSV")],
             exclude: ["Fixtures"]),
     ]
 )

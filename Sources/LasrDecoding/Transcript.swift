@@ -11,6 +11,15 @@ public struct TranscriptToken: Sendable, Equatable, Codable {
     public var end: Double
     /// Attention log-probability of the token.
     public var logProb: Double
+
+    public init(id: Int, piece: String, frame: Int, start: Double, end: Double, logProb: Double) {
+        self.id = id
+        self.piece = piece
+        self.frame = frame
+        self.start = start
+        self.end = end
+        self.logProb = logProb
+    }
 }
 
 /// A word with its time span and confidence.
@@ -20,6 +29,13 @@ public struct TranscriptWord: Sendable, Equatable, Codable {
     public var end: Double
     /// Geometric mean of the word's token probabilities, in (0, 1].
     public var confidence: Double
+
+    public init(text: String, start: Double, end: Double, confidence: Double) {
+        self.text = text
+        self.start = start
+        self.end = end
+        self.confidence = confidence
+    }
 }
 
 /// One decoded stretch of audio (at most the segment length).
@@ -36,6 +52,19 @@ public struct TranscriptSegment: Sendable {
     public var frameOffset: Double
     /// The hypothesis' ranking score.
     public var score: Double
+
+    public init(start: Double, end: Double, text: String, words: [TranscriptWord], tokens: [TranscriptToken],
+                attention: [[Float]], frameDuration: Double, frameOffset: Double, score: Double) {
+        self.start = start
+        self.end = end
+        self.text = text
+        self.words = words
+        self.tokens = tokens
+        self.attention = attention
+        self.frameDuration = frameDuration
+        self.frameOffset = frameOffset
+        self.score = score
+    }
 }
 
 /// Everything lasr knows about one input.
@@ -43,6 +72,12 @@ public struct Transcript: Sendable {
     public var source: String
     public var duration: Double
     public var segments: [TranscriptSegment]
+
+    public init(source: String, duration: Double, segments: [TranscriptSegment]) {
+        self.source = source
+        self.duration = duration
+        self.segments = segments
+    }
 
     public var text: String { segments.map(\.text).filter { !$0.isEmpty }.joined(separator: " ") }
     public var words: [TranscriptWord] { segments.flatMap(\.words) }

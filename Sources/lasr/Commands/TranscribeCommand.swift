@@ -5,6 +5,25 @@ import LasrCore
 import LasrDecoding
 import LasrModel
 import LasrNN
+import LasrOutput
+
+/// `--output-format txt,json,…`: a comma-separated list, `all` for every format.
+struct OutputFormats: ExpressibleByArgument {
+    let formats: [TranscriptFormat]
+
+    init?(argument: String) {
+        var formats: [TranscriptFormat] = []
+        for name in argument.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) {
+            if name == "all" { formats = TranscriptFormat.allCases; continue }
+            guard let format = TranscriptFormat(rawValue: name) else { return nil }
+            if !formats.contains(format) { formats.append(format) }
+        }
+        guard !formats.isEmpty else { return nil }
+        self.formats = formats
+    }
+
+    static var allValueStrings: [String] { TranscriptFormat.allCases.map(\.rawValue) + ["all"] }
+}
 
 struct TranscribeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,8 +51,16 @@ struct TranscribeCommand: ParsableCommand {
     @Option(help: "Longest stretch of audio decoded at once, in seconds.")
     var segmentSeconds: Double = 20
 
-    @Option(help: ArgumentHelp("Also write <name>.txt for each input into this directory.", valueName: "dir"))
+    @Option(help: ArgumentHelp(
+        "Write transcript files in these formats, comma-separated: txt, json, srt, vtt, csv, or all. Files are named <input name without extension>.<format>.",
+        valueName: "formats"))
+    var outputFormat: OutputFormats?
+
+    @Option(help: ArgumentHelp("Directory for the --output-format files (default: the current directory).", valueName: "dir"))
     var outputDir: String?
+
+    @Option(help: ArgumentHelp("Also write the alignment dumps (attention, tokens and words CSV, attention SVG) of each input into this directory.", valueName: "dir"))
+    var alignments: String?
 
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -44,9 +71,17 @@ struct TranscribeCommand: ParsableCommand {
     func run() throws {
         let lasrModel = try decoding.loadModel()
         let options = decoding.options(for: lasrModel)
-        if let outputDir {
-            try? FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        let formats = outputFormat?.formats ?? (outputDir != nil ? [.txt] : [])
+        let directory = outputDir ?? "."
+        for dir in [formats.isEmpty ? nil : directory, alignments].compactMap({ $0 }) {
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            } catch {
+                Terminal.report(LasrError(.invalidArgument, path: dir, "cannot create output directory"))
+                throw ExitCode(1)
+            }
         }
+        let info = DecodingInfo(model: lasrModel.directory, options: options)
         let inputs = AudioInputs.expand(files)
         let paths = inputs.compactMap { try? $0.get() }
         // Position in `paths` of each input that is a file.
@@ -75,7 +110,10 @@ struct TranscribeCommand: ParsableCommand {
                         let transcript = try result.get()
                         print(inputs.count > 1 ? "\(path): \(transcript.text)" : transcript.text)
                         fflush(nil)  // each file's line as soon as it is ready
-                        if let outputDir { try write(transcript, to: outputDir) }
+                        try write(transcript, formats: formats, to: directory, info: info)
+                        if let alignments {
+                            try AlignmentWriter.write(transcript, name: Self.baseName(path), to: alignments)
+                        }
                         outcome.succeeded()
                     } catch {
                         outcome.failed(error)
@@ -105,13 +143,18 @@ struct TranscribeCommand: ParsableCommand {
         try outcome.finish()
     }
 
-    private func write(_ transcript: Transcript, to directory: String) throws {
-        let name = ((transcript.source as NSString).lastPathComponent as NSString).deletingPathExtension + ".txt"
-        let target = (directory as NSString).appendingPathComponent(name)
-        do {
-            try (transcript.text + "\n").write(toFile: target, atomically: true, encoding: .utf8)
-        } catch {
-            throw LasrError(.invalidArgument, path: target, "cannot write transcript: \(error.localizedDescription)")
+    static func baseName(_ path: String) -> String {
+        ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    }
+
+    private func write(_ transcript: Transcript, formats: [TranscriptFormat], to directory: String, info: DecodingInfo) throws {
+        for format in formats {
+            let target = (directory as NSString).appendingPathComponent(Self.baseName(transcript.source) + "." + format.fileExtension)
+            do {
+                try TranscriptWriter.render(transcript, as: format, info: info).write(toFile: target, atomically: true, encoding: .utf8)
+            } catch {
+                throw LasrError(.invalidArgument, path: target, "cannot write transcript: \(error.localizedDescription)")
+            }
         }
     }
 }
