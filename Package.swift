@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "LasrDecoding", targets: ["LasrDecoding"]),
         .library(name: "LasrEval", targets: ["LasrEval"]),
         .library(name: "LasrOutput", targets: ["LasrOutput"]),
+        .library(name: "LasrStream", targets: ["LasrStream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,6 +46,8 @@ let package = Package(
         .target(name: "LasrModel", dependencies: ["LasrCore", "LasrFeatures", "LasrNN"]),
         // Stage 5: beam search, vocabulary decoding, timestamps from the attention alignments.
         .target(name: "LasrDecoding", dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrModel"]),
+        // Live recognition: PCM/WAV streams, endpointing, a decoder thread.
+        .target(name: "LasrStream", dependencies: ["LasrCore", "LasrAudio", "LasrModel", "LasrDecoding"]),
         // Stage 6: transcript files (txt, json, srt, vtt, csv) and alignment dumps (CSV, SVG).
         .target(name: "LasrOutput", dependencies: ["LasrCore", "LasrDecoding"]),
         // Scoring: text normalization, WER/CER, word timing errors, manifests.
@@ -53,13 +56,13 @@ let package = Package(
         .executableTarget(
             name: "lasr",
             dependencies: [
-                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput",
+                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput", "LasrStream",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .testTarget(
             name: "LasrTests",
-            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput",
+            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput", "LasrStream",
                            .product(name: "SwiftCSV", package: "SwiftCSV")],
             exclude: ["Fixtures"]),
     ]

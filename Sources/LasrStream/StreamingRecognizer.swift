@@ -1,0 +1,130 @@
+import Foundation
+import LasrAudio
+import LasrCore
+import LasrDecoding
+import LasrModel
+
+/// A decoded utterance of a stream; times are seconds from the stream start.
+public struct StreamResult: Sendable {
+    public var isPartial: Bool
+    public var start: Double
+    public var end: Double
+    public var text: String
+    public var words: [TranscriptWord]
+}
+
+/// Live recognition: samples go in as they arrive (any rate and channel count), the
+/// endpointer cuts them into utterances, and a decoder thread decodes each one as
+/// soon as its end is detected while the caller keeps feeding — reading never waits
+/// for decoding. Results come back in order through `onResult`, on the decoder thread.
+///
+/// With `partialInterval`, the open utterance is also re-decoded every that many
+/// seconds of new audio, when the decoder has nothing final to do, and reported as a
+/// partial result.
+public final class StreamingRecognizer: @unchecked Sendable {
+    private let recognizer: Recognizer
+    private let endpointer: Endpointer
+    private let resampler: Resampler
+    private let inputChannels: Int
+    private let partialInterval: Double?
+    private let onResult: @Sendable (StreamResult) -> Void
+
+    private enum Job { case final(Utterance), partial(Utterance) }
+    private let condition = NSCondition()
+    private var jobs: [Job] = []
+    private var closed = false
+    private var busy = false
+    private var lastPartialAt = 0.0
+    private var decoder: Thread?
+    private var mono: [Float] = []
+    private var resampled: [Float] = []
+
+    public init(model: LasrModel, options: DecodingOptions, inputRate: Int, inputChannels: Int,
+                endpointer config: EndpointerConfig = EndpointerConfig(), partialInterval: Double? = nil,
+                onResult: @escaping @Sendable (StreamResult) -> Void) {
+        let rate = model.config.features.sampleRate
+        recognizer = Recognizer(model: model, options: options, segmenter: Segmenter(maxSeconds: max(config.maxUtterance + 1, 2)))
+        endpointer = Endpointer(config: config, sampleRate: rate)
+        resampler = Resampler(inputRate: inputRate, outputRate: rate)
+        self.inputChannels = inputChannels
+        self.partialInterval = partialInterval
+        self.onResult = onResult
+        let thread = Thread { [unowned self] in self.decodeLoop() }
+        thread.stackSize = 8 << 20
+        decoder = thread
+        thread.start()
+    }
+
+    /// Feeds interleaved samples at the input rate.
+    public func feed(_ interleaved: [Float]) {
+        let frames = interleaved.count / inputChannels
+        if mono.count < frames { mono = [Float](repeating: 0, count: frames) }
+        Downmix.mono(interleaved, channels: inputChannels, frames: frames, into: &mono)
+        resampled.removeAll(keepingCapacity: true)
+        mono.withUnsafeBufferPointer { resampler.process(UnsafeBufferPointer(rebasing: $0[0..<frames]), into: &resampled) }
+        enqueue(endpointer.push(resampled))
+    }
+
+    /// Ends the stream: flushes the open utterance, waits until everything is decoded.
+    public func finish() {
+        resampled.removeAll(keepingCapacity: true)
+        resampler.finish(into: &resampled)
+        var done = endpointer.push(resampled)
+        done += endpointer.finish()
+        enqueue(done)
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while !jobs.isEmpty || busy { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Seconds of audio received so far.
+    public var elapsed: Double { endpointer.elapsed }
+
+    private func enqueue(_ utterances: [Utterance]) {
+        condition.lock()
+        // A partial result is only worth decoding if nothing newer is waiting.
+        if !utterances.isEmpty { jobs.removeAll { if case .partial = $0 { return true } else { return false } } }
+        jobs += utterances.map { .final($0) }
+        if let interval = partialInterval, utterances.isEmpty, let open = endpointer.openUtterance,
+           endpointer.elapsed - lastPartialAt >= interval, jobs.isEmpty, !busy {
+            lastPartialAt = endpointer.elapsed
+            jobs.append(.partial(open))
+        }
+        if utterances.count > 0 { lastPartialAt = endpointer.elapsed }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func decodeLoop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !closed { condition.wait() }
+            if jobs.isEmpty && closed {
+                condition.unlock()
+                return
+            }
+            let job = jobs.removeFirst()
+            busy = true
+            condition.unlock()
+
+            let (utterance, partial): (Utterance, Bool) = switch job {
+            case .final(let u): (u, false)
+            case .partial(let u): (u, true)
+            }
+            let transcript = recognizer.transcribe(Audio(samples: utterance.samples, sampleRate: endpointer.sampleRate),
+                                                   source: "stream")
+            let words = transcript.words.map {
+                TranscriptWord(text: $0.text, start: $0.start + utterance.audioStart, end: $0.end + utterance.audioStart,
+                               confidence: $0.confidence)
+            }
+            onResult(StreamResult(isPartial: partial, start: utterance.speechStart, end: utterance.speechEnd,
+                                  text: transcript.text, words: words))
+            condition.lock()
+            busy = false
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import LasrAudio
+import LasrCore
+import LasrStream
+import Testing
+
+/// Builds test streams from the rendered samples in audio/.
+enum StreamFixture {
+    static let rate = 16000
+
+    static func speech(_ name: String) throws -> [Float] {
+        try AudioFile.load(TestSupport.packageRoot.appendingPathComponent("audio/\(name)").path).samples
+    }
+
+    /// First and last sample louder than -34 dBFS: where the sound is.
+    static func soundSpan(_ x: [Float]) -> (Double, Double) {
+        let first = x.firstIndex { abs($0) > 0.02 }!, last = x.lastIndex { abs($0) > 0.02 }!
+        return (Double(first) / Double(rate), Double(last) / Double(rate))
+    }
+
+    static func silence(_ seconds: Double) -> [Float] { [Float](repeating: 0, count: Int(seconds * Double(rate))) }
+
+    static func s16le(_ x: [Float]) -> Data {
+        var data = Data(capacity: x.count * 2)
+        for v in x {
+            let s = Int16(max(-32768, min(32767, (v * 32768).rounded())))
+            withUnsafeBytes(of: s.littleEndian) { data.append(contentsOf: $0) }
+        }
+        return data
+    }
+}
+
+/// `lasr stream` as a child process with pipes on both ends.
+final class StreamProcess {
+    let process = Process()
+    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+    private var buffer = Data()
+
+    init(_ arguments: [String]) throws {
+        signal(SIGPIPE, SIG_IGN)  // writing to a child that is gone must fail, not kill the test runner
+        process.executableURL = TestSupport.lasrExecutable
+        process.arguments = ["stream", "--model", TestSupport.fixture("tiny-model")] + arguments
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+    }
+
+    /// Writes to the child's stdin; a child that has exited (EPIPE) is not an error here.
+    func send(_ data: Data) { try? stdin.fileHandleForWriting.write(contentsOf: data) }
+
+    /// Sends `data` in 100 ms chunks, `speed` times faster than real time.
+    func sendPaced(_ data: Data, speed: Double = 4) {
+        let chunk = StreamFixture.rate / 10 * 2
+        var offset = 0
+        while offset < data.count {
+            let end = min(data.count, offset + chunk)
+            send(data.subdata(in: offset..<end))
+            offset = end
+            Thread.sleep(forTimeInterval: 0.1 / speed)
+        }
+    }
+
+    /// Waits up to `timeout` seconds for one whole line on stdout.
+    func readLine(timeout: Double) -> String? {
+        let fd = stdout.fileHandleForReading.fileDescriptor
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let newline = buffer.firstIndex(of: 10) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return line
+            }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 50) > 0 else { continue }
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &bytes, bytes.count)
+            if n <= 0 { return nil }
+            buffer.append(contentsOf: bytes[0..<n])
+        }
+        return nil
+    }
+
+    /// Closes stdin and collects the rest: (remaining stdout lines, stderr, exit status).
+    func finish() -> ([String], String, Int32) {
+        try? stdin.fileHandleForWriting.close()
+        var lines: [String] = []
+        while let line = readLine(timeout: 20) { lines.append(line) }
+        process.waitUntilExit()
+        let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (lines, errors, process.terminationStatus)
+    }
+}
+
+@Suite(.serialized) struct StreamCommandTests {
+    struct Line: Decodable { let type: String; let start: Double; let end: Double; let text: String }
+
+    func decode(_ line: String) throws -> Line { try JSONDecoder().decode(Line.self, from: Data(line.utf8)) }
+
+    @Test func firstUtteranceArrivesBeforeStdinClosesAndTimesMatch() throws {
+        let a = try StreamFixture.speech("01-welcome.wav"), b = try StreamFixture.speech("03-library.wav")
+        let lead = 1.0, gap = 2.0
+        let first = StreamFixture.silence(lead) + a + StreamFixture.silence(gap)
+        let second = b + StreamFixture.silence(1)
+        let stream = try StreamProcess(["--json"])
+        stream.sendPaced(StreamFixture.s16le(first))
+        // stdin is still open: the first utterance must already be out.
+        let line = try #require(stream.readLine(timeout: 15), "no line before stdin closed")
+        let u1 = try decode(line)
+        stream.sendPaced(StreamFixture.s16le(second))
+        let (rest, errors, status) = stream.finish()
+        #expect(status == 0, "\(errors)")
+        #expect(rest.count == 1)
+        let u2 = try decode(try #require(rest.first))
+
+        let (a0, a1) = StreamFixture.soundSpan(a), (b0, b1) = StreamFixture.soundSpan(b)
+        let bOffset = Double(first.count) / Double(StreamFixture.rate)
+        #expect(u1.type == "final" && u2.type == "final")
+        #expect(abs(u1.start - (lead + a0)) < 0.1, "start \(u1.start) vs \(lead + a0)")
+        #expect(abs(u1.end - (lead + a1)) < 0.1, "end \(u1.end) vs \(lead + a1)")
+        #expect(abs(u2.start - (bOffset + b0)) < 0.1, "start \(u2.start) vs \(bOffset + b0)")
+        #expect(abs(u2.end - (bOffset + b1)) < 0.1, "end \(u2.end) vs \(bOffset + b1)")
+    }
+
+    @Test func endOfInputFlushesTheOpenUtterance() throws {
+        let a = try StreamFixture.speech("01-welcome.wav")
+        let (a0, a1) = StreamFixture.soundSpan(a)
+        let stream = try StreamProcess(["--json"])
+        stream.send(StreamFixture.s16le(Array(a[..<Int((a1 - 0.05) * 16000)])))  // cut off mid-sound
+        let (lines, errors, status) = stream.finish()
+        #expect(status == 0, "\(errors)")
+        #expect(lines.count == 1)
+        #expect(abs(try decode(lines[0]).start - a0) < 0.1)
+    }
+
+    @Test func wavStreamWithStreamingLengthFieldsAtAnotherRate() throws {
+        // 44.1 kHz stereo float WAV whose RIFF and data sizes are 0xFFFFFFFF, as `sox ... -t wav -` writes to a pipe.
+        let source = TestSupport.packageRoot.appendingPathComponent("audio/03-library.wav").path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: source))
+        for offset in [4] { bytes.replaceSubrange(offset..<(offset + 4), with: [0xFF, 0xFF, 0xFF, 0xFF]) }
+        let dataOffset = try #require(bytes.range(of: Data("data".utf8))).lowerBound
+        bytes.replaceSubrange((dataOffset + 4)..<(dataOffset + 8), with: [0xFF, 0xFF, 0xFF, 0xFF])
+        let stream = try StreamProcess(["--json", "--rate", "8000"])  // the header wins over the declared rate
+        stream.send(bytes)
+        let (lines, errors, status) = stream.finish()
+        #expect(status == 0, "\(errors)")
+        #expect(lines.count == 1)
+        let (s0, _) = StreamFixture.soundSpan(try StreamFixture.speech("03-library.wav"))
+        #expect(abs(try decode(lines[0]).start - s0) < 0.1)
+    }
+
+    @Test func closedStdoutEndsQuietly() throws {
+        let a = try StreamFixture.speech("01-welcome.wav")
+        let stream = try StreamProcess([])
+        let utterance = StreamFixture.s16le(a + StreamFixture.silence(1))
+        stream.send(utterance)
+        #expect(stream.readLine(timeout: 15) != nil)
+        try stream.stdout.fileHandleForReading.close()  // like `| head -1`
+        for _ in 0..<3 { stream.send(utterance) }
+        try? stream.stdin.fileHandleForWriting.close()
+        stream.process.waitUntilExit()
+        let errors = String(decoding: stream.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stream.process.terminationStatus == 0)
+        #expect(errors.isEmpty, "\(errors)")
+    }
+
+    @Test(arguments: [
+        ("garbage RIFF header", Data("RIFF\u{0}\u{0}\u{0}\u{0}JUNKJUNKJUNKJUNK".utf8), "not WAVE"),
+        ("truncated WAV header", Data("RIFF\u{24}\u{0}\u{0}\u{0}WAVEfmt \u{10}\u{0}".utf8), "truncated WAV header"),
+        ("odd trailing byte", Data(repeating: 0, count: 3201), "trailing byte"),
+    ])
+    func badInputGivesOneErrorLine(name: String, bytes: Data, expected: String) throws {
+        let stream = try StreamProcess([])
+        stream.send(bytes)
+        let (_, errors, status) = stream.finish()
+        #expect(status == 1, "\(name)")
+        let lines = errors.split(separator: "\n")
+        #expect(lines.count == 1, "\(name): \(errors)")
+        #expect(errors.contains("stdin") && errors.contains(expected), "\(name): \(errors)")
+    }
+
+    @Test func wrongDeclaredFormatIsCaught() throws {
+        // s16le speech declared as f32le: the floats come out as garbage and must be refused.
+        let stream = try StreamProcess(["--format", "f32le"])
+        // One second of speech: less than a pipe buffer, so writing cannot block once lasr stops reading.
+        stream.send(StreamFixture.s16le(Array(try StreamFixture.speech("01-welcome.wav")[8000..<24000])))
+        let (_, errors, status) = stream.finish()
+        #expect(status == 1)
+        #expect(errors.contains("--format"), "\(errors)")
+    }
+}
+
+@Suite struct StreamReaderTests {
+    @Test func chunkedBytesDecodeLikeOneBlock() throws {
+        let samples: [Float] = (0..<1000).map { Float(sin(Double($0) * 0.1)) * 0.5 }
+        let bytes = [UInt8](StreamFixture.s16le(samples))
+        let whole = PCMStreamReader(declared: PCMFormat(encoding: .s16le, sampleRate: 16000, channels: 1))
+        let expected = try bytes.withUnsafeBytes { try whole.push($0) }
+        let chunked = PCMStreamReader(declared: PCMFormat(encoding: .s16le, sampleRate: 16000, channels: 1))
+        var got: [Float] = []
+        var i = 0
+        for size in [1, 3, 2, 7, 100, 1] + [Int](repeating: 333, count: 10) where i < bytes.count {
+            let end = min(bytes.count, i + size)
+            got += try bytes[i..<end].withUnsafeBytes { try chunked.push($0) }
+            i = end
+        }
+        got += try bytes[i...].withUnsafeBytes { try chunked.push($0) }
+        try chunked.finish()
+        #expect(got == expected && got.count == 1000)
+    }
+
+    @Test func endpointerFindsBurstsOfSound() {
+        let rate = 16000
+        var x = StreamFixture.silence(1)
+        x += TestSupport.sine(frequency: 300, rate: rate, count: rate, amplitude: 0.3)  // 1.0–2.0 s
+        x += StreamFixture.silence(1)
+        x += TestSupport.sine(frequency: 500, rate: rate, count: rate / 20, amplitude: 0.3)  // a 50 ms click
+        x += StreamFixture.silence(1)
+        let endpointer = Endpointer()
+        var utterances = endpointer.push(x)
+        utterances += endpointer.finish()
+        #expect(utterances.count == 1)
+        #expect(abs(utterances[0].speechStart - 1.0) < 0.02 && abs(utterances[0].speechEnd - 2.0) < 0.02)
+    }
+
+    @Test func longSpeechIsCutAtItsQuietestPoint() {
+        let rate = 16000
+        // 25 s of "syllables" (a tone modulated at 4 Hz, so the noise floor stays below it) with a dip at 16.75–17 s.
+        var x = TestSupport.sine(frequency: 300, rate: rate, count: 25 * rate, amplitude: 0.3)
+        for i in x.indices { x[i] *= Float(0.55 + 0.45 * sin(2 * Double.pi * 4 * Double(i) / Double(rate))) }
+        for i in (17 * rate - 4000)..<(17 * rate) { x[i] *= 0.02 }
+        var config = EndpointerConfig()
+        config.maxUtterance = 20
+        let endpointer = Endpointer(config: config)
+        var utterances = endpointer.push(x)
+        utterances += endpointer.finish()
+        #expect(utterances.count == 2)
+        #expect(abs(utterances[0].speechEnd - 16.8) < 0.3, "cut at \(utterances[0].speechEnd)")
+        #expect(utterances.allSatisfy { Double($0.samples.count) / Double(rate) <= 20.5 })
+    }
+}
