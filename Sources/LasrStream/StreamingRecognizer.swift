@@ -34,6 +34,7 @@ public final class StreamingRecognizer: @unchecked Sendable {
     private var jobs: [Job] = []
     private var closed = false
     private var busy = false
+    private var decoderExited = false
     private var lastPartialAt = 0.0
     private var decoder: Thread?
     private var mono: [Float] = []
@@ -49,7 +50,8 @@ public final class StreamingRecognizer: @unchecked Sendable {
         self.inputChannels = inputChannels
         self.partialInterval = partialInterval
         self.onResult = onResult
-        let thread = Thread { [unowned self] in self.decodeLoop() }
+        // The thread holds the recognizer until its loop ends, after `finish`.
+        let thread = Thread { self.decodeLoop() }
         thread.stackSize = 8 << 20
         decoder = thread
         thread.start()
@@ -75,7 +77,7 @@ public final class StreamingRecognizer: @unchecked Sendable {
         condition.lock()
         closed = true
         condition.broadcast()
-        while !jobs.isEmpty || busy { condition.wait() }
+        while !decoderExited { condition.wait() }
         condition.unlock()
     }
 
@@ -102,6 +104,8 @@ public final class StreamingRecognizer: @unchecked Sendable {
             condition.lock()
             while jobs.isEmpty && !closed { condition.wait() }
             if jobs.isEmpty && closed {
+                decoderExited = true
+                condition.broadcast()
                 condition.unlock()
                 return
             }
