@@ -81,6 +81,12 @@ public final class StreamingRecognizer: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Utterances waiting to be decoded (a caller feeding faster than real time can wait on this).
+    public var pending: Int {
+        condition.lock(); defer { condition.unlock() }
+        return jobs.count + (busy ? 1 : 0)
+    }
+
     /// Seconds of audio received so far.
     public var elapsed: Double { endpointer.elapsed }
 

@@ -6,6 +6,7 @@ import LasrDecoding
 import LasrFeatures
 import LasrModel
 import LasrNN
+import LasrStream
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,12 +26,17 @@ struct BenchCommand: ParsableCommand {
             into one file of --long-seconds and transcribes it, for the peak memory of a \
             long input. 'scaling' transcribes the first 1, 10, 60 and 600 s of that audio \
             with beam 8, and its first 60 s with beams 1, 4, 8 and 16, to show how the cost \
-            grows. The model stages use --model (default: models/default). \
+            grows. 'stream' plays the input audio (1 s of silence after each file) into \
+            the streaming recognizer at real-time pace for --stream-seconds and reports the \
+            latency from the end of each utterance's speech to its result; then it feeds \
+            --long-seconds of the same stream as fast as decoding keeps up and reports the \
+            peak memory. \
+            The model stages use --model (default: models/default). \
             docs/benchmarks.md records the numbers and the machine.
             """)
 
     enum Stage: String, ExpressibleByArgument, CaseIterable {
-        case audio, features, encoder, decoder, transcribe, scaling, long, all
+        case audio, features, encoder, decoder, transcribe, scaling, long, stream, all
     }
 
     @Option(help: "Which stage to measure: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -56,6 +62,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Length of the concatenated input of the 'long' stage, in seconds.")
     var longSeconds: Int = 3600
 
+    @Option(help: "Seconds of real-time streaming for the latency part of the 'stream' stage.")
+    var streamSeconds: Int = 180
+
     func validate() throws {
         guard audioSeconds > 0, featureSeconds > 0 else {
             throw ValidationError("--audio-seconds and --feature-seconds must be positive")
@@ -66,7 +75,7 @@ struct BenchCommand: ParsableCommand {
         print("lasr bench on \(ProcessInfo.processInfo.activeProcessorCount) cores")
         if stage == .features || stage == .all { try benchFeatures() }
         if stage == .audio || stage == .all { try benchAudio() }
-        let modelStages: [Stage] = [.encoder, .decoder, .transcribe, .scaling, .long]
+        let modelStages: [Stage] = [.encoder, .decoder, .transcribe, .scaling, .long, .stream]
         guard modelStages.contains(stage) || stage == .all else { return }
         BLAS.setThreads(threads)
         let loadStart = Date()
@@ -78,6 +87,88 @@ struct BenchCommand: ParsableCommand {
         if stage == .transcribe || stage == .all { try benchTranscribe(lasrModel, loadTime: loadTime) }
         if stage == .scaling || stage == .all { try benchScaling(lasrModel) }
         if stage == .long { try benchLong(lasrModel) }
+        if stage == .stream { try benchStream(lasrModel) }
+    }
+
+    /// The input files with 1 s of silence after each, up to `seconds`.
+    private func streamAudio(seconds: Int, rate: Int) throws -> [Float] {
+        var samples: [Float] = []
+        let target = seconds * rate
+        let sources = try inputFiles()
+        guard !sources.isEmpty else { throw ValidationError("no input audio") }
+        while samples.count < target {
+            for source in sources where samples.count < target {
+                samples += try AudioFile.load(source, sampleRate: rate).samples
+                samples += [Float](repeating: 0, count: rate)
+            }
+        }
+        return Array(samples.prefix(target))
+    }
+
+    private func benchStream(_ model: LasrModel) throws {
+        let rate = model.config.features.sampleRate
+        let options = decoding.options(for: model)
+        let chunk = rate / 50  // 20 ms, as a sound card delivers
+        final class Clock: @unchecked Sendable {
+            let lock = NSLock()
+            var fedAt: [Double] = []       // wall time at which each chunk was fed
+            var latencies: [Double] = []
+        }
+        // Real-time pace: latency of each final result after the end of its speech.
+        let live = try streamAudio(seconds: streamSeconds, rate: rate)
+        let clock = Clock()
+        let start = Date()
+        let recognizer = StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1) { result in
+            let now = Date().timeIntervalSince(start)
+            clock.lock.lock()
+            let index = min(clock.fedAt.count - 1, Int(result.end * Double(rate)) / chunk)
+            if index >= 0 { clock.latencies.append(now - clock.fedAt[index]) }
+            clock.lock.unlock()
+        }
+        var offset = 0
+        while offset < live.count {
+            let due = Double(offset) / Double(rate)
+            let wait = due - Date().timeIntervalSince(start)
+            if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            let end = min(live.count, offset + chunk)
+            clock.lock.lock(); clock.fedAt.append(Date().timeIntervalSince(start)); clock.lock.unlock()
+            recognizer.feed(Array(live[offset..<end]))
+            offset = end
+        }
+        recognizer.finish()
+        let latencies = clock.latencies.sorted()
+        func q(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(p * Double(latencies.count - 1)))] }
+        print(String(format: "stream    %d s at real-time pace, %d utterances: latency after the end of speech median %.0f ms, p90 %.0f ms (trailing silence 500 ms)",
+                     streamSeconds, latencies.count, 1000 * q(0.5), 1000 * q(0.9)))
+
+        // As fast as possible: memory over a long stream.
+        let long = try streamAudio(seconds: min(longSeconds, 600), rate: rate)
+        let baseline = ResourceUsage.residentBytes()
+        ResourceUsage.resetPeak()
+        let fastStart = Date()
+        let counter = Clock()
+        let fast = StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1) { _ in
+            counter.lock.lock(); counter.latencies.append(0); counter.lock.unlock()
+        }
+        var fed = 0
+        var peakAfterFirstPass = 0
+        while fed < longSeconds * rate {
+            var i = 0
+            while i < long.count && fed < longSeconds * rate {
+                let end = min(long.count, i + chunk, i + longSeconds * rate - fed)
+                fast.feed(Array(long[i..<end]))
+                // Faster than real time, but no faster than decoding: what a live stream's memory looks like.
+                while fast.pending > 1 { Thread.sleep(forTimeInterval: 0.002) }
+                fed += end - i
+                i = end
+            }
+            if peakAfterFirstPass == 0 { peakAfterFirstPass = ResourceUsage.peakResidentBytes() }
+        }
+        fast.finish()
+        print(String(format: "stream    %d s fed as fast as possible: %.1f s (%.0fx real time), %d utterances; peak memory %.1f MB (%.1f MB after the first pass over the audio, %.1f MB before)",
+                     longSeconds, Date().timeIntervalSince(fastStart), Double(longSeconds) / Date().timeIntervalSince(fastStart),
+                     counter.latencies.count, Double(ResourceUsage.peakResidentBytes()) / 1e6,
+                     Double(peakAfterFirstPass) / 1e6, Double(baseline) / 1e6))
     }
 
     /// The first `seconds` of the input audio, concatenated.
