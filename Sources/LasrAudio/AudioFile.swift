@@ -51,28 +51,40 @@ public enum AudioFile {
     /// The file is read in blocks of `blockFrames`; memory holds the output samples
     /// plus a constant, however long the file is.
     public static func load(_ path: String, sampleRate: Int = 16000) throws -> Audio {
+        var output: [Float] = []
+        try stream(path, sampleRate: sampleRate, reserve: { output.reserveCapacity($0 + 16) }) { output += $0 }
+        return Audio(samples: output, sampleRate: sampleRate)
+    }
+
+    /// Decodes `path` block by block, handing each block of mono samples at
+    /// `sampleRate` to `body` as soon as it is resampled: memory stays at one block
+    /// whatever the file's length. `reserve` learns the expected output length first.
+    public static func stream(_ path: String, sampleRate: Int = 16000, reserve: (Int) -> Void = { _ in },
+                              _ body: ([Float]) throws -> Void) throws {
         let file = try SoundFile(path: path)
         defer { file.close() }
         let info = file.info
         let resampler = Resampler(inputRate: info.sampleRate, outputRate: sampleRate)
-        var output: [Float] = []
-        output.reserveCapacity(Resampler.outputCount(inputCount: info.frames, inputRate: info.sampleRate,
-                                                     outputRate: sampleRate) + 16)
+        reserve(Resampler.outputCount(inputCount: info.frames, inputRate: info.sampleRate, outputRate: sampleRate))
         var interleaved = [Float](repeating: 0, count: blockFrames * info.channels)
         var mono = [Float](repeating: 0, count: blockFrames)
+        var block: [Float] = []
         var total = 0
         while true {
             let n = try file.read(into: &interleaved, frames: blockFrames)
             if n == 0 { break }
             total += n
             Downmix.mono(interleaved, channels: info.channels, frames: n, into: &mono)
-            mono.withUnsafeBufferPointer { resampler.process(UnsafeBufferPointer(rebasing: $0[0..<n]), into: &output) }
+            block.removeAll(keepingCapacity: true)
+            mono.withUnsafeBufferPointer { resampler.process(UnsafeBufferPointer(rebasing: $0[0..<n]), into: &block) }
+            try body(block)
         }
         if total == 0 {
             throw LasrError(.emptyAudio, path: path, "the file contains no audio samples")
         }
-        resampler.finish(into: &output)
-        return Audio(samples: output, sampleRate: sampleRate)
+        block.removeAll(keepingCapacity: true)
+        resampler.finish(into: &block)
+        try body(block)
     }
 }
 

@@ -22,10 +22,31 @@ public final class Recognizer {
         extractor = LogMelExtractor(config: model.config.features)
     }
 
-    /// Decodes the audio file at `path`.
+    /// Decodes the audio file at `path`, segment by segment as it is read: memory
+    /// holds one segment of audio (plus the transcript), not the whole file.
     public func transcribe(file path: String, progress: ((Double) -> Void)? = nil) throws -> Transcript {
-        let audio = try AudioFile.load(path, sampleRate: model.config.features.sampleRate)
-        return transcribe(audio, source: path, progress: progress)
+        let rate = model.config.features.sampleRate
+        var buffer: [Float] = []
+        var consumed = 0, expected = 1
+        var segments: [TranscriptSegment] = []
+        func decode(_ count: Int) {
+            let offset = Double(consumed) / Double(rate)
+            if let segment = buffer.withUnsafeBufferPointer({
+                decodeSegment(UnsafeBufferPointer(rebasing: $0[0..<count]), offset: offset,
+                              duration: Double(count) / Double(rate))
+            }) {
+                segments.append(segment)
+            }
+            buffer.removeFirst(count)
+            consumed += count
+            progress?(min(1, Double(consumed) / Double(expected)))
+        }
+        try AudioFile.stream(path, sampleRate: rate, reserve: { expected = max($0, 1) }) { block in
+            buffer += block
+            while let cut = buffer.withUnsafeBufferPointer({ segmenter.cut($0, sampleRate: rate) }) { decode(cut) }
+        }
+        if !buffer.isEmpty { decode(buffer.count) }
+        return Transcript(source: path, duration: Double(consumed) / Double(rate), segments: segments)
     }
 
     /// Decodes mono samples at the model's rate. `progress` gets the fraction done after each segment.

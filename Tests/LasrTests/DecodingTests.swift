@@ -105,6 +105,27 @@ import Testing
         }
     }
 
+    @Test func longFileIsDecodedSegmentBySegmentAsItIsRead() throws {
+        let model = try LasrModel(directory: Self.modelDirectory)
+        var samples: [Float] = []
+        for name in ["01-welcome.wav", "02-weather.wav", "03-library.wav", "04-telephone.wav"] {
+            samples += try AudioFile.load(TestSupport.packageRoot.appendingPathComponent("audio/\(name)").path).samples
+        }
+        samples += samples + samples  // ~57 s: three segments of at most 20 s
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("long.wav").path
+        try TestSupport.writeAudio(path, samples: samples, rate: 16000, channels: 1, encoding: .wavFloat32)
+        let recognizer = Recognizer(model: model)
+        let streamed = try recognizer.transcribe(file: path)
+        let inMemory = recognizer.transcribe(Audio(samples: samples, sampleRate: 16000), source: path)
+        #expect(streamed.segments.count == 3)
+        #expect(streamed.segments.map(\.start) == inMemory.segments.map(\.start))
+        #expect(streamed.segments.map(\.text) == inMemory.segments.map(\.text))
+        #expect(abs(streamed.duration - Double(samples.count) / 16000) < 1e-9)
+        for segment in streamed.segments { #expect(segment.end - segment.start <= 20) }
+    }
+
     @Test func timestampsAreMonotonicAndInsideTheAudio() throws {
         let model = try LasrModel(directory: Self.modelDirectory)
         let path = TestSupport.packageRoot.appendingPathComponent("audio/03-library.wav").path
