@@ -19,6 +19,29 @@ public enum BLAS {
             beta, c, Int32(ldc ?? n))
     }
 
+    /// `y[rows × n] = x[rows × k]·Wᵀ (+ y when accumulating)` for a row-major `W` of
+    /// `n × k`: the shape of every layer applied to a few decoder states. Below
+    /// `gemvRows` rows it runs one matrix-vector product per row, which streams `W`
+    /// without the packing copy `sgemm` makes of it on every call (for the decoder's
+    /// LSTM that copy costs more than the arithmetic).
+    @inlinable
+    public static func rowsTimesTransposed(
+        _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        rows: Int, n: Int, k: Int, beta: Float, ldw: Int? = nil
+    ) {
+        if rows < gemvRows {
+            for r in 0..<rows {
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, w, Int32(ldw ?? k),
+                            x + r * k, 1, beta, y + r * n, 1)
+            }
+        } else {
+            gemm(x, w, y, m: rows, n: n, k: k, transB: true, beta: beta, ldb: ldw)
+        }
+    }
+
+    /// Row count from which `rowsTimesTransposed` switches to `sgemm` (measured: docs/benchmarks.md).
+    public static let gemvRows = 6
+
     /// Threads OpenBLAS may use for one product.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))

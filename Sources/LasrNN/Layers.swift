@@ -37,7 +37,7 @@ public struct Linear: Sendable {
         }
         let beta: Float = (bias != nil || accumulate) ? 1 : 0
         weight.withUnsafeBufferPointer { w in
-            BLAS.gemm(x, w.baseAddress!, y, m: rows, n: outFeatures, k: inFeatures, transB: true, beta: beta)
+            BLAS.rowsTimesTransposed(x, w.baseAddress!, y, rows: rows, n: outFeatures, k: inFeatures, beta: beta)
         }
     }
 
@@ -184,7 +184,7 @@ public struct LSTMCell: Sendable {
                      hidden: UnsafeMutablePointer<Float>, gates: UnsafeMutablePointer<Float>) {
         let h = hiddenSize
         weight.withUnsafeBufferPointer { w in
-            BLAS.gemm(xh, w.baseAddress!, gates, m: rows, n: 4 * h, k: inputSize + h, transB: true, beta: 1)
+            BLAS.rowsTimesTransposed(xh, w.baseAddress!, gates, rows: rows, n: 4 * h, k: inputSize + h, beta: 1)
         }
         for r in 0..<rows {
             let g = gates + r * 4 * h
