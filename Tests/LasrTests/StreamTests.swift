@@ -122,6 +122,19 @@ final class StreamProcess {
         #expect(abs(u2.end - (bOffset + b1)) < 0.1, "end \(u2.end) vs \(bOffset + b1)")
     }
 
+    @Test func partialResultsComeBeforeTheFinalOne() throws {
+        let a = try StreamFixture.speech("01-welcome.wav")
+        let stream = try StreamProcess(["--json", "--partials", "500"])
+        stream.sendPaced(StreamFixture.s16le(a + StreamFixture.silence(1)), speed: 8)
+        let (lines, errors, status) = stream.finish()
+        #expect(status == 0, "\(errors)")
+        let kinds = try lines.map { try decode($0).type }
+        #expect(kinds.last == "final" && kinds.filter { $0 == "final" }.count == 1, "\(kinds)")
+        #expect(kinds.filter { $0 == "partial" }.count >= 2, "\(kinds)")
+        let partials = try lines.map(decode).filter { $0.type == "partial" }
+        for (x, y) in zip(partials, partials.dropFirst()) { #expect(x.end <= y.end) }
+    }
+
     @Test func endOfInputFlushesTheOpenUtterance() throws {
         let a = try StreamFixture.speech("01-welcome.wav")
         let (a0, a1) = StreamFixture.soundSpan(a)
