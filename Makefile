@@ -74,8 +74,26 @@ python-test: test-deps venv
 
 test: test-deps swift-test python-test train-smoke
 
+# Every stage with models/default; without a trained model yet, the weight-independent
+# stages (audio, features, encoder, decoder step) with an untrained model of the same shapes.
+SPEECH_DEV ?= ../shared/speech/dev.jsonl
+UNTRAINED := /tmp/lasr-untrained
 bench: build
-	$(LASR) bench
+	$(LASR) bench --stage features
+	$(LASR) bench --stage audio
+	@if [ -f models/default/config.yaml ]; then \
+	  set -e; manifest=$$([ -f $(SPEECH_DEV) ] && echo "--manifest $(SPEECH_DEV)" || echo "--files audio"); \
+	  $(LASR) bench --model models/default --stage encoder; \
+	  for b in 1 8; do $(LASR) bench --model models/default --stage decoder --beam $$b; done; \
+	  $(LASR) bench --model models/default --stage transcribe $$manifest; \
+	  $(LASR) bench --model models/default --stage scaling $$manifest; \
+	  $(LASR) bench --model models/default --stage stream $$manifest --stream-seconds 120 --long-seconds 3600; \
+	else \
+	  echo "no models/default: encoder and decoder costs measured with an UNTRAINED model of the same shapes"; \
+	  $(MAKE) --no-print-directory venv && $(VENV)/bin/python training/make_untrained_model.py --out $(UNTRAINED) >/dev/null; \
+	  $(LASR) bench --model $(UNTRAINED) --stage encoder; \
+	  for b in 1 8; do $(LASR) bench --model $(UNTRAINED) --stage decoder --beam $$b; done; \
+	fi
 
 clean:
 	rm -rf .build
