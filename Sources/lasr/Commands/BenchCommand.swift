@@ -90,21 +90,6 @@ struct BenchCommand: ParsableCommand {
         if stage == .stream { try benchStream(lasrModel) }
     }
 
-    /// The input files with 1 s of silence after each, up to `seconds`.
-    private func streamAudio(seconds: Int, rate: Int) throws -> [Float] {
-        var samples: [Float] = []
-        let target = seconds * rate
-        let sources = try inputFiles()
-        guard !sources.isEmpty else { throw ValidationError("no input audio") }
-        while samples.count < target {
-            for source in sources where samples.count < target {
-                samples += try AudioFile.load(source, sampleRate: rate).samples
-                samples += [Float](repeating: 0, count: rate)
-            }
-        }
-        return Array(samples.prefix(target))
-    }
-
     private func benchStream(_ model: LasrModel) throws {
         let rate = model.config.features.sampleRate
         let options = decoding.options(for: model)
@@ -115,7 +100,7 @@ struct BenchCommand: ParsableCommand {
             var latencies: [Double] = []
         }
         // Real-time pace: latency of each final result after the end of its speech.
-        let live = try streamAudio(seconds: streamSeconds, rate: rate)
+        let live = try concatenatedAudio(seconds: streamSeconds, rate: rate, gap: 1)
         let clock = Clock()
         let start = Date()
         let recognizer = StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1) { result in
@@ -142,7 +127,7 @@ struct BenchCommand: ParsableCommand {
                      streamSeconds, latencies.count, 1000 * q(0.5), 1000 * q(0.9)))
 
         // As fast as possible: memory over a long stream.
-        let long = try streamAudio(seconds: min(longSeconds, 600), rate: rate)
+        let long = try concatenatedAudio(seconds: min(longSeconds, 600), rate: rate, gap: 1)
         let baseline = ResourceUsage.residentBytes()
         ResourceUsage.resetPeak()
         let fastStart = Date()
@@ -171,18 +156,20 @@ struct BenchCommand: ParsableCommand {
                      Double(peakAfterFirstPass) / 1e6, Double(baseline) / 1e6))
     }
 
-    /// The first `seconds` of the input audio, concatenated.
-    private func concatenatedAudio(seconds: Int, rate: Int) throws -> [Float] {
+    /// The first `seconds` of the input audio, concatenated (repeated if it is shorter),
+    /// with `gap` seconds of silence after each file.
+    private func concatenatedAudio(seconds: Int, rate: Int, gap: Double = 0) throws -> [Float] {
         var samples: [Float] = []
         let target = seconds * rate
         let sources = try inputFiles()
         guard !sources.isEmpty else { throw ValidationError("no input audio") }
         while samples.count < target {
             for source in sources where samples.count < target {
-                samples += try AudioFile.load(source, sampleRate: rate).samples.prefix(target - samples.count)
+                samples += try AudioFile.load(source, sampleRate: rate).samples
+                samples += [Float](repeating: 0, count: Int(gap * Double(rate)))
             }
         }
-        return samples
+        return Array(samples.prefix(target))
     }
 
     private func benchScaling(_ model: LasrModel) throws {
