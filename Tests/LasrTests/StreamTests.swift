@@ -146,6 +146,20 @@ final class StreamProcess {
         #expect(abs(try decode(lines[0]).start - a0) < 0.1)
     }
 
+    @Test func interruptFlushesLikeEndOfInput() throws {
+        let a = try StreamFixture.speech("01-welcome.wav")
+        let stream = try StreamProcess(["--json"])
+        stream.send(StreamFixture.s16le(a))  // speech, no trailing silence: the utterance is still open
+        Thread.sleep(forTimeInterval: 0.5)
+        stream.process.interrupt()           // SIGINT, stdin still open
+        var lines: [String] = []
+        while let line = stream.readLine(timeout: 20) { lines.append(line) }
+        stream.process.waitUntilExit()
+        #expect(stream.process.terminationStatus == 0)
+        #expect(lines.count == 1)
+        try? stream.stdin.fileHandleForWriting.close()
+    }
+
     @Test func wavStreamWithStreamingLengthFieldsAtAnotherRate() throws {
         // 44.1 kHz stereo float WAV whose RIFF and data sizes are 0xFFFFFFFF, as `sox ... -t wav -` writes to a pipe.
         let source = TestSupport.packageRoot.appendingPathComponent("audio/03-library.wav").path
