@@ -40,6 +40,9 @@ public enum AttentionSVG {
                 "\(fmt(left + cell * (Double(t.frame) + 0.5))),\(fmt(top + rowHeight * (Double(i) + 0.5)))"
             }.joined(separator: " ")
             svg += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"red\" stroke-width=\"1.5\"/>\n"
+            for (i, t) in tokens.enumerated() {
+                svg += "<circle cx=\"\(fmt(left + cell * (Double(t.frame) + 0.5)))\" cy=\"\(fmt(top + rowHeight * (Double(i) + 0.5)))\" r=\"2.5\" fill=\"red\"/>\n"
+            }
         }
         // Frame border and time axis, a tick per second (per 5 s past 30 s).
         let plotBottom = top + rowHeight * Double(tokens.count)
