@@ -114,15 +114,6 @@ public final class Resampler {
         drain(into: &output, limit: total)
     }
 
-    /// Starts a new stream with the same rates and filter.
-    public func reset() {
-        bufferStart = -halfTaps
-        buffer = [Float](repeating: 0, count: halfTaps)
-        inputCount = 0
-        produced = 0
-        finished = false
-    }
-
     private func drain(into output: inout [Float], limit: Int) {
         let taps = 2 * halfTaps
         // Output n needs input up to floor(n·M/L) + K; with `available` samples held
