@@ -4,7 +4,8 @@
 # Every step skips what is already done, so re-running `make train` continues the run.
 
 VENV ?= .venv
-SPEECH ?= /work/shared/speech
+# The corpora sit next to the checkout (../shared/speech); set SPEECH elsewhere.
+SPEECH ?= $(abspath ../shared/speech)
 RUNS ?= /work/lasr-runs
 TRAIN_CONFIG ?= configs/default.yaml
 TRAIN_OUT ?= $(RUNS)/default
@@ -39,7 +40,7 @@ train-data: venv
 
 # Export the best checkpoint (if its LibriSpeech dev greedy WER < EXPORT_MAX_WER) and the parity fixtures.
 train-export: venv
-	$(LASR_PY) lasr_train.export --checkpoint $(TRAIN_OUT)/best.pt --tokens $(RUNS)/tokenizer \
+	$(LASR_PY) lasr_train.export --checkpoint $(TRAIN_OUT)/best.pt --tokens $(RUNS)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(MODEL_OUT) --fixtures $(PARITY_FIXTURES) --require-wer-below $(EXPORT_MAX_WER)
 
 SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
@@ -61,6 +62,6 @@ train-smoke: venv
 	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 4 $(SMOKE_SET)
 	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
 	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 8 --resume
-	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer \
+	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures
 	@echo "train-smoke OK ($(SMOKE_DIR))"

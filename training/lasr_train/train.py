@@ -14,6 +14,7 @@ every RNG state, so `--resume` continues exactly where it stopped.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -177,6 +178,11 @@ def main(argv=None):
     tc = cfg["training"]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    lock = open(out / ".lock", "w")
+    try:   # one training process per output folder; the lock goes away with the process
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise SystemExit(f"another training process is writing to {out}; stop it first")
     log = open(out / "train.log", "a", encoding="utf-8")
 
     def say(msg):
