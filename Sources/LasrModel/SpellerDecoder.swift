@@ -55,7 +55,8 @@ public final class SpellerDecoder {
         var cell: [Float]      // rows × h
         /// Attention weights of the last step, `rows × T′`.
         public internal(set) var alpha: [Float]
-        /// The weights of the step before, kept in a second buffer so a step allocates nothing.
+        /// The weights of the step before, kept in a second buffer (swapped each step) so a
+        /// step allocates only when the number of hypotheses changes.
         var previousAlpha: [Float] = []
         /// Steps taken; the first attends over all frames whatever the window.
         var steps = 0
@@ -86,7 +87,6 @@ public final class SpellerDecoder {
             hidden = gather(hidden, hidden.count / rows)
             cell = gather(cell, cell.count / rows)
             alpha = gather(alpha, frames)
-            previousAlpha = []
             rows = parents.count
         }
 

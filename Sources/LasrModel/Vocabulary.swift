@@ -11,7 +11,6 @@ public struct Vocabulary: Sendable, Equatable {
     public let pieces: [String]
     public let blank = 0
     public let sosEos = 1
-    public let unknown = 2
 
     public init(pieces: [String]) { self.pieces = pieces }
 

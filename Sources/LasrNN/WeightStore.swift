@@ -18,9 +18,6 @@ public final class WeightStore {
         return try file.floats(name, shape: shape)
     }
 
-    /// Whether the file holds `name` (for optional parts such as a CTC head).
-    public func has(_ name: String) -> Bool { file.tensors[name] != nil }
-
     /// Fails if any tensor in the file was not used.
     public func finish() throws {
         let unused = Set(file.names).subtracting(taken)

@@ -87,9 +87,6 @@ public final class StreamingRecognizer: @unchecked Sendable {
         return jobs.count + (busy ? 1 : 0)
     }
 
-    /// Seconds of audio received so far.
-    public var elapsed: Double { endpointer.elapsed }
-
     private func enqueue(_ utterances: [Utterance]) {
         condition.lock()
         // A partial result is only worth decoding if nothing newer is waiting.

@@ -70,7 +70,6 @@ import Testing
 
     @Test func beamOneIsGreedy() throws {
         let (model, encoded) = try encoded()
-        let hyp = try #require(BeamSearch(model: model, options: options(model, beam: 1, ctcWeight: 0)).decode(encoded).first)
         // Greedy by hand: argmax of each step, stopping at <sos/eos>.
         let memory = model.decoder.memory(for: encoded)
         let state = model.decoder.initialState(memory: memory)
@@ -90,7 +89,6 @@ import Testing
         exact.eosThreshold = 1
         let greedy = try #require(BeamSearch(model: model, options: exact).decode(encoded).first)
         #expect(greedy.tokens == tokens)
-        #expect(hyp.tokens.count <= maxLen)
     }
 
     @Test func widerBeamNeverScoresWorse() throws {
