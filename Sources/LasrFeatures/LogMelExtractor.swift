@@ -16,6 +16,8 @@ public final class LogMelExtractor {
     private let fftIn: UnsafeMutablePointer<Float>
     private let fftOut: UnsafeMutablePointer<fftwf_complex>
     private var power: [Float]
+    /// One window's samples where a centered frame reaches past either end of the input.
+    private var edgeFrame: [Float]
 
     private static let plannerLock = NSLock()
 
@@ -30,6 +32,7 @@ public final class LogMelExtractor {
         fftOut = fftwf_alloc_complex(n / 2 + 1)!
         fftIn.initialize(repeating: 0, count: n)
         power = [Float](repeating: 0, count: n / 2 + 1)
+        edgeFrame = [Float](repeating: 0, count: config.winLength)
         LogMelExtractor.plannerLock.lock()
         plan = fftwf_plan_dft_r2c_1d(Int32(n), fftIn, fftOut, UInt32(FFTW_ESTIMATE))!
         LogMelExtractor.plannerLock.unlock()
@@ -52,12 +55,48 @@ public final class LogMelExtractor {
     public func compute(_ samples: UnsafeBufferPointer<Float>) -> Matrix {
         let frames = config.frameCount(sampleCount: samples.count)
         var output = Matrix(rows: frames, cols: config.nMels)
+        guard frames > 0 else { return output }
+        let hop = config.hopLength, win = config.winLength, n = samples.count
         output.data.withUnsafeMutableBufferPointer { out in
             for t in 0..<frames {
-                computeFrame(samples.baseAddress! + t * config.hopLength, into: out.baseAddress! + t * config.nMels)
+                let target = out.baseAddress! + t * config.nMels
+                let start = config.center ? t * hop - win / 2 : t * hop
+                if start >= 0 && start + win <= n {
+                    computeFrame(samples.baseAddress! + start, into: target)
+                } else {
+                    fillEdgeFrame(samples, start: start)
+                    edgeFrame.withUnsafeBufferPointer { computeFrame($0.baseAddress!, into: target) }
+                }
             }
+            finish(out)
         }
         return output
+    }
+
+    /// Reflect padding as numpy's and torch's `reflect` mode (the edge sample is not
+    /// repeated); positions a single reflection cannot reach (inputs shorter than
+    /// half a window) read as zero.
+    private func fillEdgeFrame(_ samples: UnsafeBufferPointer<Float>, start: Int) {
+        let n = samples.count
+        for i in 0..<config.winLength {
+            var j = start + i
+            if j < 0 { j = -j }
+            if j >= n { j = 2 * (n - 1) - j }
+            edgeFrame[i] = j >= 0 && j < n ? samples[j] : 0
+        }
+    }
+
+    /// The whole-call steps after the per-frame log: the dynamic-range clamp, which
+    /// needs the maximum over every frame, and the affine rescaling.
+    private func finish(_ out: UnsafeMutableBufferPointer<Float>) {
+        if let range = config.dynamicRange {
+            let low = (out.max() ?? 0) - Float(range)
+            for i in out.indices where out[i] < low { out[i] = low }
+        }
+        if config.offset != 0 || config.scale != 1 {
+            let offset = Float(config.offset), scale = Float(config.scale)
+            for i in out.indices { out[i] = (out[i] + offset) * scale }
+        }
     }
 
     /// Writes the `nMels` log-mel values of the window starting at `start` to `out`.
@@ -77,13 +116,14 @@ public final class LogMelExtractor {
             }
         }
         let floor = Float(config.logFloor)
+        let useLog10 = config.logBase == .ten
         power.withUnsafeBufferPointer { p in
             filters.weights.withUnsafeBufferPointer { w in
                 for m in 0..<config.nMels {
                     let from = filters.offsets[m], count = filters.offsets[m + 1] - from
                     let energy = count == 0 ? 0 : VectorMath.dot(p.baseAddress! + filters.firstBin[m],
                                                                  w.baseAddress! + from, count: count)
-                    out[m] = Foundation.log(max(energy, floor))
+                    out[m] = useLog10 ? Foundation.log10(max(energy, floor)) : Foundation.log(max(energy, floor))
                 }
             }
         }

@@ -92,4 +92,37 @@ import Testing
             (error as? LasrError)?.description.contains("missing key") == true
         }
     }
+
+    /// Whisper's front end as a feature configuration: the fixture holds what
+    /// OpenAI's `whisper.audio.log_mel_spectrogram` computed (80 and 128 bands);
+    /// the config comes from the fixture's metadata, in the same YAML keys a
+    /// converted model's config.yaml uses.
+    @Test(arguments: [80, 128]) func whisperFrontEndMatchesOpenAIWhisper(nMels: Int) throws {
+        let file = try SafeTensorsFile(path: TestSupport.fixture("whisper-features.safetensors"))
+        let waveform = try file.floats("waveform")
+        let expected = try file.floats("features_\(nMels)")
+        let config = try ConfigFile.decode(FeatureConfig.self, section: "features",
+                                           yaml: "features: \(try #require(file.metadata["feature_config_\(nMels)"]))",
+                                           path: "fixture metadata")
+        #expect(config == FeatureConfig.whisper(nMels: nMels))
+        let features = LogMelExtractor(config: config).compute(waveform)
+        #expect([features.rows, features.cols] == (try #require(file.tensors["features_\(nMels)"])).shape)
+        var maxDiff: Float = 0
+        for i in 0..<expected.count { maxDiff = max(maxDiff, abs(features.data[i] - expected[i])) }
+        #expect(maxDiff < 1e-3, "max |swift − whisper| = \(maxDiff)")
+    }
+
+    @Test func centeredFramesOfVeryShortInputsStayFinite() {
+        let extractor = LogMelExtractor(config: .whisper(nMels: 80))
+        #expect(extractor.compute([Float](repeating: 0.1, count: 159)).rows == 0)
+        let short = extractor.compute((0..<170).map { Float(sin(Double($0) * 0.2)) })
+        #expect(short.rows == 1 && short.data.allSatisfy(\.isFinite))
+    }
+
+    @Test func nativeConfigRoundTripsWithoutTheOptionalKeys() throws {
+        let yaml = String(decoding: try JSONEncoder().encode(FeatureConfig()), as: UTF8.self)
+        #expect(!yaml.contains("mel_scale") && !yaml.contains("center"))
+        #expect(try ConfigFile.decode(FeatureConfig.self, section: "features", yaml: "features: \(yaml)", path: "j")
+                == FeatureConfig())
+    }
 }

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 
 from lasr_train.features import FeatureConfig, hz_to_mel, log_mel, mel_filterbank, mel_to_hz
@@ -48,3 +50,30 @@ def test_log_floor_and_dtype():
     f = log_mel(np.zeros(4000))
     assert f.dtype == np.float32
     assert np.allclose(f, np.log(1e-6))
+
+
+def test_whisper_front_end_matches_openai_whisper_on_the_fixture():
+    """The fixture holds what openai-whisper's log_mel_spectrogram computed (make_whisper_feature_fixture.py)."""
+    from safetensors.numpy import load_file
+    from lasr_train.features import whisper_config
+
+    fixture = load_file(str(Path(__file__).resolve().parents[2] / "Tests/LasrTests/Fixtures/whisper-features.safetensors"))
+    for n_mels in (80, 128):
+        ours = log_mel(fixture["waveform"], whisper_config(n_mels))
+        assert ours.shape == fixture[f"features_{n_mels}"].shape
+        assert np.abs(ours - fixture[f"features_{n_mels}"]).max() < 1e-4
+
+
+def test_slaney_scale_and_centered_frames():
+    from lasr_train.features import whisper_config
+
+    assert np.allclose(hz_to_mel([0.0, 1000.0, 6400.0], "slaney"), [0.0, 15.0, 42.0])
+    assert np.allclose(mel_to_hz(hz_to_mel([300.0, 2500.0], "slaney"), "slaney"), [300.0, 2500.0])
+    cfg = whisper_config(80)
+    assert cfg.num_frames(16000) == 100 and cfg.num_frames(159) == 0
+    # unit-area triangles: each filter's weights times the bin spacing integrate to about 1 where bins are dense
+    fb = mel_filterbank(cfg)
+    assert abs(fb[40].sum() * cfg.sample_rate / cfg.n_fft - 1.0) < 0.1
+    # the clamp: nothing lies more than dynamic_range below the maximum, before the rescaling
+    f = log_mel(np.r_[np.zeros(8000), 0.5 * np.sin(np.arange(8000) * 0.3)], cfg)
+    assert np.isclose(f.min(), f.max() - 8.0 * cfg.scale, atol=1e-5)
