@@ -70,7 +70,7 @@ swift-test: deps
 	$(SWIFT) test
 
 python-test: test-deps venv
-	$(VENV)/bin/python -m pytest -q training/tests
+	$(VENV)/bin/python -m pytest -q training/tests tools/tests
 
 test: test-deps swift-test python-test train-smoke
 
