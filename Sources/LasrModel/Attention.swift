@@ -168,3 +168,42 @@ public final class Attention {
         }
     }
 }
+
+/// Multi-head scaled dot-product attention, Whisper's (Vaswani et al. 2017):
+///
+///     head_h(Q, K, V) = softmax(Q_h·K_hᵀ / √d_k + M)·V_h,   d_k = d / H
+///
+/// where `Q_h`, `K_h`, `V_h` are the columns `h·d_k ..< (h+1)·d_k` of the projected
+/// queries, keys and values, and `M` is 0 or, for causal self-attention, −∞ on keys
+/// after the query's own position. The heads are concatenated and projected by the
+/// caller's output layer. The native model's `dot` attention above is the
+/// one-head case with `V = H` and its query and keys projected to `A`.
+public enum MultiHeadAttention {
+    /// Writes `queries × (heads·headDim)` outputs for `queries` query rows against
+    /// `keys` key/value rows. Rows of `q`, `k`, `v`, `out` are `ldq`, `ldk`, `ldv`,
+    /// `ldo` floats apart. With `causalOffset` = n, query `i` sees keys `0 … i + n`.
+    /// `scores` needs `queries × keys` floats; when `weightsOut` is given, head
+    /// `h`'s weights are copied to `weightsOut + h·queries·keys`.
+    public static func attend(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+                              v: UnsafePointer<Float>, ldv: Int, queries: Int, keys: Int, heads: Int, headDim: Int,
+                              causalOffset: Int? = nil, out: UnsafeMutablePointer<Float>, ldo: Int,
+                              scores: UnsafeMutablePointer<Float>, weightsOut: UnsafeMutablePointer<Float>? = nil) {
+        let scale = 1 / Float(headDim).squareRoot()
+        for h in 0..<heads {
+            let off = h * headDim
+            BLAS.gemm(q + off, k + off, scores, m: queries, n: keys, k: headDim, transB: true, alpha: scale,
+                      lda: ldq, ldb: ldk, ldc: keys)
+            for i in 0..<queries {
+                let row = scores + i * keys
+                var visible = keys
+                if let n = causalOffset {
+                    visible = min(keys, i + n + 1)
+                    if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
+                }
+                Activations.softmax(row, count: visible)
+            }
+            if let weightsOut { (weightsOut + h * queries * keys).update(from: scores, count: queries * keys) }
+            BLAS.gemm(scores, v + off, out + off, m: queries, n: headDim, k: keys, lda: keys, ldb: ldv, ldc: ldo)
+        }
+    }
+}

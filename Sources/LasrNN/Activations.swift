@@ -90,6 +90,15 @@ public enum Activations {
         for i in 0..<count { p[i] *= scale }
     }
 
+    /// In-place GELU with the exact error function, `x·Φ(x) = ½x(1 + erf(x/√2))`:
+    /// PyTorch's default `nn.GELU`, which Whisper uses (not the tanh approximation).
+    public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let x = p[i]
+            p[i] = 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752))
+        }
+    }
+
     /// In-place log-softmax of one row.
     public static func logSoftmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
         var maxValue = -Float.infinity

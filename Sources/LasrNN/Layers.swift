@@ -122,6 +122,71 @@ public struct DepthwiseConv1d: Sendable {
     }
 }
 
+/// A full 1-D convolution over time, PyTorch's `nn.Conv1d` on a `frames × channels`
+/// (time-major) input: `y[t][o] = b[o] + Σ_k Σ_c w[o][c][k]·x[t·stride + k − padding][c]`,
+/// zero outside the input. Computed as im2col + one GEMM.
+public struct Conv1d: Sendable {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    /// Weights reordered to `out × (kernel·in)`, tap-major, the column order of the im2col rows.
+    private let weight: [Float]
+    private let bias: [Float]
+
+    public init(_ store: WeightStore, _ prefix: String, in inChannels: Int, out outChannels: Int,
+                kernel: Int, stride: Int = 1, padding: Int = 0) throws {
+        let w = try store.take(prefix + ".weight", [outChannels, inChannels, kernel])
+        var r = [Float](repeating: 0, count: w.count)
+        for o in 0..<outChannels {
+            for c in 0..<inChannels {
+                for k in 0..<kernel { r[(o * kernel + k) * inChannels + c] = w[(o * inChannels + c) * kernel + k] }
+            }
+        }
+        weight = r
+        bias = try store.take(prefix + ".bias", [outChannels])
+        (self.inChannels, self.outChannels, self.kernel, self.stride, self.padding) =
+            (inChannels, outChannels, kernel, stride, padding)
+    }
+
+    /// Output frames for `frames` input frames.
+    public func outputFrames(_ frames: Int) -> Int {
+        max(0, (frames + 2 * padding - kernel) / stride + 1)
+    }
+
+    public func apply(_ x: Matrix) -> Matrix {
+        precondition(x.cols == inChannels, "Conv1d: input has \(x.cols) channels, expected \(inChannels)")
+        let frames = outputFrames(x.rows), width = kernel * inChannels
+        var columns = [Float](repeating: 0, count: frames * width)
+        x.data.withUnsafeBufferPointer { xp in
+            columns.withUnsafeMutableBufferPointer { cp in
+                for t in 0..<frames {
+                    for k in 0..<kernel {
+                        let source = t * stride + k - padding
+                        guard source >= 0 && source < x.rows else { continue }
+                        (cp.baseAddress! + t * width + k * inChannels)
+                            .update(from: xp.baseAddress! + source * inChannels, count: inChannels)
+                    }
+                }
+            }
+        }
+        var y = Matrix(rows: frames, cols: outChannels)
+        y.data.withUnsafeMutableBufferPointer { yp in
+            bias.withUnsafeBufferPointer { b in
+                for t in 0..<frames { (yp.baseAddress! + t * outChannels).update(from: b.baseAddress!, count: outChannels) }
+            }
+            columns.withUnsafeBufferPointer { cp in
+                weight.withUnsafeBufferPointer { w in
+                    BLAS.gemm(cp.baseAddress!, w.baseAddress!, yp.baseAddress!, m: frames, n: outChannels, k: width,
+                              transB: true, beta: 1)
+                }
+            }
+        }
+        return y
+    }
+}
+
 /// A single-layer LSTM cell with PyTorch's gate order (input, forget, cell, output),
 /// run for a batch of rows at once: one GEMM per step for the whole beam.
 public struct LSTMCell: Sendable {
