@@ -11,7 +11,7 @@ LASR := .build/release/lasr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Build dependencies: the three C libraries the design rests on.
-SYSTEM_PACKAGES := pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev
+SYSTEM_PACKAGES := pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev zlib1g-dev
 # What the tests and the training recipe need besides (TTS voices for synthetic speech).
 TEST_PACKAGES := espeak-ng flite sox librsvg2-bin
 

@@ -33,6 +33,10 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        // zlib: Whisper's compression-ratio guard is defined by zlib's compressed size.
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
 
         // Shared vocabulary of the stages: errors, matrices, config files.
         .target(name: "LasrCore", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -45,7 +49,7 @@ let package = Package(
         // Stage 4: the native model (conv encoder, attention, LSTM speller) loaded from its directory.
         .target(name: "LasrModel", dependencies: ["LasrCore", "LasrFeatures", "LasrNN"]),
         // Stage 5: beam search, vocabulary decoding, timestamps from the attention alignments.
-        .target(name: "LasrDecoding", dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrModel"]),
+        .target(name: "LasrDecoding", dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "CZlib"]),
         // Live recognition: PCM/WAV streams, endpointing, a decoder thread.
         .target(name: "LasrStream", dependencies: ["LasrCore", "LasrAudio", "LasrModel", "LasrDecoding"]),
         // Stage 6: transcript files (txt, json, srt, vtt, csv) and alignment dumps (CSV, SVG).

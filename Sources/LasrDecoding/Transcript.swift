@@ -82,3 +82,12 @@ public struct Transcript: Sendable {
     public var text: String { segments.map(\.text).filter { !$0.isEmpty }.joined(separator: " ") }
     public var words: [TranscriptWord] { segments.flatMap(\.words) }
 }
+
+/// Anything that turns an audio file into a transcript: the native `Recognizer`
+/// and the `WhisperRecognizer`. One instance serves one thread.
+public protocol FileTranscriber: AnyObject {
+    func transcribe(file path: String, progress: ((Double) -> Void)?) throws -> Transcript
+}
+
+extension Recognizer: FileTranscriber {}
+extension WhisperRecognizer: FileTranscriber {}

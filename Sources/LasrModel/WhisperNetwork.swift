@@ -221,9 +221,10 @@ public final class WhisperDecoder {
     /// Runs new tokens through the decoder: `sequences[i].tokens` continue the
     /// sequence whose past is `sequences[i].cache` (which is extended). Returns the
     /// logits of the last new token of each sequence (`sequences.count × n_vocab`),
-    /// or of every new token with `allLogits`. Every non-attention layer runs once
-    /// for all rows together, so a beam costs one GEMM per layer and step.
-    public func forward(_ sequences: [(tokens: [Int], cache: Cache)], audio: AudioContext, allLogits: Bool = false,
+    /// or of the rows `logitRows` (indices into all new tokens, in order). Every
+    /// non-attention layer runs once for all rows together, so a beam costs one
+    /// GEMM per layer and step.
+    public func forward(_ sequences: [(tokens: [Int], cache: Cache)], audio: AudioContext, logitRows: [Int]? = nil,
                         crossAttention: inout CrossAttention?) -> Matrix {
         let t = dims.nTextState, rows = sequences.reduce(0) { $0 + $1.tokens.count }
         let heads = dims.nTextHead, headDim = t / heads
@@ -301,7 +302,7 @@ public final class WhisperDecoder {
         }
         for (tokens, cache) in sequences { cache.length += tokens.count }
         // Logits: LayerNorm, then the transposed token embedding, for the rows asked for.
-        let picked = allLogits ? Array(0..<rows) : sequences.indices.map { starts[$0] + sequences[$0].tokens.count - 1 }
+        let picked = logitRows ?? sequences.indices.map { starts[$0] + sequences[$0].tokens.count - 1 }
         var last = [Float](repeating: 0, count: picked.count * t)
         for (j, r) in picked.enumerated() {
             for c in 0..<t { last[j * t + c] = x[r * t + c] }

@@ -24,6 +24,15 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
         attentionWindow = options.attentionWindow.map { [$0.back, $0.forward] }
     }
 
+    /// A Whisper model's decoding: beam search ranked by mean log-probability, no CTC.
+    public init(model: String, beam: Int) {
+        self.model = model
+        self.beam = beam
+        ctcWeight = 0
+        lengthNormalization = true
+        attentionWindow = nil
+    }
+
     enum CodingKeys: String, CodingKey {
         case model, beam, ctcWeight = "ctc_weight", lengthNormalization = "length_normalization"
         case attentionWindow = "attention_window_frames"

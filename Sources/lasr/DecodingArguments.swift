@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import LasrDecoding
+import LasrCore
 import LasrModel
+import LasrOutput
 
 /// The options every decoding command shares: which model, and how to search.
 struct DecodingArguments: ParsableArguments {
@@ -22,14 +24,64 @@ struct DecodingArguments: ParsableArguments {
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
     }
 
-    /// Loads the model; a failure is reported on stderr and ends the command with status 1.
-    func loadModel() throws -> LasrModel {
+    /// A native lasr model or a converted Whisper model.
+    enum LoadedModel {
+        case native(LasrModel)
+        case whisper(WhisperModel)
+    }
+
+    /// Loads the model, native or Whisper (by its config's `architecture`); a failure
+    /// is reported on stderr and ends the command with status 1.
+    func loadAnyModel() throws -> LoadedModel {
         do {
-            return try LasrModel(directory: try ModelLocator.resolve(model))
+            let directory = try ModelLocator.resolve(model)
+            switch try ModelArchitecture.of(directory: directory) {
+            case .lasr:
+                return .native(try LasrModel(directory: directory))
+            case .whisper:
+                if ctcWeight != nil || fullAttention {
+                    throw LasrError(.invalidArgument, path: directory, "--ctc-weight and --full-attention apply to native models, not Whisper")
+                }
+                return .whisper(try WhisperModel(directory: directory))
+            }
         } catch {
             Terminal.report(error)
             throw ExitCode(1)
         }
+    }
+
+    /// Loads a native model, for the commands that do not run Whisper models yet.
+    func loadModel(command: String = "this command") throws -> LasrModel {
+        switch try loadAnyModel() {
+        case .native(let model):
+            return model
+        case .whisper(let model):
+            Terminal.report(LasrError(.invalidArgument, path: model.directory,
+                                      "\(command) runs native lasr models only so far; `lasr transcribe` and `lasr eval` run Whisper models"))
+            throw ExitCode(1)
+        }
+    }
+
+    /// A factory of per-thread transcribers for the loaded model, and what the
+    /// transcript files record about the decoding.
+    func transcribers(for loaded: LoadedModel, segmentSeconds: Double = 20) -> (make: @Sendable () -> FileTranscriber, info: DecodingInfo) {
+        switch loaded {
+        case .native(let model):
+            let options = options(for: model)
+            return ({ Recognizer(model: model, options: options, segmenter: Segmenter(maxSeconds: segmentSeconds)) },
+                    DecodingInfo(model: model.directory, options: options))
+        case .whisper(let model):
+            let options = whisperOptions(for: model)
+            return ({ WhisperRecognizer(model: model, options: options) },
+                    DecodingInfo(model: model.directory, beam: options.beam))
+        }
+    }
+
+    /// Whisper's decoding defaults (the model config's) with --beam applied.
+    func whisperOptions(for model: WhisperModel) -> WhisperOptions {
+        var options = WhisperOptions(model.config.decoding)
+        if let beam { options.beam = beam }
+        return options
     }
 
     /// The model's decoding defaults with these arguments applied.

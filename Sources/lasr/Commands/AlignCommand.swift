@@ -38,7 +38,7 @@ struct AlignCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try decoding.loadModel()
+        let model = try decoding.loadModel(command: "lasr align")
         do {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         } catch {

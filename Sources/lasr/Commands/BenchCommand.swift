@@ -79,7 +79,7 @@ struct BenchCommand: ParsableCommand {
         guard modelStages.contains(stage) || stage == .all else { return }
         BLAS.setThreads(threads)
         let loadStart = Date()
-        let lasrModel = try decoding.loadModel()
+        let lasrModel = try decoding.loadModel(command: "lasr bench")
         let loadTime = Date().timeIntervalSince(loadStart)
         print(String(format: "model     %@ loaded in %.3f s (threads: %d)", lasrModel.directory, loadTime, threads))
         if stage == .encoder || stage == .all { benchEncoder(lasrModel) }

@@ -5,6 +5,7 @@ import LasrDecoding
 import LasrEval
 import LasrModel
 import LasrNN
+import LasrOutput
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -54,7 +55,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let started = Date()
-        let lasrModel = try decoding.loadModel()
+        let loaded = try decoding.loadAnyModel()
         var entries: [ManifestEntry]
         do {
             entries = try Manifest.read(manifest)
@@ -63,10 +64,10 @@ struct EvalCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if let limit { entries = Array(entries.prefix(limit)) }
-        let options = decoding.options(for: lasrModel)
+        let (makeTranscriber, info) = decoding.transcribers(for: loaded)
         let workers = min(jobs, max(entries.count, 1))
         BLAS.setThreads(workers > 1 ? 1 : jobs)
-        let searchOptions = options, list = entries
+        let list = entries
 
         var corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)] = [:]
         var timing = TimingErrors()
@@ -74,12 +75,12 @@ struct EvalCommand: ParsableCommand {
         var failures = 0
         let detailSink = try details.map { try TextSink(path: $0) }
         orderedParallelMap(count: list.count, jobs: workers, makeWorker: {
-            let recognizer = Recognizer(model: lasrModel, options: searchOptions)
+            let recognizer = makeTranscriber()
             return { i -> Scored in
                 let entry = list[i]
                 var scored = Scored()
                 do {
-                    let transcript = try recognizer.transcribe(file: entry.audioPath)
+                    let transcript = try recognizer.transcribe(file: entry.audioPath, progress: nil)
                     scored.audioSeconds = transcript.duration
                     scored.reference = TextNormalizer.normalize(entry.text)
                     scored.hypothesis = TextNormalizer.normalize(transcript.text)
@@ -124,8 +125,7 @@ struct EvalCommand: ParsableCommand {
         })
         detailSink?.close()
         let elapsed = Date().timeIntervalSince(started)
-        report(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed, options: options,
-               model: lasrModel)
+        report(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed, info: info)
         if failures > 0 {
             Terminal.warn("\(failures) of \(list.count) utterances failed to decode")
             throw ExitCode(1)
@@ -133,9 +133,9 @@ struct EvalCommand: ParsableCommand {
     }
 
     private func report(corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)], timing: TimingErrors,
-                        audioSeconds: Double, elapsed: Double, options: DecodingOptions, model: LasrModel) {
-        print("model \(model.directory), beam \(options.beam), ctc weight \(options.ctcWeight), attention window "
-              + (options.attentionWindow.map { "-\($0.back)/+\($0.forward) frames" } ?? "off"))
+                        audioSeconds: Double, elapsed: Double, info: DecodingInfo) {
+        print("model \(info.model), beam \(info.beam), ctc weight \(info.ctcWeight), attention window "
+              + (info.attentionWindow.map { "-\($0[0])/+\($0[1]) frames" } ?? "off"))
         print("corpus                               utts    WER     S     D     I     N    CER")
         var total = (words: EditCounts(), chars: EditCounts(), count: 0)
         for name in corpora.keys.sorted() {

@@ -77,7 +77,7 @@ struct StreamCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try decoding.loadModel()
+        let model = try decoding.loadModel(command: "lasr stream")
         let options = decoding.options(for: model)
         BLAS.setThreads(1)  // the reader and the decoder each keep one core
         signal(SIGPIPE, SIG_IGN)

@@ -28,7 +28,7 @@ struct OutputFormats: ExpressibleByArgument {
 struct TranscribeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transcribe",
-        abstract: "Transcribe audio files with a native lasr model.",
+        abstract: "Transcribe audio files with a native lasr model or a converted Whisper model.",
         discussion: """
             Prints the text of each file on stdout, one line per file (prefixed by the \
             file name when there are several). A directory stands for the audio files \
@@ -69,8 +69,8 @@ struct TranscribeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let lasrModel = try decoding.loadModel()
-        let options = decoding.options(for: lasrModel)
+        let loaded = try decoding.loadAnyModel()
+        let (makeTranscriber, info) = decoding.transcribers(for: loaded, segmentSeconds: segmentSeconds)
         let formats = outputFormat?.formats ?? (outputDir != nil ? [.txt] : [])
         let directory = outputDir ?? "."
         for dir in [formats.isEmpty ? nil : directory, alignments].compactMap({ $0 }) {
@@ -81,7 +81,6 @@ struct TranscribeCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let info = DecodingInfo(model: lasrModel.directory, options: options)
         let inputs = AudioInputs.expand(files)
         let paths = inputs.compactMap { try? $0.get() }
         // Position in `paths` of each input that is a file.
@@ -95,7 +94,7 @@ struct TranscribeCommand: ParsableCommand {
         // the small products of a decoder step.
         let workers = min(jobs, max(paths.count, 1))
         BLAS.setThreads(threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
-        let searchOptions = options, segment = segmentSeconds, showProgress = workers == 1
+        let showProgress = workers == 1
         var results: [Int: Result<Transcript, LasrError>] = [:]
         var outcome = BatchOutcome()
         var nextInput = 0
@@ -123,7 +122,7 @@ struct TranscribeCommand: ParsableCommand {
             }
         }
         orderedParallelMap(count: paths.count, jobs: workers, makeWorker: {
-            let recognizer = Recognizer(model: lasrModel, options: searchOptions, segmenter: Segmenter(maxSeconds: segment))
+            let recognizer = makeTranscriber()
             return { i -> Result<Transcript, LasrError> in
                 let bar = showProgress ? ProgressBar(label: (paths[i] as NSString).lastPathComponent) : nil
                 defer { bar?.finish() }

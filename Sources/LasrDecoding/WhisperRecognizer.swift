@@ -1,0 +1,572 @@
+import CZlib
+import Foundation
+import LasrAudio
+import LasrCore
+import LasrFeatures
+import LasrModel
+import LasrNN
+
+/// Options of Whisper decoding; the defaults are the model config's `decoding`
+/// block, which holds openai-whisper's own defaults.
+public struct WhisperOptions: Sendable {
+    public var beam: Int
+    /// Tried in order while a window's result fails the guards below; the first is
+    /// decoded with beam search (when 0), the others by sampling `bestOf` candidates.
+    public var temperatures: [Double]
+    public var bestOf = 5
+    public var compressionRatioThreshold: Double?
+    public var logProbThreshold: Double?
+    public var noSpeechThreshold: Double?
+    /// Feed the previous window's text as a prompt (reset after a hot fallback).
+    public var conditionOnPreviousText = true
+    /// Word times from the cross-attention alignment (DTW); costs one decoder pass per window.
+    public var wordTimestamps = true
+    /// Language code for multilingual models (nil: English).
+    public var language: String?
+    /// Seed of the sampling at temperatures above 0.
+    public var seed: UInt64 = 0
+
+    public init(_ config: WhisperConfig.Decoding) {
+        beam = config.beam
+        temperatures = config.temperatures
+        compressionRatioThreshold = config.compressionRatioThreshold
+        logProbThreshold = config.logProbThreshold
+        noSpeechThreshold = config.noSpeechThreshold
+    }
+}
+
+/// Whisper's transcription loop over 30 s windows with seek, as openai-whisper's
+/// `transcribe` defines it: timestamp tokens split each window into segments and
+/// tell where the next window starts; a window whose text is too repetitive
+/// (compression ratio) or too unlikely (average log-probability) is decoded again
+/// at the next temperature; a window the model calls silent is skipped. Words get
+/// times from the cross-attention of the alignment heads by dynamic time warping.
+public final class WhisperRecognizer {
+    public let model: WhisperModel
+    public var options: WhisperOptions
+    private let extractor: LogMelExtractor
+    private var random: SplitMix64
+
+    /// Seconds per timestamp token.
+    static let timePrecision = 0.02
+    /// Latest first timestamp openai-whisper allows (1 s, in timestamp tokens).
+    static let maxInitialTimestamp = 50
+
+    public init(model: WhisperModel, options: WhisperOptions? = nil) {
+        self.model = model
+        self.options = options ?? WhisperOptions(model.config.decoding)
+        extractor = LogMelExtractor(config: model.config.features)
+        random = SplitMix64(seed: self.options.seed)
+    }
+
+    var vocab: WhisperConfig.Vocabulary { model.config.vocabulary }
+    var dims: WhisperDimensions { model.config.whisper }
+
+    /// Decodes the audio file at `path` (resampled to 16 kHz mono).
+    public func transcribe(file path: String, progress: ((Double) -> Void)? = nil) throws -> Transcript {
+        let audio = try AudioFile.load(path, sampleRate: model.config.features.sampleRate)
+        return transcribe(audio.samples, source: path, progress: progress)
+    }
+
+    /// The start tokens of every window: start of transcript, then language and task for a multilingual model.
+    var startSequence: [Int] {
+        var seq = [vocab.startOfTranscript]
+        if !vocab.englishOnly, let first = vocab.firstLanguage {
+            let index = vocab.languages.firstIndex(of: options.language ?? "en") ?? 0
+            seq += [first + index, vocab.transcribe]
+        }
+        return seq
+    }
+
+    public func transcribe(_ samples: [Float], source: String, progress: ((Double) -> Void)? = nil) -> Transcript {
+        let windowFrames = dims.melFrames
+        let rate = Double(model.config.features.sampleRate)
+        let hop = model.config.features.hopLength
+        // openai-whisper pads 30 s of silence before computing the whole log-mel, so
+        // the last window is full and the dynamic-range clamp sees the padding too.
+        let padded = samples + [Float](repeating: 0, count: windowFrames * hop)
+        let mel = extractor.compute(padded)
+        let contentFrames = max(0, mel.rows - windowFrames)
+        let framesPerSecond = rate / Double(hop)
+        var seek = 0
+        var segments: [TranscriptSegment] = []
+        var history: [Int] = []
+        var promptResetSince = 0
+        while seek < contentFrames {
+            let windowSize = min(windowFrames, contentFrames - seek)
+            let timeOffset = Double(seek) / framesPerSecond
+            var window = Matrix(rows: windowFrames, cols: dims.nMels)
+            window.data.withUnsafeMutableBufferPointer { w in
+                mel.data.withUnsafeBufferPointer { m in
+                    w.baseAddress!.update(from: m.baseAddress! + seek * dims.nMels, count: windowFrames * dims.nMels)
+                }
+            }
+            let encoded = model.network.encoder.encode(window)
+            let audio = model.network.decoder.audioContext(encoded)
+            let prompt = options.conditionOnPreviousText ? Array(history[promptResetSince...]) : []
+            let result = decodeWithFallback(audio: audio, prompt: prompt)
+            if let threshold = options.noSpeechThreshold, result.noSpeechProbability > threshold,
+               !(options.logProbThreshold.map { result.averageLogProb > $0 } ?? false) {
+                seek += windowSize
+                progress?(min(1, Double(seek) / Double(max(contentFrames, 1))))
+                continue
+            }
+            let tokens = result.tokens
+            var windowSegments: [(start: Double, end: Double, tokens: [Int])] = []
+            let isTimestamp = tokens.map { $0 >= vocab.timestampBegin }
+            let singleTimestampEnding = tokens.count >= 2 && !isTimestamp[tokens.count - 2] && isTimestamp[tokens.count - 1]
+                || (tokens.count == 1 && isTimestamp[0])
+            var slices = (1..<max(tokens.count, 1)).filter { isTimestamp[$0 - 1] && isTimestamp[$0] }
+            var nextSeek = seek + windowSize
+            if !slices.isEmpty {
+                if singleTimestampEnding { slices.append(tokens.count) }
+                var last = 0
+                for cut in slices {
+                    let piece = Array(tokens[last..<cut])
+                    let startPos = piece.first! - vocab.timestampBegin, endPos = piece.last! - vocab.timestampBegin
+                    windowSegments.append((timeOffset + Double(startPos) * Self.timePrecision,
+                                           timeOffset + Double(endPos) * Self.timePrecision, piece))
+                    last = cut
+                }
+                if !singleTimestampEnding {
+                    let lastPos = tokens[last - 1] - vocab.timestampBegin
+                    nextSeek = seek + lastPos * 2  // one timestamp step is two mel frames
+                }
+            } else {
+                var duration = Double(windowSize) / framesPerSecond
+                if let lastStamp = tokens.last(where: { $0 >= vocab.timestampBegin }), lastStamp != vocab.timestampBegin {
+                    duration = Double(lastStamp - vocab.timestampBegin) * Self.timePrecision
+                }
+                windowSegments.append((timeOffset, timeOffset + duration, tokens))
+            }
+            let windowEnd = timeOffset + Double(windowSize) / framesPerSecond
+            var made: [TranscriptSegment] = []
+            var madeTokens: [[Int]] = []
+            for piece in windowSegments {
+                let text = model.tokenizer.decode(piece.tokens).trimmingCharacters(in: .whitespaces)
+                guard !text.isEmpty else { continue }
+                made.append(TranscriptSegment(start: piece.start, end: min(piece.end, windowEnd), text: text, words: [],
+                                              tokens: [], attention: [], frameDuration: 2 / framesPerSecond,
+                                              frameOffset: timeOffset, score: result.averageLogProb))
+                madeTokens.append(piece.tokens)
+            }
+            if options.wordTimestamps, !made.isEmpty {
+                addWordTimes(&made, windowTokens: madeTokens, audio: audio, windowFrames: windowSize,
+                             timeOffset: timeOffset, windowEnd: windowEnd)
+                if !singleTimestampEnding, let lastEnd = made.last?.words.last?.end, lastEnd > timeOffset {
+                    nextSeek = Int((lastEnd * framesPerSecond).rounded())
+                }
+            }
+            segments += made
+            history += tokens
+            if result.temperature > 0.5 { promptResetSince = history.count }
+            // Never stand still: a window always moves the seek forward.
+            seek = max(nextSeek, seek + 1)
+            progress?(min(1, Double(seek) / Double(max(contentFrames, 1))))
+        }
+        return Transcript(source: source, duration: Double(samples.count) / rate, segments: segments)
+    }
+
+    // MARK: - One window
+
+    struct WindowResult {
+        var tokens: [Int]
+        var averageLogProb: Double
+        var noSpeechProbability: Double
+        var temperature: Double
+        var compressionRatio: Double
+    }
+
+    func decodeWithFallback(audio: WhisperDecoder.AudioContext, prompt: [Int]) -> WindowResult {
+        var result: WindowResult?
+        for temperature in options.temperatures {
+            let r = decodeWindow(audio: audio, prompt: prompt, temperature: temperature)
+            result = r
+            var needsFallback = false
+            if let limit = options.compressionRatioThreshold, r.compressionRatio > limit { needsFallback = true }
+            if let limit = options.logProbThreshold, r.averageLogProb < limit { needsFallback = true }
+            if let limit = options.noSpeechThreshold, r.noSpeechProbability > limit { needsFallback = false }
+            if !needsFallback { break }
+        }
+        return result!
+    }
+
+    /// Beam search at temperature 0, else `bestOf` samples; both rank finished
+    /// sequences by sum of log-probabilities over length (openai-whisper's default ranker).
+    func decodeWindow(audio: WhisperDecoder.AudioContext, prompt: [Int], temperature: Double) -> WindowResult {
+        let decoder = model.network.decoder
+        var initial: [Int] = []
+        let maxPrompt = dims.nTextCtx / 2 - 1
+        if !prompt.isEmpty { initial = [vocab.startOfPrevious] + prompt.suffix(maxPrompt) }
+        let sotIndex = initial.count
+        initial += startSequence
+        let sampleBegin = initial.count
+        let sampleLength = dims.nTextCtx / 2
+        let maxTotal = min(dims.nTextCtx, sampleBegin + sampleLength)
+
+        // The prompt once; every beam or sample continues from a copy of its cache.
+        let base = decoder.makeCache()
+        var none: WhisperDecoder.CrossAttention? = nil
+        let promptLogits = decoder.forward([(initial, base)], audio: audio, logitRows: [sotIndex, initial.count - 1],
+                                           crossAttention: &none)
+        var noSpeech = 0.0
+        if let id = vocab.noSpeech {
+            var row = promptLogits.row(0)
+            row.withUnsafeMutableBufferPointer { Activations.softmax($0.baseAddress!, count: $0.count) }
+            noSpeech = Double(row[id])
+        }
+        let width = temperature == 0 ? options.beam : options.bestOf
+        struct Hyp { var tokens: [Int]; var sumLogProb: Double; var cache: WhisperDecoder.Cache }
+        var live: [Hyp] = [Hyp(tokens: [], sumLogProb: 0, cache: base)]
+        var lastLogits = [promptLogits.row(1)]
+        if temperature > 0 {
+            live = (0..<width).map { _ in Hyp(tokens: [], sumLogProb: 0, cache: base.copy()) }
+            lastLogits = Array(repeating: lastLogits[0], count: width)
+        }
+        var finished: [(tokens: [Int], sumLogProb: Double)] = []
+        while !live.isEmpty {
+            var candidates: [(parent: Int, token: Int, score: Double)] = []
+            for (i, hyp) in live.enumerated() {
+                var logProbs = lastLogits[i]
+                applyFilters(&logProbs, sampled: hyp.tokens)
+                var tempered = logProbs
+                logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
+                if temperature > 0 {
+                    // Sampled from the tempered distribution, scored by the model's own.
+                    for j in tempered.indices { tempered[j] /= Float(temperature) }
+                    tempered.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
+                    let token = sample(tempered)
+                    candidates.append((i, token, hyp.sumLogProb + Double(logProbs[token])))
+                } else {
+                    for token in topK(logProbs, width + 1) {
+                        candidates.append((i, token, hyp.sumLogProb + Double(logProbs[token])))
+                    }
+                }
+            }
+            var next: [Hyp] = []
+            var seen = Set<[Int]>()
+            let atLimit = sampleBegin + (live.first?.tokens.count ?? 0) + 1 >= maxTotal
+            // Ranked, as openai-whisper's beam: ended sequences join the finished list
+            // (while it has room) until `width` live ones are kept.
+            for c in temperature == 0 ? candidates.sorted(by: { $0.score > $1.score }) : candidates {
+                let tokens = live[c.parent].tokens + [c.token]
+                if temperature == 0 { guard seen.insert(tokens).inserted else { continue } }
+                if c.token == vocab.endOfText || atLimit {
+                    if temperature > 0 || finished.count < width {
+                        finished.append((c.token == vocab.endOfText ? Array(tokens.dropLast()) : tokens, c.score))
+                    }
+                } else {
+                    next.append(Hyp(tokens: tokens, sumLogProb: c.score, cache: live[c.parent].cache))
+                    if temperature == 0 && next.count == width { break }
+                }
+            }
+            if temperature == 0 && finished.count >= width { break }
+            if next.isEmpty { break }
+            // Forked hypotheses get their own cache; a parent's first child reuses it.
+            var used = Set<ObjectIdentifier>()
+            for i in next.indices {
+                if !used.insert(ObjectIdentifier(next[i].cache)).inserted { next[i].cache = next[i].cache.copy() }
+            }
+            let out = decoder.forward(next.map { ([$0.tokens.last!], $0.cache) }, audio: audio, crossAttention: &none)
+            lastLogits = (0..<next.count).map { out.row($0) }
+            live = next
+        }
+        if finished.isEmpty { finished = live.map { ($0.tokens, $0.sumLogProb) } }
+        let best = finished.max { a, b in
+            a.sumLogProb / Double(max(a.tokens.count, 1)) < b.sumLogProb / Double(max(b.tokens.count, 1))
+        }!
+        let text = model.tokenizer.decode(best.tokens)
+        return WindowResult(tokens: best.tokens, averageLogProb: best.sumLogProb / Double(best.tokens.count + 1),
+                            noSpeechProbability: noSpeech, temperature: temperature,
+                            compressionRatio: Self.compressionRatio(text))
+    }
+
+    /// openai-whisper's logit filters: blank suppression at the start, the model's
+    /// suppressed tokens, and the timestamp rules (timestamps come in pairs, never
+    /// decrease, open the text within the first second, and win when their total
+    /// probability beats every text token).
+    func applyFilters(_ logits: inout [Float], sampled: [Int]) {
+        let eot = vocab.endOfText, tsBegin = vocab.timestampBegin
+        let n = logits.count
+        if sampled.isEmpty {
+            if let space = model.tokenizer.spaceToken { logits[space] = -.infinity }
+            logits[eot] = -.infinity
+        }
+        for id in suppressed where id < n { logits[id] = -.infinity }
+        logits[vocab.noTimestamps] = -.infinity
+        let lastWasTimestamp = (sampled.last ?? -1) >= tsBegin
+        let penultimateWasTimestamp = sampled.count < 2 || sampled[sampled.count - 2] >= tsBegin
+        if lastWasTimestamp {
+            if penultimateWasTimestamp {
+                for j in tsBegin..<n { logits[j] = -.infinity }
+            } else {
+                for j in 0..<eot { logits[j] = -.infinity }
+            }
+        }
+        if let lastStamp = sampled.last(where: { $0 >= tsBegin }) {
+            let upTo = lastWasTimestamp && !penultimateWasTimestamp ? lastStamp : lastStamp + 1
+            for j in tsBegin..<min(upTo, n) { logits[j] = -.infinity }
+        }
+        if sampled.isEmpty {
+            for j in 0..<tsBegin { logits[j] = -.infinity }
+            for j in min(n, tsBegin + Self.maxInitialTimestamp + 1)..<n { logits[j] = -.infinity }
+        }
+        var logProbs = logits
+        logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
+        var maxText = -Float.infinity
+        for j in 0..<tsBegin { maxText = max(maxText, logProbs[j]) }
+        var stampMax = -Float.infinity
+        for j in tsBegin..<n { stampMax = max(stampMax, logProbs[j]) }
+        if stampMax > -.infinity {
+            var sum: Float = 0
+            for j in tsBegin..<n { sum += Foundation.exp(logProbs[j] - stampMax) }
+            if stampMax + Foundation.log(sum) > maxText {
+                for j in 0..<tsBegin { logits[j] = -.infinity }
+            }
+        }
+    }
+
+    /// The model's suppress list plus the task and start tokens (openai-whisper's `-1` expansion).
+    private lazy var suppressed: [Int] = {
+        var ids = vocab.suppressTokens ?? []
+        ids += [vocab.transcribe, vocab.translate, vocab.startOfTranscript, vocab.startOfPrevious, vocab.startOfLM]
+        if let noSpeech = vocab.noSpeech { ids.append(noSpeech) }
+        return Array(Set(ids)).sorted()
+    }()
+
+    func topK(_ values: [Float], _ k: Int) -> [Int] {
+        var best: [(Float, Int)] = []
+        for (i, v) in values.enumerated() where v > -.infinity {
+            if best.count < k {
+                best.append((v, i))
+                best.sort { $0.0 > $1.0 }
+            } else if v > best[k - 1].0 {
+                best[k - 1] = (v, i)
+                best.sort { $0.0 > $1.0 }
+            }
+        }
+        return best.map(\.1)
+    }
+
+    func sample(_ logProbs: [Float]) -> Int {
+        var u = Double(random.next() >> 11) / Double(1 << 53)
+        for (i, lp) in logProbs.enumerated() where lp > -.infinity {
+            u -= Foundation.exp(Double(lp))
+            if u <= 0 { return i }
+        }
+        return logProbs.indices.last { logProbs[$0] > -.infinity } ?? vocab.endOfText
+    }
+
+    /// Bytes of the UTF-8 text over bytes of its zlib stream (level 6 — Python's `zlib.compress` default, as openai-whisper uses).
+    static func compressionRatio(_ text: String) -> Double {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { return 0 }
+        var size = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let status = compress2(&out, &size, bytes, uLong(bytes.count), 6)
+        guard status == Z_OK, size > 0 else { return 0 }
+        return Double(bytes.count) / Double(size)
+    }
+
+    // MARK: - Word times (cross-attention + DTW)
+
+    func addWordTimes(_ segments: inout [TranscriptSegment], windowTokens: [[Int]], audio: WhisperDecoder.AudioContext,
+                      windowFrames: Int, timeOffset: Double, windowEnd: Double) {
+        let textTokens = windowTokens.flatMap { $0.filter { $0 < vocab.endOfText } }
+        guard !textTokens.isEmpty else { return }
+        let decoder = model.network.decoder
+        let start = startSequence + [vocab.noTimestamps]
+        let sequence = start + textTokens + [vocab.endOfText]
+        var cross: WhisperDecoder.CrossAttention? = .init(heads: model.config.alignmentHeads)
+        // Token probabilities: row i predicts token i + 1.
+        let rows = Array((start.count - 1)..<(start.count - 1 + textTokens.count))
+        let logits = decoder.forward([(sequence, decoder.makeCache())], audio: audio, logitRows: rows, crossAttention: &cross)
+        var probabilities: [Double] = []
+        for (k, token) in textTokens.enumerated() {
+            var row = logits.row(k)
+            row.withUnsafeMutableBufferPointer { Activations.softmax($0.baseAddress!, count: $0.count) }
+            probabilities.append(Double(row[token]))
+        }
+        let frames = min(audio.frames, max(1, windowFrames / 2))
+        let matrix = WordAligner.alignmentMatrix(cross!.weights, frames: frames, firstRow: start.count,
+                                                 rows: textTokens.count + 1)
+        let words = WordAligner.words(of: textTokens, tokenizer: model.tokenizer)
+        let times = WordAligner.wordTimes(matrix: matrix, rows: textTokens.count + 1, frames: frames,
+                                          wordLengths: words.map(\.tokens.count), secondsPerFrame: Self.timePrecision)
+        // Words back into their segments, in order.
+        var k = 0, tokenIndex = 0
+        for s in segments.indices {
+            let count = windowTokens[s].filter { $0 < vocab.endOfText }.count
+            var placed = 0
+            var segmentWords: [TranscriptWord] = []
+            while k < words.count && placed < count {
+                let w = words[k]
+                let p = w.tokens.indices.map { probabilities[tokenIndex + $0] }
+                let confidence = p.isEmpty ? 0 : p.reduce(0, +) / Double(p.count)
+                let startTime = min(windowEnd, timeOffset + times[k].start)
+                let endTime = min(windowEnd, max(startTime, timeOffset + times[k].end))
+                segmentWords.append(TranscriptWord(text: w.text.trimmingCharacters(in: .whitespaces), start: startTime,
+                                                   end: endTime, confidence: confidence))
+                placed += w.tokens.count
+                tokenIndex += w.tokens.count
+                k += 1
+            }
+            segments[s].words = segmentWords.filter { !$0.text.isEmpty }
+            if let first = segments[s].words.first, let last = segments[s].words.last {
+                segments[s].start = min(segments[s].start, first.start)
+                segments[s].end = max(first.start, min(segments[s].end, windowEnd), last.end)
+            }
+        }
+    }
+}
+
+/// Word timing from cross-attention, as openai-whisper's `timing.py` defines it:
+/// the alignment heads' weights, standardized per frame over tokens, median-
+/// filtered over time (width 7), averaged over heads; a monotonic DTW path
+/// through the negated matrix gives each token's first frame.
+public enum WordAligner {
+    /// `rows × frames`: mean over heads of the standardized, filtered weights of
+    /// token rows `firstRow ..< firstRow + rows`.
+    public static func alignmentMatrix(_ heads: [Matrix], frames: Int, firstRow: Int, rows: Int) -> [Float] {
+        var mean = [Float](repeating: 0, count: rows * frames)
+        for head in heads {
+            let all = head.rows
+            // Softmax restricted to the window's frames: renormalize each row.
+            var w = [Float](repeating: 0, count: all * frames)
+            for r in 0..<all {
+                var sum: Float = 0
+                for f in 0..<frames { sum += head[r, f] }
+                for f in 0..<frames { w[r * frames + f] = head[r, f] / max(sum, 1e-30) }
+            }
+            // Standardize each frame over all token rows (unbiased std, as torch.std).
+            for f in 0..<frames {
+                var m: Float = 0
+                for r in 0..<all { m += w[r * frames + f] }
+                m /= Float(all)
+                var v: Float = 0
+                for r in 0..<all { let d = w[r * frames + f] - m; v += d * d }
+                let sd = (v / Float(max(all - 1, 1))).squareRoot()
+                for r in 0..<all { w[r * frames + f] = (w[r * frames + f] - m) / max(sd, 1e-12) }
+            }
+            for r in 0..<rows {
+                let filtered = medianFilter(Array(w[((firstRow + r) * frames)..<((firstRow + r + 1) * frames)]), width: 7)
+                for f in 0..<frames { mean[r * frames + f] += filtered[f] / Float(heads.count) }
+            }
+        }
+        return mean
+    }
+
+    /// Median over a sliding window with reflect padding (the edge value not repeated).
+    static func medianFilter(_ x: [Float], width: Int) -> [Float] {
+        let n = x.count, half = width / 2
+        guard n > half else { return x }
+        var out = x
+        var window = [Float](repeating: 0, count: width)
+        for i in 0..<n {
+            for k in 0..<width {
+                var j = i + k - half
+                if j < 0 { j = -j }
+                if j >= n { j = 2 * (n - 1) - j }
+                window[k] = x[max(0, min(n - 1, j))]
+            }
+            window.sort()
+            out[i] = window[half]
+        }
+        return out
+    }
+
+    /// DTW through `cost` (`rows × frames`, lower is better), steps diagonal, down or
+    /// right; returns the (row, frame) path from (0, 0) to the last cell.
+    static func dtw(_ cost: [Float], rows: Int, frames: Int) -> [(row: Int, frame: Int)] {
+        let w = frames + 1
+        var acc = [Float](repeating: .infinity, count: (rows + 1) * w)
+        var trace = [Int8](repeating: -1, count: (rows + 1) * w)
+        acc[0] = 0
+        for j in 1...frames {
+            for i in 1...rows {
+                let c0 = acc[(i - 1) * w + j - 1], c1 = acc[(i - 1) * w + j], c2 = acc[i * w + j - 1]
+                let (c, t): (Float, Int8) = c0 < c1 && c0 < c2 ? (c0, 0) : (c1 < c0 && c1 < c2 ? (c1, 1) : (c2, 2))
+                acc[i * w + j] = cost[(i - 1) * frames + j - 1] + c
+                trace[i * w + j] = t
+            }
+        }
+        for j in 0...frames { trace[j] = 2 }
+        for i in 0...rows { trace[i * w] = 1 }
+        var i = rows, j = frames
+        var path: [(Int, Int)] = []
+        while i > 0 || j > 0 {
+            path.append((i - 1, j - 1))
+            switch trace[i * w + j] {
+            case 0: i -= 1; j -= 1
+            case 1: i -= 1
+            default: j -= 1
+            }
+        }
+        return path.reversed()
+    }
+
+    /// Words of a token sequence: a token starting with a space, or punctuation,
+    /// begins a new word (openai-whisper's split for space-delimited languages).
+    public static func words(of tokens: [Int], tokenizer: WhisperTokenizer) -> [(text: String, tokens: [Int])] {
+        var words: [(text: String, tokens: [Int])] = []
+        var pending: [Int] = []
+        var pendingBytes: [UInt8] = []
+        var units: [(text: String, tokens: [Int])] = []
+        // Tokens that complete a UTF-8 character form one unit.
+        for token in tokens {
+            pending.append(token)
+            pendingBytes += tokenizer.bytes[token]
+            if let text = String(validating: pendingBytes, as: UTF8.self) {
+                units.append((text, pending))
+                pending = []
+                pendingBytes = []
+            }
+        }
+        if !pending.isEmpty { units.append((String(decoding: pendingBytes, as: UTF8.self), pending)) }
+        let punctuation = Set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+        for unit in units {
+            let stripped = unit.text.trimmingCharacters(in: .whitespaces)
+            let isPunctuation = stripped.count == 1 && punctuation.contains(stripped.first!)
+            if words.isEmpty || unit.text.hasPrefix(" ") || isPunctuation {
+                words.append(unit)
+            } else {
+                words[words.count - 1].text += unit.text
+                words[words.count - 1].tokens += unit.tokens
+            }
+        }
+        return words
+    }
+
+    /// Start and end (seconds from the window start) of each word, from the DTW path:
+    /// a token's time is the frame where the path first enters its row.
+    public static func wordTimes(matrix: [Float], rows: Int, frames: Int, wordLengths: [Int],
+                                 secondsPerFrame: Double) -> [(start: Double, end: Double)] {
+        let path = dtw(matrix.map { -$0 }, rows: rows, frames: frames)
+        var jumpTimes: [Double] = []
+        var previousRow = -1
+        for step in path where step.row != previousRow {
+            jumpTimes.append(Double(step.frame) * secondsPerFrame)
+            previousRow = step.row
+        }
+        var boundaries = [0]
+        for n in wordLengths { boundaries.append(boundaries.last! + n) }
+        return wordLengths.indices.map { k in
+            let s = jumpTimes[min(boundaries[k], jumpTimes.count - 1)]
+            let e = jumpTimes[min(boundaries[k + 1], jumpTimes.count - 1)]
+            return (s, e)
+        }
+    }
+}
+
+/// A small, seedable generator (Steele et al.'s SplitMix64) so sampled fallbacks repeat.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
