@@ -90,13 +90,26 @@ public enum Activations {
         for i in 0..<count { p[i] *= scale }
     }
 
-    /// In-place GELU with the exact error function, `x·Φ(x) = ½x(1 + erf(x/√2))`:
-    /// PyTorch's default `nn.GELU`, which Whisper uses (not the tanh approximation).
+    /// In-place GELU with the error function, `x·Φ(x) = ½x(1 + erf(x/√2))`: PyTorch's
+    /// default `nn.GELU`, which Whisper uses (not the tanh approximation).
     public static func gelu(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let x = p[i]
-            p[i] = 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752))
-        }
+        apply(p, count: count) { x in 0.5 * x * (1 + erf(x * 0.70710678118654752)) }
+    }
+
+    /// erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), eight lanes at a time.
+    public static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let a = x.replacing(with: -x, where: x .< 0)
+        let one = SIMD8<Float>(repeating: 1)
+        let t = one / (one + 0.3275911 * a)
+        var poly = SIMD8<Float>(repeating: 1.061405429)
+        poly = poly * t - 1.453152027
+        poly = poly * t + 1.421413741
+        poly = poly * t - 0.284496736
+        poly = poly * t + 0.254829592
+        poly = poly * t
+        let e: SIMD8<Float> = Activations.exp(-(a * a))
+        let y: SIMD8<Float> = one - poly * e
+        return y.replacing(with: -y, where: x .< 0)
     }
 
     /// In-place log-softmax of one row.
