@@ -388,7 +388,8 @@ public final class WhisperRecognizer {
             probabilities.append(Double(row[token]))
         }
         let frames = min(audio.frames, max(1, windowFrames / 2))
-        let matrix = WordAligner.alignmentMatrix(cross!.weights, frames: frames, firstRow: start.count,
+        // Rows from <|notimestamps|> (which predicts the first text token) to the last text token.
+        let matrix = WordAligner.alignmentMatrix(cross!.weights, frames: frames, firstRow: startSequence.count,
                                                  rows: textTokens.count + 1)
         let words = WordAligner.words(of: textTokens, tokenizer: model.tokenizer)
         let times = WordAligner.wordTimes(matrix: matrix, rows: textTokens.count + 1, frames: frames,
