@@ -189,6 +189,23 @@ public enum MultiHeadAttention {
                               causalOffset: Int? = nil, out: UnsafeMutablePointer<Float>, ldo: Int,
                               scores: UnsafeMutablePointer<Float>, weightsOut: UnsafeMutablePointer<Float>? = nil) {
         let scale = 1 / Float(headDim).squareRoot()
+        if queries < BLAS.gemvRows {
+            // A decoding step: matrix-vector products read the cached keys and values
+            // in place, where sgemm would first copy them into its packed layout.
+            for i in 0..<queries {
+                let visible = causalOffset.map { min(keys, i + $0 + 1) } ?? keys
+                let row = scores + i * keys
+                for h in 0..<heads {
+                    let off = h * headDim
+                    BLAS.gemv(k + off, q + i * ldq + off, row, m: visible, n: headDim, lda: ldk, alpha: scale)
+                    if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
+                    Activations.softmax(row, count: visible)
+                    if let weightsOut { (weightsOut + (h * queries + i) * keys).update(from: row, count: keys) }
+                    BLAS.gemv(v + off, row, out + i * ldo + off, m: visible, n: headDim, lda: ldv, transA: true)
+                }
+            }
+            return
+        }
         for h in 0..<heads {
             let off = h * headDim
             BLAS.gemm(q + off, k + off, scores, m: queries, n: keys, k: headDim, transB: true, alpha: scale,

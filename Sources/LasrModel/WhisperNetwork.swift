@@ -312,8 +312,14 @@ public final class WhisperDecoder {
             finalNorm.apply(lp.baseAddress!, rows: picked.count, into: lp.baseAddress!)
             embedding.withUnsafeBufferPointer { e in
                 logits.data.withUnsafeMutableBufferPointer { out in
-                    BLAS.rowsTimesTransposed(lp.baseAddress!, e.baseAddress!, out.baseAddress!, rows: picked.count,
-                                             n: dims.nVocab, k: t, beta: 0)
+                    if picked.count <= 8 {
+                        // A decoding step: read the (large) embedding once for the whole beam.
+                        BLAS.fewRowsTimesTransposed(lp.baseAddress!, e.baseAddress!, out.baseAddress!,
+                                                    rows: picked.count, n: dims.nVocab, k: t)
+                    } else {
+                        BLAS.gemm(lp.baseAddress!, e.baseAddress!, out.baseAddress!, m: picked.count, n: dims.nVocab,
+                                  k: t, transB: true)
+                    }
                 }
             }
         }

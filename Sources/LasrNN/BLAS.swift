@@ -39,11 +39,39 @@ public enum BLAS {
         }
     }
 
+    /// `y = alpha·op(A)·x + beta·y` for a row-major `A` of `m × n` (leading dimension `lda`).
+    @inlinable
+    public static func gemv(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                            m: Int, n: Int, lda: Int, transA: Bool = false, alpha: Float = 1, beta: Float = 0) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemv(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
+                    x, 1, beta, y, 1)
+    }
+
     /// Row count from which `rowsTimesTransposed` switches to `sgemm` (measured: docs/benchmarks.md).
     public static let gemvRows = 6
 
     /// Threads OpenBLAS may use for one product.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// `y[r][v] = Σ_j x[r][j]·W[v][j]` for a few rows `x` (`rows × k`) and a tall
+    /// row-major `W` (`n × k`): Whisper's output projection, where `W` is the token
+    /// embedding (51 864 × 384 and larger, 80 MB and up). `sgemm` would first copy
+    /// `W` into its packed layout and one `sgemv` per row would read all of it from
+    /// memory once per row; here `W` goes in blocks that stay in cache while every
+    /// row's `sgemv` uses them, so it is read from memory once.
+    public static func fewRowsTimesTransposed(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                                              _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int, k: Int) {
+        let block = max(1, (1 << 20) / max(k, 1))  // about 4 MB of W per block
+        var from = 0
+        while from < n {
+            let count = min(block, n - from)
+            for r in 0..<rows {
+                gemv(w + from * k, x + r * k, y + r * n + from, m: count, n: k, lda: k)
+            }
+            from += count
+        }
     }
 }

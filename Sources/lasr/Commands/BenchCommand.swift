@@ -79,8 +79,14 @@ struct BenchCommand: ParsableCommand {
         guard modelStages.contains(stage) || stage == .all else { return }
         BLAS.setThreads(threads)
         let loadStart = Date()
-        let lasrModel = try decoding.loadModel(command: "lasr bench")
+        let loaded = try decoding.loadAnyModel()
         let loadTime = Date().timeIntervalSince(loadStart)
+        if case .whisper(let whisper) = loaded {
+            print(String(format: "model     %@ (Whisper) loaded in %.3f s (threads: %d)", whisper.directory, loadTime, threads))
+            try benchWhisper(whisper, loadTime: loadTime)
+            return
+        }
+        guard case .native(let lasrModel) = loaded else { return }
         print(String(format: "model     %@ loaded in %.3f s (threads: %d)", lasrModel.directory, loadTime, threads))
         if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
         if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
@@ -88,6 +94,64 @@ struct BenchCommand: ParsableCommand {
         if stage == .scaling || stage == .all { try benchScaling(lasrModel) }
         if stage == .long { try benchLong(lasrModel) }
         if stage == .stream { try benchStream(lasrModel) }
+    }
+
+    /// The Whisper stages: one 30 s encoder window, one batched decoder step of
+    /// the beam at a typical position, and whole-file transcription.
+    private func benchWhisper(_ model: WhisperModel, loadTime: Double) throws {
+        let supported: [Stage] = [.encoder, .decoder, .transcribe, .all]
+        guard supported.contains(stage) else {
+            Terminal.report(LasrError(.invalidArgument, path: model.directory,
+                                      "the '\(stage.rawValue)' stage runs native models only so far (Whisper: encoder, decoder, transcribe)"))
+            throw ExitCode(1)
+        }
+        let dims = model.config.whisper
+        let samples = BenchSignal.speechLike(seconds: 30, rate: model.config.features.sampleRate)
+        let mel = LogMelExtractor(config: model.config.features).compute(samples)
+        var window = Matrix(rows: dims.melFrames, cols: dims.nMels)
+        let rows = min(mel.rows, dims.melFrames)
+        for r in 0..<rows { for c in 0..<dims.nMels { window[r, c] = mel[r, c] } }
+        let encoder = model.network.encoder, decoder = model.network.decoder
+        var encoded = encoder.encode(window)
+        if stage == .encoder || stage == .all {
+            var runs = 0
+            let start = Date()
+            repeat { encoded = encoder.encode(window); runs += 1 } while Date().timeIntervalSince(start) < 3
+            let elapsed = Date().timeIntervalSince(start)
+            print(String(format: "encoder   one 30 s window: %.1f ms per run", elapsed / Double(runs) * 1000))
+        }
+        if stage == .decoder || stage == .all {
+            let beam = decoding.whisperOptions(for: model).beam
+            let audio = decoder.audioContext(encoded)
+            var none: WhisperDecoder.CrossAttention? = nil
+            // A prompt of 32 tokens, then steps of `beam` sequences.
+            let prompt = [model.config.vocabulary.startOfTranscript] + (0..<31).map { 300 + $0 }
+            let caches = (0..<beam).map { _ in decoder.makeCache() }
+            for cache in caches { _ = decoder.forward([(prompt, cache)], audio: audio, crossAttention: &none) }
+            var steps = 0
+            let start = Date()
+            repeat {
+                _ = decoder.forward(caches.map { ([400], $0) }, audio: audio, crossAttention: &none)
+                for cache in caches { cache.truncate(to: prompt.count) }
+                steps += 1
+            } while Date().timeIntervalSince(start) < 2
+            let elapsed = Date().timeIntervalSince(start)
+            print(String(format: "decoder   one step, beam %d, after %d tokens: %.2f ms", beam, prompt.count,
+                         elapsed / Double(steps) * 1000))
+        }
+        if stage == .transcribe || stage == .all {
+            let paths = try inputFiles()
+            let options = decoding.whisperOptions(for: model)
+            let recognizer = WhisperRecognizer(model: model, options: options)
+            var audioSeconds = 0.0
+            let start = Date()
+            for path in paths { audioSeconds += try recognizer.transcribe(file: path, progress: nil).duration }
+            let elapsed = Date().timeIntervalSince(start)
+            print(String(format: "transcribe %d files, %.1f s of audio, beam %d: %.2f s + %.2f s model load: %.1fx real time (%.1fx without the load)",
+                         paths.count, audioSeconds, options.beam, elapsed, loadTime,
+                         audioSeconds / (elapsed + loadTime), audioSeconds / elapsed))
+            print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
+        }
     }
 
     private func benchStream(_ model: LasrModel) throws {
