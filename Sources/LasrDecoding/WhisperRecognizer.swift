@@ -25,6 +25,17 @@ public struct WhisperOptions: Sendable {
     public var language: String?
     /// Seed of the sampling at temperatures above 0.
     public var seed: UInt64 = 0
+    /// How the audio is padded to whole 30 s windows.
+    public var padding: Padding = .openai
+
+    public enum Padding: String, Sendable, CaseIterable {
+        /// openai-whisper's `transcribe`: 30 s of digital silence appended to the
+        /// waveform before the log-mel, as Whisper saw short audio in training.
+        case openai
+        /// faster-whisper's: one hop of silence, and windows past the end filled with
+        /// the value 0 in the normalized log-mel domain.
+        case fasterWhisper = "faster-whisper"
+    }
 
     public init(_ config: WhisperConfig.Decoding) {
         beam = config.beam
@@ -82,11 +93,23 @@ public final class WhisperRecognizer {
         let windowFrames = dims.melFrames
         let rate = Double(model.config.features.sampleRate)
         let hop = model.config.features.hopLength
-        // openai-whisper pads 30 s of silence before computing the whole log-mel, so
-        // the last window is full and the dynamic-range clamp sees the padding too.
-        let padded = samples + [Float](repeating: 0, count: windowFrames * hop)
-        let mel = extractor.compute(padded)
-        let contentFrames = max(0, mel.rows - windowFrames)
+        let mel: Matrix
+        let contentFrames: Int
+        switch options.padding {
+        case .openai:
+            // 30 s of silence after the audio before the whole log-mel is computed:
+            // the last window ends in the features of silence, as in training, and
+            // the dynamic-range clamp sees that silence too.
+            mel = extractor.compute(samples + [Float](repeating: 0, count: windowFrames * hop))
+            contentFrames = max(0, mel.rows - windowFrames)
+        case .fasterWhisper:
+            // One hop of silence; a window that reaches past the audio is filled with 0.
+            let computed = extractor.compute(samples + [Float](repeating: 0, count: hop))
+            contentFrames = max(0, computed.rows - 1)
+            var extended = Matrix(rows: computed.rows + windowFrames, cols: dims.nMels)
+            extended.data.replaceSubrange(0..<computed.data.count, with: computed.data)
+            mel = extended
+        }
         let framesPerSecond = rate / Double(hop)
         var seek = 0
         var segments: [TranscriptSegment] = []

@@ -19,6 +19,9 @@ struct DecodingArguments: ParsableArguments {
     @Flag(help: "Score every frame at each decoder step instead of a window of 0.8 s back and 2.4 s ahead of the last attention peak.")
     var fullAttention = false
 
+    @Option(help: ArgumentHelp("Whisper models: pad audio to 30 s windows as openai-whisper does (30 s of silence) or as faster-whisper does (zeros in the log-mel domain).", valueName: "openai|faster-whisper"))
+    var whisperPadding: WhisperOptions.Padding = .openai
+
     func validate() throws {
         if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
@@ -81,6 +84,7 @@ struct DecodingArguments: ParsableArguments {
     func whisperOptions(for model: WhisperModel) -> WhisperOptions {
         var options = WhisperOptions(model.config.decoding)
         if let beam { options.beam = beam }
+        options.padding = whisperPadding
         return options
     }
 
@@ -93,3 +97,5 @@ struct DecodingArguments: ParsableArguments {
         return options
     }
 }
+
+extension WhisperOptions.Padding: ExpressibleByArgument {}
