@@ -187,14 +187,23 @@ public final class WhisperDecoder {
         var keys: [[Float]]
         var values: [[Float]]
 
-        init(layers: Int, capacity: Int) {
-            keys = Array(repeating: [Float](repeating: 0, count: capacity), count: layers)
+        /// Per layer, exactly the rows written so far: a forked hypothesis then
+        /// copies what it uses, not the whole context's worth.
+        init(layers: Int) {
+            keys = Array(repeating: [], count: layers)
             values = keys
+        }
+
+        func reserve(layer: Int, floats: Int) {
+            if keys[layer].count < floats {
+                keys[layer] += [Float](repeating: 0, count: floats - keys[layer].count)
+                values[layer] += [Float](repeating: 0, count: floats - values[layer].count)
+            }
         }
 
         /// A copy that continues independently (a beam hypothesis that forks).
         public func copy() -> Cache {
-            let c = Cache(layers: 0, capacity: 0)
+            let c = Cache(layers: 0)
             (c.length, c.keys, c.values) = (length, keys, values)
             return c
         }
@@ -203,7 +212,7 @@ public final class WhisperDecoder {
         public func truncate(to count: Int) { length = min(length, count) }
     }
 
-    public func makeCache() -> Cache { Cache(layers: dims.nTextLayer, capacity: dims.nTextCtx * dims.nTextState) }
+    public func makeCache() -> Cache { Cache(layers: dims.nTextLayer) }
 
     /// Cross-attention weights of chosen heads, `[layer, head]` pairs, for every
     /// processed row: `weights[i]` is `rows × frames` for `heads[i]`.
@@ -260,6 +269,7 @@ public final class WhisperDecoder {
                             block.query.apply(normed, rows: rows, into: qp.baseAddress!)
                             for (i, (tokens, cache)) in sequences.enumerated() {
                                 let r0 = starts[i], n = tokens.count, past = cache.length
+                                cache.reserve(layer: layer, floats: (past + n) * t)
                                 cache.keys[layer].withUnsafeMutableBufferPointer { kc in
                                     cache.values[layer].withUnsafeMutableBufferPointer { vc in
                                         block.key.apply(normed + r0 * t, rows: n, into: kc.baseAddress! + past * t)

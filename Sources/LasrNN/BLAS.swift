@@ -64,7 +64,7 @@ public enum BLAS {
     /// row's `sgemv` uses them, so it is read from memory once.
     public static func fewRowsTimesTransposed(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                                               _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int, k: Int) {
-        let block = max(1, (1 << 20) / max(k, 1))  // about 4 MB of W per block
+        let block = max(1, (1 << 18) / max(k, 1))  // about 4 MB of W per block
         var from = 0
         while from < n {
             let count = min(block, n - from)

@@ -138,6 +138,22 @@ struct BenchCommand: ParsableCommand {
             let elapsed = Date().timeIntervalSince(start)
             print(String(format: "decoder   one step, beam %d, after %d tokens: %.2f ms", beam, prompt.count,
                          elapsed / Double(steps) * 1000))
+            // The output projection alone (the embedding is the largest matrix of a step).
+            let t = dims.nTextState
+            let x = [Float](repeating: 0.01, count: beam * t)
+            var y = [Float](repeating: 0, count: beam * dims.nVocab)
+            let embedding = try WeightStore(file: SafeTensorsFile(path: model.directory + "/model.safetensors"))
+                .take("decoder.token_embedding.weight", [dims.nVocab, t])
+            var projections = 0
+            let projectionStart = Date()
+            repeat {
+                y.withUnsafeMutableBufferPointer { yp in
+                    BLAS.fewRowsTimesTransposed(x, embedding, yp.baseAddress!, rows: beam, n: dims.nVocab, k: t)
+                }
+                projections += 1
+            } while Date().timeIntervalSince(projectionStart) < 1
+            print(String(format: "          of which the output projection (%d × %d by %d rows): %.2f ms", dims.nVocab, t, beam,
+                         Date().timeIntervalSince(projectionStart) / Double(projections) * 1000))
         }
         if stage == .transcribe || stage == .all {
             let paths = try inputFiles()
