@@ -80,14 +80,32 @@ public enum Activations {
 
     /// In-place softmax of one row; entries equal to `-infinity` get weight 0.
     public static func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var maxValue = -Float.infinity
-        for i in 0..<count { maxValue = max(maxValue, p[i]) }
+        let maxValue = maximum(p, count: count)
         guard maxValue > -Float.infinity else { return }
         apply(p, count: count) { exp($0 - maxValue) }
-        var sum: Float = 0
-        for i in 0..<count { sum += p[i] }
+        let raw = UnsafeMutableRawPointer(p)
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count { acc += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self); i += 8 }
+        var sum = acc.sum()
+        while i < count { sum += p[i]; i += 1 }
         let scale = 1 / sum
-        for i in 0..<count { p[i] *= scale }
+        apply(p, count: count) { $0 * scale }
+    }
+
+    /// The largest of `count` values (−∞ for none), eight lanes at a time.
+    public static func maximum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        let raw = UnsafeRawPointer(p)
+        var acc = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc = acc.replacing(with: v, where: v .> acc)
+            i += 8
+        }
+        var m = acc.max()
+        while i < count { m = max(m, p[i]); i += 1 }
+        return m
     }
 
     /// In-place GELU with the error function, `x·Φ(x) = ½x(1 + erf(x/√2))`: PyTorch's
@@ -114,8 +132,7 @@ public enum Activations {
 
     /// In-place log-softmax of one row.
     public static func logSoftmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
-        var maxValue = -Float.infinity
-        for i in 0..<count { maxValue = max(maxValue, p[i]) }
+        let maxValue = maximum(p, count: count)
         guard maxValue > -Float.infinity else { return }
         // Σ exp(x − max) eight lanes at a time (Whisper's 51 864-way rows make this hot).
         let raw = UnsafeRawPointer(p)
