@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-OUT = Path(__file__).resolve().parents[1] / "Tests/LasrTests/Fixtures/whisper-parity.safetensors"
+FIXTURES = Path(__file__).resolve().parents[1] / "Tests/LasrTests/Fixtures"
+OUT = FIXTURES / "whisper-parity.safetensors"
 DIMS = {"n_mels": 80, "n_audio_ctx": 8, "n_audio_state": 16, "n_audio_head": 2, "n_audio_layer": 2,
         "n_vocab": 64, "n_text_ctx": 12, "n_text_state": 16, "n_text_head": 2, "n_text_layer": 2}
 TOKENS = [50, 3, 7, 9, 11, 60]
@@ -52,6 +53,47 @@ def main() -> None:
     save_file(tensors, str(OUT), metadata={"dims": json.dumps(DIMS), "tokens": json.dumps(TOKENS),
                                            "source": "openai-whisper via tools/make_whisper_parity_fixture.py"})
     print(f"wrote {OUT}")
+    tiny_model_directory()
+
+
+def tiny_model_directory() -> None:
+    """Tests/LasrTests/Fixtures/tiny-whisper/: a whole converted model (random
+    weights, 50 byte-level tokens and Whisper's English-only specials), made the
+    way a user makes one: an OpenAI-layout checkpoint through tools/convert_whisper.py."""
+    import base64
+    import sys
+    import tempfile
+
+    from whisper.model import ModelDimensions, Whisper
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import convert_whisper
+
+    pieces = [bytes([b]) for b in b" abcdefghijklmnopqrstuvwxyz.,'"] + [b" " + w for w in
+              (b"the", b"a", b"to", b"of", b"and", b"is", b"it", b"in", b"on", b"at", b"we", b"he", b"she",
+               b"you", b"for", b"be", b"was", b"are", b"not", b"this")]
+    dims = dict(DIMS, n_vocab=len(pieces) + len(convert_whisper.whisper_specials(51864)), n_text_ctx=64,
+                n_audio_ctx=1500)
+    torch.manual_seed(11)
+    model = Whisper(ModelDimensions(**dims)).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.3 if p.dim() > 1 else 0.5) + (1.0 if name.endswith("ln.weight") else 0))
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / "tiny.pt"
+        torch.save({"dims": dims, "model_state_dict": model.state_dict()}, ckpt)
+        tiktoken = Path(tmp) / "tiny.tiktoken"
+        tiktoken.write_text("".join(f"{base64.b64encode(p).decode()} {i}\n" for i, p in enumerate(pieces)))
+        out = FIXTURES / "tiny-whisper"
+        convert_whisper.convert(ckpt, out, name="tiny-whisper", tokenizer=tiktoken, dtype="float16")
+    config = (out / "config.yaml").read_text().splitlines()
+    config = [l if not l.startswith("source:") else
+              'source: "tiny.pt (random weights from tools/make_whisper_parity_fixture.py)"   # openai layout'
+              for l in config]
+    (out / "config.yaml").write_text("\n".join(config) + "\n")
+    (out / "MODEL_CARD.md").write_text("# tiny-whisper\n\nRandom weights in Whisper's shapes, for tests only "
+                                       "(tools/make_whisper_parity_fixture.py). It transcribes nothing.\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -57,17 +57,17 @@ public final class WhisperRecognizer {
     public var options: WhisperOptions
     private let extractor: LogMelExtractor
     private var random: SplitMix64
+    let filter: WhisperLogitFilter
 
     /// Seconds per timestamp token.
     static let timePrecision = 0.02
-    /// Latest first timestamp openai-whisper allows (1 s, in timestamp tokens).
-    static let maxInitialTimestamp = 50
 
     public init(model: WhisperModel, options: WhisperOptions? = nil) {
         self.model = model
         self.options = options ?? WhisperOptions(model.config.decoding)
         extractor = LogMelExtractor(config: model.config.features)
         random = SplitMix64(seed: self.options.seed)
+        filter = WhisperLogitFilter(vocabulary: model.config.vocabulary, spaceToken: model.tokenizer.spaceToken)
     }
 
     var vocab: WhisperConfig.Vocabulary { model.config.vocabulary }
@@ -168,7 +168,8 @@ public final class WhisperRecognizer {
             for piece in windowSegments {
                 let text = model.tokenizer.decode(piece.tokens).trimmingCharacters(in: .whitespaces)
                 guard !text.isEmpty else { continue }
-                made.append(TranscriptSegment(start: piece.start, end: min(piece.end, windowEnd), text: text, words: [],
+                let start = min(piece.start, windowEnd)
+                made.append(TranscriptSegment(start: start, end: max(start, min(piece.end, windowEnd)), text: text, words: [],
                                               tokens: [], attention: [], frameDuration: 2 / framesPerSecond,
                                               frameOffset: timeOffset, score: result.averageLogProb))
                 madeTokens.append(piece.tokens)
@@ -254,7 +255,7 @@ public final class WhisperRecognizer {
             var candidates: [(parent: Int, token: Int, score: Double)] = []
             for (i, hyp) in live.enumerated() {
                 var logProbs = lastLogits[i]
-                applyFilters(&logProbs, sampled: hyp.tokens)
+                filter.apply(&logProbs, sampled: hyp.tokens)
                 var tempered = logProbs
                 logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
                 if temperature > 0 {
@@ -307,59 +308,6 @@ public final class WhisperRecognizer {
                             compressionRatio: Self.compressionRatio(text))
     }
 
-    /// openai-whisper's logit filters: blank suppression at the start, the model's
-    /// suppressed tokens, and the timestamp rules (timestamps come in pairs, never
-    /// decrease, open the text within the first second, and win when their total
-    /// probability beats every text token).
-    func applyFilters(_ logits: inout [Float], sampled: [Int]) {
-        let eot = vocab.endOfText, tsBegin = vocab.timestampBegin
-        let n = logits.count
-        if sampled.isEmpty {
-            if let space = model.tokenizer.spaceToken { logits[space] = -.infinity }
-            logits[eot] = -.infinity
-        }
-        for id in suppressed where id < n { logits[id] = -.infinity }
-        logits[vocab.noTimestamps] = -.infinity
-        let lastWasTimestamp = (sampled.last ?? -1) >= tsBegin
-        let penultimateWasTimestamp = sampled.count < 2 || sampled[sampled.count - 2] >= tsBegin
-        if lastWasTimestamp {
-            if penultimateWasTimestamp {
-                for j in tsBegin..<n { logits[j] = -.infinity }
-            } else {
-                for j in 0..<eot { logits[j] = -.infinity }
-            }
-        }
-        if let lastStamp = sampled.last(where: { $0 >= tsBegin }) {
-            let upTo = lastWasTimestamp && !penultimateWasTimestamp ? lastStamp : lastStamp + 1
-            for j in tsBegin..<min(upTo, n) { logits[j] = -.infinity }
-        }
-        if sampled.isEmpty {
-            for j in 0..<tsBegin { logits[j] = -.infinity }
-            for j in min(n, tsBegin + Self.maxInitialTimestamp + 1)..<n { logits[j] = -.infinity }
-        }
-        var logProbs = logits
-        logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
-        var maxText = -Float.infinity
-        for j in 0..<tsBegin { maxText = max(maxText, logProbs[j]) }
-        var stampMax = -Float.infinity
-        for j in tsBegin..<n { stampMax = max(stampMax, logProbs[j]) }
-        if stampMax > -.infinity {
-            var sum: Float = 0
-            for j in tsBegin..<n { sum += Foundation.exp(logProbs[j] - stampMax) }
-            if stampMax + Foundation.log(sum) > maxText {
-                for j in 0..<tsBegin { logits[j] = -.infinity }
-            }
-        }
-    }
-
-    /// The model's suppress list plus the task and start tokens (openai-whisper's `-1` expansion).
-    private lazy var suppressed: [Int] = {
-        var ids = vocab.suppressTokens ?? []
-        ids += [vocab.transcribe, vocab.translate, vocab.startOfTranscript, vocab.startOfPrevious, vocab.startOfLM]
-        if let noSpeech = vocab.noSpeech { ids.append(noSpeech) }
-        return Array(Set(ids)).sorted()
-    }()
-
     func topK(_ values: [Float], _ k: Int) -> [Int] {
         var best: [(Float, Int)] = []
         for (i, v) in values.enumerated() where v > -.infinity {
@@ -384,7 +332,7 @@ public final class WhisperRecognizer {
     }
 
     /// Bytes of the UTF-8 text over bytes of its zlib stream (level 6 — Python's `zlib.compress` default, as openai-whisper uses).
-    static func compressionRatio(_ text: String) -> Double {
+    public static func compressionRatio(_ text: String) -> Double {
         let bytes = Array(text.utf8)
         guard !bytes.isEmpty else { return 0 }
         var size = compressBound(uLong(bytes.count))
@@ -442,6 +390,72 @@ public final class WhisperRecognizer {
             if let first = segments[s].words.first, let last = segments[s].words.last {
                 segments[s].start = min(segments[s].start, first.start)
                 segments[s].end = max(first.start, min(segments[s].end, windowEnd), last.end)
+            }
+        }
+    }
+}
+
+/// openai-whisper's logit filters for one decoding step: blank suppression at the
+/// start, the model's suppressed tokens, and the timestamp rules — timestamps come
+/// in pairs, never decrease, the text opens with one within the first second, and
+/// a timestamp is forced when their total probability beats every text token.
+public struct WhisperLogitFilter: Sendable {
+    public let vocabulary: WhisperConfig.Vocabulary
+    public let spaceToken: Int?
+    /// The model's suppress list plus the task and start tokens (openai-whisper's `-1` expansion).
+    public let suppressed: [Int]
+    /// Latest first timestamp, in timestamp steps (openai-whisper's 1 s).
+    public var maxInitialTimestamp = 50
+
+    public init(vocabulary: WhisperConfig.Vocabulary, spaceToken: Int?) {
+        self.vocabulary = vocabulary
+        self.spaceToken = spaceToken
+        var ids = vocabulary.suppressTokens ?? []
+        ids += [vocabulary.transcribe, vocabulary.translate, vocabulary.startOfTranscript, vocabulary.startOfPrevious,
+                vocabulary.startOfLM]
+        if let noSpeech = vocabulary.noSpeech { ids.append(noSpeech) }
+        suppressed = Array(Set(ids)).sorted()
+    }
+
+    /// Sets the logits of the tokens that may not follow `sampled` (the tokens
+    /// decoded so far in this window, after the prompt) to −∞.
+    public func apply(_ logits: inout [Float], sampled: [Int]) {
+        let eot = vocabulary.endOfText, tsBegin = vocabulary.timestampBegin
+        let n = logits.count
+        if sampled.isEmpty {
+            if let spaceToken { logits[spaceToken] = -.infinity }
+            logits[eot] = -.infinity
+        }
+        for id in suppressed where id < n { logits[id] = -.infinity }
+        logits[vocabulary.noTimestamps] = -.infinity
+        let lastWasTimestamp = (sampled.last ?? -1) >= tsBegin
+        let penultimateWasTimestamp = sampled.count < 2 || sampled[sampled.count - 2] >= tsBegin
+        if lastWasTimestamp {
+            if penultimateWasTimestamp {
+                for j in tsBegin..<n { logits[j] = -.infinity }  // a pair just closed: text or the end next
+            } else {
+                for j in 0..<eot { logits[j] = -.infinity }      // an open timestamp: its partner or the end next
+            }
+        }
+        if let lastStamp = sampled.last(where: { $0 >= tsBegin }) {
+            // Never backwards; after a closed pair, strictly forwards (no empty segments, no loops).
+            let upTo = lastWasTimestamp && !penultimateWasTimestamp ? lastStamp : lastStamp + 1
+            for j in tsBegin..<min(upTo, n) { logits[j] = -.infinity }
+        }
+        if sampled.isEmpty {
+            for j in 0..<tsBegin { logits[j] = -.infinity }
+            for j in min(n, tsBegin + maxInitialTimestamp + 1)..<n { logits[j] = -.infinity }
+        }
+        var logProbs = logits
+        logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
+        var maxText = -Float.infinity
+        for j in 0..<tsBegin { maxText = max(maxText, logProbs[j]) }
+        let stampMax = logProbs.withUnsafeBufferPointer { Activations.maximum($0.baseAddress! + tsBegin, count: n - tsBegin) }
+        if stampMax > -.infinity {
+            var sum: Float = 0
+            for j in tsBegin..<n { sum += Foundation.exp(logProbs[j] - stampMax) }
+            if stampMax + Foundation.log(sum) > maxText {
+                for j in 0..<tsBegin { logits[j] = -.infinity }
             }
         }
     }
