@@ -79,10 +79,10 @@ def run_faster_whisper(entries, ct2: str, compute_type: str, beam: int, threads:
     return out, time.time() - started
 
 
-def run_lasr(entries, lasr: str, model: str, beam: int, threads: int):
+def run_lasr(entries, lasr: str, model: str, beam: int, threads: int, padding: str):
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
-        subprocess.run([lasr, "transcribe", "--model", model, "--beam", str(beam), "--jobs", "1",
+        subprocess.run([lasr, "transcribe", "--model", model, "--beam", str(beam), "--jobs", "1", "--whisper-padding", padding,
                         "--threads", str(threads), "--output-format", "json", "--output-dir", tmp,
                         *[e["path"] for e in entries]], check=True, stdout=subprocess.DEVNULL)
         elapsed = time.time() - started
@@ -125,23 +125,26 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--limit", type=int)
     p.add_argument("--compute-types", default="float32,int8")
+    p.add_argument("--paddings", default="openai,faster-whisper", help="lasr's --whisper-padding values to run")
     a = p.parse_args()
     entries = load_manifest(a.manifest, a.limit)
     seconds = sum(e["duration"] for e in entries)
     print(f"{len(entries)} files, {seconds / 60:.1f} min of audio, beam {a.beam}, {a.threads} threads")
     results = {}
-    lasr_out, lasr_time = run_lasr(entries, a.lasr, a.lasr_model, a.beam, a.threads)
-    results["lasr"] = (lasr_out, lasr_time)
+    for padding in a.paddings.split(","):
+        results[f"lasr ({padding} padding)"] = run_lasr(entries, a.lasr, a.lasr_model, a.beam, a.threads, padding)
     for ct in a.compute_types.split(","):
         results[f"faster-whisper {ct}"] = run_faster_whisper(entries, a.ct2, ct, a.beam, a.threads)
     print(f"{'system':24} {'WER %':>7} {'wall s':>8} {'x real time':>12}")
     for name, (out, t) in results.items():
         print(f"{name:24} {wer(entries, out):7.2f} {t:8.1f} {seconds / t:12.1f}")
-    if "faster-whisper float32" in results:
-        diffs = start_differences(entries, results["lasr"][0], results["faster-whisper float32"][0])
+    for name in [n for n in results if n.startswith("lasr")]:
+        if "faster-whisper float32" not in results:
+            break
+        diffs = start_differences(entries, results[name][0], results["faster-whisper float32"][0])
         if diffs:
             q = statistics.quantiles(diffs, n=10)
-            print(f"word starts, lasr vs faster-whisper float32: {len(diffs)} words, median |Δ| "
+            print(f"word starts, {name} vs faster-whisper float32: {len(diffs)} words, median |Δ| "
                   f"{1000 * statistics.median(diffs):.0f} ms, p90 {1000 * q[8]:.0f} ms")
     return 0
 
