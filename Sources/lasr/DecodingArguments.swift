@@ -22,6 +22,9 @@ struct DecodingArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Whisper models: pad audio to 30 s windows as openai-whisper does (30 s of silence) or as faster-whisper does (zeros in the log-mel domain).", valueName: "openai|faster-whisper"))
     var whisperPadding: WhisperOptions.Padding = .openai
 
+    @Flag(help: "Whisper models: decode each window once at temperature 0, without the sampled retries.")
+    var noFallback = false
+
     func validate() throws {
         if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
@@ -85,6 +88,7 @@ struct DecodingArguments: ParsableArguments {
         var options = WhisperOptions(model.config.decoding)
         if let beam { options.beam = beam }
         options.padding = whisperPadding
+        if noFallback { options.temperatures = [0] }
         return options
     }
 

@@ -131,6 +131,28 @@ import Testing
         #expect(abs(times[1].start - 0.18) < 1e-9 && abs(times[1].end - 0.58) < 1e-9)
     }
 
+    /// The CLI on a Whisper model: `transcribe` writes a JSON transcript, the
+    /// commands without Whisper support say so, `models list` tells the kinds apart.
+    @Test func commandLine() throws {
+        let out = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: out) }
+        let model = TestSupport.fixture("tiny-whisper")
+        let audio = TestSupport.packageRoot.appendingPathComponent("audio/01-welcome.wav").path
+        let run = try TestSupport.runLasr(["transcribe", "--model", model, "--beam", "1", "--no-fallback", "--output-format", "json",
+                                           "--output-dir", out.path, audio])
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("01-welcome.json")))
+        #expect((json as? [String: Any])?["segments"] != nil)
+        let stream = try TestSupport.runLasr(["align", "--model", model, audio])
+        #expect(stream.status == 1 && stream.stderr.contains("native lasr models only"))
+        let ctc = try TestSupport.runLasr(["transcribe", "--model", model, "--ctc-weight", "0.5", audio])
+        #expect(ctc.status == 1 && ctc.stderr.contains("--ctc-weight"))
+        let list = try TestSupport.runLasr(["models", "list", "--dir", TestSupport.fixture("")])
+        #expect(list.stdout.contains("tiny-whisper\twhisper") && list.stdout.contains("tiny-model\tlasr"))
+        let unknown = try TestSupport.runLasr(["models", "install", "whisper-huge-xl"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("known: whisper-tiny.en"))
+    }
+
     /// Opt-in: a real converted model, `LASR_WHISPER_MODEL=models/whisper-tiny.en`
     /// (tools/convert_whisper.py). Each of the project's recordings must come out
     /// with at most 20% word errors and word times in order inside the audio.
