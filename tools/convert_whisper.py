@@ -68,6 +68,13 @@ def bytes_to_unicode() -> dict[int, str]:
 
 # --------------------------------------------------------------------------- readers
 
+def _array(raw: bytes, dtype) -> np.ndarray:
+    """A flat array of raw little-endian values; bfloat16 widened to float32 (its upper half)."""
+    if dtype == "bfloat16":
+        return (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    return np.frombuffer(raw, dtype=dtype)
+
+
 def _restricted_unpickler(data: bytes, storage_loader):
     """Unpickles a PyTorch zip checkpoint's data.pkl into numpy arrays, allowing only tensor rebuilding."""
     dtypes = {"FloatStorage": np.float32, "HalfStorage": np.float16, "DoubleStorage": np.float64,
@@ -96,11 +103,7 @@ def _restricted_unpickler(data: bytes, storage_loader):
             kind, storage_type, key, _location, _numel = pid
             if kind != "storage":
                 raise ConversionError(f"unknown persistent id {kind!r}")
-            dtype = dtypes[storage_type]
-            raw = storage_loader(key)
-            if dtype == "bfloat16":
-                return (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
-            return np.frombuffer(raw, dtype=dtype)
+            return _array(storage_loader(key), dtypes[storage_type])
 
     import io
     return Unpickler(io.BytesIO(data)).load()
@@ -155,10 +158,7 @@ def read_ct2_model_bin(path: Path) -> dict[str, np.ndarray]:
         pos += nbytes
         if dtype is None:
             raise ConversionError(f"{path}: tensor {name} has an unknown data type")
-        if dtype == "bfloat16":
-            arr = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            arr = np.frombuffer(raw, dtype=dtype)
+        arr = _array(raw, dtype)
         tensors[name] = arr.reshape(shape) if shape else arr[0]
     for _ in range(take("I")):
         alias, target = string(), string()
@@ -182,11 +182,7 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         dtype = dtypes.get(info["dtype"])
         if dtype is None:
             raise ConversionError(f"{path}: tensor {name} has dtype {info['dtype']}, which is not supported")
-        if dtype == "bfloat16":
-            arr = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
-        else:
-            arr = np.frombuffer(raw, dtype=dtype)
-        out[name] = arr.reshape(info["shape"])
+        out[name] = _array(raw, dtype).reshape(info["shape"])
     return out
 
 

@@ -23,11 +23,7 @@ public final class LasrModel: @unchecked Sendable {
 
     public init(directory: String) throws {
         self.directory = directory
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw LasrError(.fileNotFound, path: directory, "model directory not found")
-        }
-        let dir = URL(fileURLWithPath: directory)
+        let dir = try Self.existingDirectory(directory)
         config = try ModelConfig.load(from: dir.appendingPathComponent("config.yaml").path)
         vocabulary = try Vocabulary(path: dir.appendingPathComponent(config.vocabulary.tokens).path,
                                     expectedSize: config.vocabulary.size)
@@ -37,6 +33,15 @@ public final class LasrModel: @unchecked Sendable {
         ctcHead = config.ctc != nil ? try Linear(store, "ctc", in: d, out: v) : nil
         decoder = try SpellerDecoder(store, config: config.decoder, valueDim: d, vocabularySize: v)
         try store.finish()
+    }
+
+    /// `directory` as a URL, or `fileNotFound` when it is not a directory.
+    static func existingDirectory(_ directory: String) throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw LasrError(.fileNotFound, path: directory, "model directory not found")
+        }
+        return URL(fileURLWithPath: directory)
     }
 
     /// Seconds of audio per encoder frame (feature hop × time reduction).

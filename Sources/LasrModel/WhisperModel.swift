@@ -13,11 +13,7 @@ public final class WhisperModel: @unchecked Sendable {
 
     public init(directory: String) throws {
         self.directory = directory
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw LasrError(.fileNotFound, path: directory, "model directory not found")
-        }
-        let dir = URL(fileURLWithPath: directory)
+        let dir = try LasrModel.existingDirectory(directory)
         config = try WhisperConfig.load(from: dir.appendingPathComponent("config.yaml").path)
         tokenizer = try WhisperTokenizer(path: dir.appendingPathComponent(config.vocabulary.tokens).path,
                                          vocabulary: config.vocabulary)
