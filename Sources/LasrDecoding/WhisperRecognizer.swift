@@ -171,7 +171,7 @@ public final class WhisperRecognizer {
                 let start = min(piece.start, windowEnd)
                 made.append(TranscriptSegment(start: start, end: max(start, min(piece.end, windowEnd)), text: text, words: [],
                                               tokens: [], attention: [], frameDuration: 2 / framesPerSecond,
-                                              frameOffset: timeOffset, score: result.averageLogProb))
+                                              frameOffset: timeOffset - start, score: result.averageLogProb))
                 madeTokens.append(piece.tokens)
             }
             if options.wordTimestamps, !made.isEmpty {
@@ -366,8 +366,27 @@ public final class WhisperRecognizer {
         let matrix = WordAligner.alignmentMatrix(cross!.weights, frames: frames, firstRow: startSequence.count,
                                                  rows: textTokens.count + 1)
         let words = WordAligner.words(of: textTokens, tokenizer: model.tokenizer)
-        let times = WordAligner.wordTimes(matrix: matrix, rows: textTokens.count + 1, frames: frames,
-                                          wordLengths: words.map(\.tokens.count), secondsPerFrame: Self.timePrecision)
+        let jumps = WordAligner.tokenFrames(matrix: matrix, rows: textTokens.count + 1, frames: frames)
+        let times = WordAligner.wordTimes(tokenFrames: jumps, wordLengths: words.map(\.tokens.count),
+                                          secondsPerFrame: Self.timePrecision)
+        // The alignment dump: the alignment heads' mean attention, a row per token and the end step.
+        let attention = WordAligner.meanAttention(cross!.weights, frames: frames, firstRow: startSequence.count,
+                                                  rows: textTokens.count + 1)
+        var g = 0
+        for s in segments.indices {
+            let ids = windowTokens[s].filter { $0 < vocab.endOfText }
+            var tokens: [TranscriptToken] = []
+            for id in ids {
+                let start = min(windowEnd, timeOffset + Double(jumps[g]) * Self.timePrecision)
+                let end = min(windowEnd, max(start, timeOffset + Double(jumps[g + 1]) * Self.timePrecision))
+                tokens.append(TranscriptToken(id: id, piece: String(decoding: model.tokenizer.bytes[id], as: UTF8.self),
+                                              frame: jumps[g], start: start, end: end,
+                                              logProb: Foundation.log(max(probabilities[g], 1e-30))))
+                g += 1
+            }
+            segments[s].tokens = tokens
+            segments[s].attention = Array(attention[(g - ids.count)...g])
+        }
         // Words back into their segments, in order.
         var k = 0, tokenIndex = 0
         for s in segments.indices {
@@ -391,6 +410,8 @@ public final class WhisperRecognizer {
                 segments[s].start = min(segments[s].start, first.start)
                 segments[s].end = max(first.start, min(segments[s].end, windowEnd), last.end)
             }
+            // Attention columns are the window's frames, counted from the window start.
+            segments[s].frameOffset = timeOffset - segments[s].start
         }
     }
 }
@@ -578,23 +599,42 @@ public enum WordAligner {
         return words
     }
 
-    /// Start and end (seconds from the window start) of each word, from the DTW path:
-    /// a token's time is the frame where the path first enters its row.
-    public static func wordTimes(matrix: [Float], rows: Int, frames: Int, wordLengths: [Int],
-                                 secondsPerFrame: Double) -> [(start: Double, end: Double)] {
+    /// The frame at which the DTW path first enters each row: a token's time.
+    public static func tokenFrames(matrix: [Float], rows: Int, frames: Int) -> [Int] {
         let path = dtw(matrix.map { -$0 }, rows: rows, frames: frames)
-        var jumpTimes: [Double] = []
+        var jumps: [Int] = []
         var previousRow = -1
         for step in path where step.row != previousRow {
-            jumpTimes.append(Double(step.frame) * secondsPerFrame)
+            jumps.append(step.frame)
             previousRow = step.row
         }
+        return jumps
+    }
+
+    /// Start and end (seconds from the window start) of each word: the first frames of
+    /// its first token and of the token after its last.
+    public static func wordTimes(tokenFrames jumps: [Int], wordLengths: [Int],
+                                 secondsPerFrame: Double) -> [(start: Double, end: Double)] {
         var boundaries = [0]
         for n in wordLengths { boundaries.append(boundaries.last! + n) }
         return wordLengths.indices.map { k in
-            let s = jumpTimes[min(boundaries[k], jumpTimes.count - 1)]
-            let e = jumpTimes[min(boundaries[k + 1], jumpTimes.count - 1)]
+            let s = Double(jumps[min(boundaries[k], jumps.count - 1)]) * secondsPerFrame
+            let e = Double(jumps[min(boundaries[k + 1], jumps.count - 1)]) * secondsPerFrame
             return (s, e)
+        }
+    }
+
+    /// The plain mean over heads of the attention of token rows `firstRow ..< firstRow + rows`,
+    /// renormalized over the window's `frames` (what the alignment dumps show).
+    public static func meanAttention(_ heads: [Matrix], frames: Int, firstRow: Int, rows: Int) -> [[Float]] {
+        (0..<rows).map { r in
+            var row = [Float](repeating: 0, count: frames)
+            for head in heads {
+                var sum: Float = 0
+                for f in 0..<frames { sum += head[firstRow + r, f] }
+                for f in 0..<frames { row[f] += head[firstRow + r, f] / max(sum, 1e-30) / Float(heads.count) }
+            }
+            return row
         }
     }
 }

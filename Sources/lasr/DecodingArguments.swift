@@ -63,7 +63,7 @@ struct DecodingArguments: ParsableArguments {
             return model
         case .whisper(let model):
             Terminal.report(LasrError(.invalidArgument, path: model.directory,
-                                      "\(command) runs native lasr models only so far; `lasr transcribe` and `lasr eval` run Whisper models"))
+                                      "\(command) runs native lasr models only so far; `lasr transcribe`, `eval`, `align` and `bench` run Whisper models"))
             throw ExitCode(1)
         }
     }

@@ -124,8 +124,9 @@ import Testing
         let rows = 4, frames = 40
         var matrix = [Float](repeating: 0, count: rows * frames)
         for r in 0..<rows { for f in (10 * r)..<(10 * r + 10) { matrix[r * frames + f] = 1 } }
-        let times = WordAligner.wordTimes(matrix: matrix, rows: rows, frames: frames, wordLengths: [1, 2],
-                                          secondsPerFrame: 0.02)
+        let jumps = WordAligner.tokenFrames(matrix: matrix, rows: rows, frames: frames)
+        #expect(jumps == [0, 9, 19, 29])
+        let times = WordAligner.wordTimes(tokenFrames: jumps, wordLengths: [1, 2], secondsPerFrame: 0.02)
         #expect(times.count == 2)
         #expect(abs(times[0].start - 0) < 1e-9 && abs(times[0].end - 0.18) < 1e-9)
         #expect(abs(times[1].start - 0.18) < 1e-9 && abs(times[1].end - 0.58) < 1e-9)
@@ -143,8 +144,13 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("01-welcome.json")))
         #expect((json as? [String: Any])?["segments"] != nil)
-        let stream = try TestSupport.runLasr(["align", "--model", model, audio])
+        let stream = try TestSupport.runLasr(["stream", "--model", model])
         #expect(stream.status == 1 && stream.stderr.contains("native lasr models only"))
+        let align = try TestSupport.runLasr(["align", "--model", model, "--beam", "1", "--no-fallback", "--output-dir", out.path, audio])
+        #expect(align.status == 0, "\(align.stderr)")
+        for suffix in ["attention.csv", "tokens.csv", "words.csv"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("01-welcome.\(suffix)").path), "\(suffix)")
+        }
         let ctc = try TestSupport.runLasr(["transcribe", "--model", model, "--ctc-weight", "0.5", audio])
         #expect(ctc.status == 1 && ctc.stderr.contains("--ctc-weight"))
         let list = try TestSupport.runLasr(["models", "list", "--dir", TestSupport.fixture("")])

@@ -38,20 +38,19 @@ struct AlignCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try decoding.loadModel(command: "lasr align")
+        let loaded = try decoding.loadAnyModel()
         do {
             try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         } catch {
             Terminal.report(LasrError(.invalidArgument, path: outputDir, "cannot create output directory"))
             throw ExitCode(1)
         }
-        let recognizer = Recognizer(model: model, options: decoding.options(for: model),
-                                    segmenter: Segmenter(maxSeconds: segmentSeconds))
+        let recognizer = decoding.transcribers(for: loaded, segmentSeconds: segmentSeconds).make()
         var outcome = BatchOutcome()
         for entry in AudioInputs.expand(files) {
             do {
                 let path = try entry.get()
-                let transcript = try recognizer.transcribe(file: path)
+                let transcript = try recognizer.transcribe(file: path, progress: nil)
                 for written in try AlignmentWriter.write(transcript, name: TranscribeCommand.baseName(path), to: outputDir) {
                     print(written)
                 }
