@@ -205,9 +205,6 @@ public final class WhisperRecognizer {
         var result: WindowResult?
         for temperature in options.temperatures {
             let r = decodeWindow(audio: audio, prompt: prompt, temperature: temperature)
-            if ProcessInfo.processInfo.environment["LASR_DEBUG"] != nil {
-                FileHandle.standardError.write("t=\(temperature) tokens=\(r.tokens.count) avg=\(r.averageLogProb) cr=\(r.compressionRatio) ns=\(r.noSpeechProbability)\n".data(using: .utf8)!)
-            }
             result = r
             var needsFallback = false
             if let limit = options.compressionRatioThreshold, r.compressionRatio > limit { needsFallback = true }
