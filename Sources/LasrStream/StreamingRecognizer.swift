@@ -22,7 +22,8 @@ public struct StreamResult: Sendable {
 /// seconds of new audio, when the decoder has nothing final to do, and reported as a
 /// partial result.
 public final class StreamingRecognizer: @unchecked Sendable {
-    private let recognizer: Recognizer
+    /// Decodes one utterance (mono samples at the model's rate); runs on the decoder thread only.
+    private let decode: ([Float]) -> Transcript
     private let endpointer: Endpointer
     private let resampler: Resampler
     private let inputChannels: Int
@@ -40,11 +41,33 @@ public final class StreamingRecognizer: @unchecked Sendable {
     private var mono: [Float] = []
     private var resampled: [Float] = []
 
-    public init(model: LasrModel, options: DecodingOptions, inputRate: Int, inputChannels: Int,
-                endpointer config: EndpointerConfig = EndpointerConfig(), partialInterval: Double? = nil,
-                onResult: @escaping @Sendable (StreamResult) -> Void) {
+    /// A stream decoded by a native model.
+    public convenience init(model: LasrModel, options: DecodingOptions, inputRate: Int, inputChannels: Int,
+                            endpointer config: EndpointerConfig = EndpointerConfig(), partialInterval: Double? = nil,
+                            onResult: @escaping @Sendable (StreamResult) -> Void) {
         let rate = model.config.features.sampleRate
-        recognizer = Recognizer(model: model, options: options, segmenter: Segmenter(maxSeconds: max(config.maxUtterance + 1, 2)))
+        let recognizer = Recognizer(model: model, options: options,
+                                    segmenter: Segmenter(maxSeconds: max(config.maxUtterance + 1, 2)))
+        self.init(sampleRate: rate, decode: { recognizer.transcribe(Audio(samples: $0, sampleRate: rate), source: "stream") },
+                  inputRate: inputRate, inputChannels: inputChannels, endpointer: config,
+                  partialInterval: partialInterval, onResult: onResult)
+    }
+
+    /// A stream decoded by a Whisper model: each utterance goes through Whisper's
+    /// window loop (one window for utterances up to 30 s).
+    public convenience init(whisper model: WhisperModel, options: WhisperOptions, inputRate: Int, inputChannels: Int,
+                            endpointer config: EndpointerConfig = EndpointerConfig(), partialInterval: Double? = nil,
+                            onResult: @escaping @Sendable (StreamResult) -> Void) {
+        let recognizer = WhisperRecognizer(model: model, options: options)
+        self.init(sampleRate: model.config.features.sampleRate, decode: { recognizer.transcribe($0, source: "stream") },
+                  inputRate: inputRate, inputChannels: inputChannels, endpointer: config,
+                  partialInterval: partialInterval, onResult: onResult)
+    }
+
+    private init(sampleRate rate: Int, decode: @escaping ([Float]) -> Transcript, inputRate: Int, inputChannels: Int,
+                 endpointer config: EndpointerConfig, partialInterval: Double?,
+                 onResult: @escaping @Sendable (StreamResult) -> Void) {
+        self.decode = decode
         endpointer = Endpointer(config: config, sampleRate: rate)
         resampler = Resampler(inputRate: inputRate, outputRate: rate)
         self.inputChannels = inputChannels
@@ -120,8 +143,7 @@ public final class StreamingRecognizer: @unchecked Sendable {
             case .final(let u): (u, false)
             case .partial(let u): (u, true)
             }
-            let transcript = recognizer.transcribe(Audio(samples: utterance.samples, sampleRate: endpointer.sampleRate),
-                                                   source: "stream")
+            let transcript = decode(utterance.samples)
             let words = transcript.words.map {
                 TranscriptWord(text: $0.text, start: $0.start + utterance.audioStart, end: $0.end + utterance.audioStart,
                                confidence: $0.confidence)

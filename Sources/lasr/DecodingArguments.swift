@@ -56,18 +56,6 @@ struct DecodingArguments: ParsableArguments {
         }
     }
 
-    /// Loads a native model, for the commands that do not run Whisper models yet.
-    func loadModel(command: String = "this command") throws -> LasrModel {
-        switch try loadAnyModel() {
-        case .native(let model):
-            return model
-        case .whisper(let model):
-            Terminal.report(LasrError(.invalidArgument, path: model.directory,
-                                      "\(command) runs native lasr models only so far; `lasr transcribe`, `eval`, `align` and `bench` run Whisper models"))
-            throw ExitCode(1)
-        }
-    }
-
     /// A factory of per-thread transcribers for the loaded model, and what the
     /// transcript files record about the decoding.
     func transcribers(for loaded: LoadedModel, segmentSeconds: Double = 20) -> (make: @Sendable () -> FileTranscriber, info: DecodingInfo) {

@@ -36,10 +36,10 @@ final class StreamProcess {
     let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
     private var buffer = Data()
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String], model: String = TestSupport.fixture("tiny-model")) throws {
         signal(SIGPIPE, SIG_IGN)  // writing to a child that is gone must fail, not kill the test runner
         process.executableURL = TestSupport.lasrExecutable
-        process.arguments = ["stream", "--model", TestSupport.fixture("tiny-model")] + arguments
+        process.arguments = ["stream", "--model", model] + arguments
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr

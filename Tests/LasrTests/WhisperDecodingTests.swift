@@ -144,8 +144,20 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("01-welcome.json")))
         #expect((json as? [String: Any])?["segments"] != nil)
-        let stream = try TestSupport.runLasr(["stream", "--model", model])
-        #expect(stream.status == 1 && stream.stderr.contains("native lasr models only"))
+        // A live stream: each utterance the endpointer closes goes through Whisper's window loop.
+        let speech = try StreamFixture.speech("01-welcome.wav")
+        let stream = try StreamProcess(["--json", "--beam", "1", "--no-fallback"], model: model)
+        stream.send(StreamFixture.s16le(StreamFixture.silence(1) + speech + StreamFixture.silence(1.5)))
+        let (lines, errors, status) = stream.finish()
+        #expect(status == 0, "\(errors)")
+        let seconds = 2.5 + Double(speech.count) / 16000
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let start = try #require(object["start"] as? Double), end = try #require(object["end"] as? Double)
+            #expect(start >= 0 && start <= end && end <= seconds)
+        }
+        let bench = try TestSupport.runLasr(["bench", "--model", model, "--stage", "long"])
+        #expect(bench.status == 1 && bench.stderr.contains("native models only"))
         let align = try TestSupport.runLasr(["align", "--model", model, "--beam", "1", "--no-fallback", "--output-dir", out.path, audio])
         #expect(align.status == 0, "\(align.stderr)")
         for suffix in ["attention.csv", "tokens.csv", "words.csv"] {

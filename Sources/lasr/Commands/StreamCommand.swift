@@ -77,8 +77,7 @@ struct StreamCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = try decoding.loadModel(command: "lasr stream")
-        let options = decoding.options(for: model)
+        let model = try decoding.loadAnyModel()
         BLAS.setThreads(1)  // the reader and the decoder each keep one core
         signal(SIGPIPE, SIG_IGN)
         let interrupted = Interruption.install()
@@ -108,7 +107,7 @@ struct StreamCommand: ParsableCommand {
             do {
                 let samples = try buffer.withUnsafeBytes { try reader.push(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 if streamer == nil, let format = reader.format {
-                    streamer = makeStreamer(model: model, options: options, format: format, config: config, printer: printer)
+                    streamer = makeStreamer(model: model, format: format, config: config, printer: printer)
                 }
                 if !samples.isEmpty { streamer?.feed(samples) }
             } catch {
@@ -119,7 +118,7 @@ struct StreamCommand: ParsableCommand {
         if failure == nil {
             do { try reader.finish() } catch { failure = error as? LasrError }
             if streamer == nil, let format = reader.format, failure == nil {
-                streamer = makeStreamer(model: model, options: options, format: format, config: config, printer: printer)
+                streamer = makeStreamer(model: model, format: format, config: config, printer: printer)
             }
         }
         // What was heard before a fault is still decoded and printed.
@@ -130,11 +129,18 @@ struct StreamCommand: ParsableCommand {
         }
     }
 
-    private func makeStreamer(model: LasrModel, options: DecodingOptions, format: PCMFormat, config: EndpointerConfig,
+    private func makeStreamer(model: DecodingArguments.LoadedModel, format: PCMFormat, config: EndpointerConfig,
                               printer: LinePrinter) -> StreamingRecognizer {
-        StreamingRecognizer(model: model, options: options, inputRate: format.sampleRate, inputChannels: format.channels,
-                            endpointer: config, partialInterval: partials.map { Double($0) / 1000 }) { result in
-            printer.print(result)
+        let partialInterval = partials.map { Double($0) / 1000 }
+        switch model {
+        case .native(let model):
+            return StreamingRecognizer(model: model, options: decoding.options(for: model), inputRate: format.sampleRate,
+                                       inputChannels: format.channels, endpointer: config,
+                                       partialInterval: partialInterval) { printer.print($0) }
+        case .whisper(let model):
+            return StreamingRecognizer(whisper: model, options: decoding.whisperOptions(for: model),
+                                       inputRate: format.sampleRate, inputChannels: format.channels, endpointer: config,
+                                       partialInterval: partialInterval) { printer.print($0) }
         }
     }
 }
