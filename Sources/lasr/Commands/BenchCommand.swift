@@ -31,7 +31,9 @@ struct BenchCommand: ParsableCommand {
             latency from the end of each utterance's speech to its result; then it feeds \
             --long-seconds of the same stream as fast as decoding keeps up and reports the \
             peak memory. \
-            The model stages use --model (default: models/default). \
+            The model stages use --model (default: models/default), native or Whisper; \
+            for a Whisper model, 'encoder' times one 30 s window and 'decoder' one step of \
+            the beam after 32 tokens. \
             docs/benchmarks.md records the numbers and the machine.
             """)
 
@@ -81,30 +83,58 @@ struct BenchCommand: ParsableCommand {
         let loadStart = Date()
         let loaded = try decoding.loadAnyModel()
         let loadTime = Date().timeIntervalSince(loadStart)
-        if case .whisper(let whisper) = loaded {
+        switch loaded {
+        case .whisper(let whisper):
             print(String(format: "model     %@ (Whisper) loaded in %.3f s (threads: %d)", whisper.directory, loadTime, threads))
             try benchWhisper(whisper, loadTime: loadTime)
-            return
+        case .native(let lasrModel):
+            print(String(format: "model     %@ loaded in %.3f s (threads: %d)", lasrModel.directory, loadTime, threads))
+            if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
+            if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
+            if stage == .transcribe || stage == .all { try benchTranscribe(lasrModel, loadTime: loadTime) }
         }
-        guard case .native(let lasrModel) = loaded else { return }
-        print(String(format: "model     %@ loaded in %.3f s (threads: %d)", lasrModel.directory, loadTime, threads))
-        if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
-        if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
-        if stage == .transcribe || stage == .all { try benchTranscribe(lasrModel, loadTime: loadTime) }
-        if stage == .scaling || stage == .all { try benchScaling(lasrModel) }
-        if stage == .long { try benchLong(lasrModel) }
-        if stage == .stream { try benchStream(lasrModel) }
+        let engine = Engine(loaded, decoding: decoding)
+        if stage == .scaling || stage == .all { try benchScaling(engine) }
+        if stage == .long { try benchLong(engine) }
+        if stage == .stream { try benchStream(engine) }
+    }
+
+    /// What the model-independent stages need from a model, native or Whisper.
+    struct Engine {
+        let rate: Int
+        let stream: (@escaping @Sendable (StreamResult) -> Void) -> StreamingRecognizer
+        let transcribe: ([Float], Int) -> Transcript
+        let fileTranscriber: () -> FileTranscriber
+
+        init(_ loaded: DecodingArguments.LoadedModel, decoding: DecodingArguments) {
+            switch loaded {
+            case .native(let model):
+                let options = decoding.options(for: model), rate = model.config.features.sampleRate
+                self.rate = rate
+                stream = { StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1, onResult: $0) }
+                transcribe = { samples, beam in
+                    var o = options
+                    o.beam = beam
+                    return Recognizer(model: model, options: o).transcribe(Audio(samples: samples, sampleRate: rate), source: "bench")
+                }
+                fileTranscriber = { Recognizer(model: model, options: options) }
+            case .whisper(let model):
+                let options = decoding.whisperOptions(for: model), rate = model.config.features.sampleRate
+                self.rate = rate
+                stream = { StreamingRecognizer(whisper: model, options: options, inputRate: rate, inputChannels: 1, onResult: $0) }
+                transcribe = { samples, beam in
+                    var o = options
+                    o.beam = beam
+                    return WhisperRecognizer(model: model, options: o).transcribe(samples, source: "bench")
+                }
+                fileTranscriber = { WhisperRecognizer(model: model, options: options) }
+            }
+        }
     }
 
     /// The Whisper stages: one 30 s encoder window, one batched decoder step of
     /// the beam at a typical position, and whole-file transcription.
     private func benchWhisper(_ model: WhisperModel, loadTime: Double) throws {
-        let supported: [Stage] = [.encoder, .decoder, .transcribe, .all]
-        guard supported.contains(stage) else {
-            Terminal.report(LasrError(.invalidArgument, path: model.directory,
-                                      "the '\(stage.rawValue)' stage runs native models only so far (Whisper: encoder, decoder, transcribe)"))
-            throw ExitCode(1)
-        }
         let dims = model.config.whisper
         let samples = BenchSignal.speechLike(seconds: 30, rate: model.config.features.sampleRate)
         let mel = LogMelExtractor(config: model.config.features).compute(samples)
@@ -170,9 +200,8 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    private func benchStream(_ model: LasrModel) throws {
-        let rate = model.config.features.sampleRate
-        let options = decoding.options(for: model)
+    private func benchStream(_ engine: Engine) throws {
+        let rate = engine.rate
         let chunk = rate / 50  // 20 ms, as a sound card delivers
         final class Clock: @unchecked Sendable {
             let lock = NSLock()
@@ -183,7 +212,7 @@ struct BenchCommand: ParsableCommand {
         let live = try concatenatedAudio(seconds: streamSeconds, rate: rate, gap: 1)
         let clock = Clock()
         let start = Date()
-        let recognizer = StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1) { result in
+        let recognizer = engine.stream { result in
             let now = Date().timeIntervalSince(start)
             clock.lock.lock()
             let index = min(clock.fedAt.count - 1, Int(result.end * Double(rate)) / chunk)
@@ -212,7 +241,7 @@ struct BenchCommand: ParsableCommand {
         ResourceUsage.resetPeak()
         let fastStart = Date()
         let counter = Clock()
-        let fast = StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1) { _ in
+        let fast = engine.stream { _ in
             counter.lock.lock(); counter.latencies.append(0); counter.lock.unlock()
         }
         var fed = 0
@@ -252,16 +281,12 @@ struct BenchCommand: ParsableCommand {
         return Array(samples.prefix(target))
     }
 
-    private func benchScaling(_ model: LasrModel) throws {
-        let rate = model.config.features.sampleRate
+    private func benchScaling(_ engine: Engine) throws {
+        let rate = engine.rate
         let all = try concatenatedAudio(seconds: 600, rate: rate)
         func run(_ seconds: Int, beam: Int) -> (Double, Int) {
-            var options = decoding.options(for: model)
-            options.beam = beam
-            let recognizer = Recognizer(model: model, options: options)
-            let audio = Audio(samples: Array(all.prefix(seconds * rate)), sampleRate: rate)
             let start = Date()
-            let transcript = recognizer.transcribe(audio, source: "\(seconds) s")
+            let transcript = engine.transcribe(Array(all.prefix(seconds * rate)), beam)
             return (Date().timeIntervalSince(start), transcript.words.count)
         }
         for seconds in [1, 10, 60, 600] {
@@ -343,18 +368,18 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
     }
 
-    private func benchLong(_ model: LasrModel) throws {
-        let rate = model.config.features.sampleRate
+    private func benchLong(_ engine: Engine) throws {
+        let rate = engine.rate
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("lasr-bench-long-\(getpid()).wav").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         let writer = try AudioFileWriter(path: path, sampleRate: rate, channels: 1, encoding: .wavInt16)
         try writer.write(try concatenatedAudio(seconds: longSeconds, rate: rate))
         writer.close()
-        let options = decoding.options(for: model)
+        let transcriber = engine.fileTranscriber()
         let baseline = ResourceUsage.residentBytes()
         ResourceUsage.resetPeak()
         let start = Date()
-        let transcript = try Recognizer(model: model, options: options).transcribe(file: path)
+        let transcript = try transcriber.transcribe(file: path, progress: nil)
         let elapsed = Date().timeIntervalSince(start)
         print(String(format: "long      %d s in one file, %d segments, %d words: %.1f s, %.0fx real time",
                      longSeconds, transcript.segments.count, transcript.words.count, elapsed, Double(longSeconds) / elapsed))
