@@ -91,9 +91,9 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "model     %@ loaded in %.3f s (threads: %d)", lasrModel.directory, loadTime, threads))
             if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
             if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
-            if stage == .transcribe || stage == .all { try benchTranscribe(lasrModel, loadTime: loadTime) }
         }
         let engine = Engine(loaded, decoding: decoding)
+        if stage == .transcribe || stage == .all { try benchTranscribe(engine, loadTime: loadTime) }
         if stage == .scaling || stage == .all { try benchScaling(engine) }
         if stage == .long { try benchLong(engine) }
         if stage == .stream { try benchStream(engine) }
@@ -102,6 +102,7 @@ struct BenchCommand: ParsableCommand {
     /// What the model-independent stages need from a model, native or Whisper.
     struct Engine {
         let rate: Int
+        let beam: Int
         let stream: (@escaping @Sendable (StreamResult) -> Void) -> StreamingRecognizer
         let transcribe: ([Float], Int) -> Transcript
         let fileTranscriber: () -> FileTranscriber
@@ -110,7 +111,7 @@ struct BenchCommand: ParsableCommand {
             switch loaded {
             case .native(let model):
                 let options = decoding.options(for: model), rate = model.config.features.sampleRate
-                self.rate = rate
+                (self.rate, beam) = (rate, options.beam)
                 stream = { StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1, onResult: $0) }
                 transcribe = { samples, beam in
                     var o = options
@@ -120,7 +121,7 @@ struct BenchCommand: ParsableCommand {
                 fileTranscriber = { Recognizer(model: model, options: options) }
             case .whisper(let model):
                 let options = decoding.whisperOptions(for: model), rate = model.config.features.sampleRate
-                self.rate = rate
+                (self.rate, beam) = (rate, options.beam)
                 stream = { StreamingRecognizer(whisper: model, options: options, inputRate: rate, inputChannels: 1, onResult: $0) }
                 transcribe = { samples, beam in
                     var o = options
@@ -184,19 +185,6 @@ struct BenchCommand: ParsableCommand {
             } while Date().timeIntervalSince(projectionStart) < 1
             print(String(format: "          of which the output projection (%d × %d by %d rows): %.2f ms", dims.nVocab, t, beam,
                          Date().timeIntervalSince(projectionStart) / Double(projections) * 1000))
-        }
-        if stage == .transcribe || stage == .all {
-            let paths = try inputFiles()
-            let options = decoding.whisperOptions(for: model)
-            let recognizer = WhisperRecognizer(model: model, options: options)
-            var audioSeconds = 0.0
-            let start = Date()
-            for path in paths { audioSeconds += try recognizer.transcribe(file: path, progress: nil).duration }
-            let elapsed = Date().timeIntervalSince(start)
-            print(String(format: "transcribe %d files, %.1f s of audio, beam %d: %.2f s + %.2f s model load: %.1fx real time (%.1fx without the load)",
-                         paths.count, audioSeconds, options.beam, elapsed, loadTime,
-                         audioSeconds / (elapsed + loadTime), audioSeconds / elapsed))
-            print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
         }
     }
 
@@ -354,16 +342,15 @@ struct BenchCommand: ParsableCommand {
         return try AudioInputs.expand(files.isEmpty ? ["audio"] : files).map { try $0.get() }
     }
 
-    private func benchTranscribe(_ model: LasrModel, loadTime: Double) throws {
+    private func benchTranscribe(_ engine: Engine, loadTime: Double) throws {
         let paths = try inputFiles()
-        let options = decoding.options(for: model)
-        let recognizer = Recognizer(model: model, options: options)
+        let recognizer = engine.fileTranscriber()
         var audioSeconds = 0.0
         let start = Date()
-        for path in paths { audioSeconds += try recognizer.transcribe(file: path).duration }
+        for path in paths { audioSeconds += try recognizer.transcribe(file: path, progress: nil).duration }
         let elapsed = Date().timeIntervalSince(start)
-        print(String(format: "transcribe %d files, %.1f s of audio, beam %d: %.2f s + %.2f s model load: %.0fx real time (%.0fx without the load)",
-                     paths.count, audioSeconds, options.beam, elapsed, loadTime,
+        print(String(format: "transcribe %d files, %.1f s of audio, beam %d: %.2f s + %.2f s model load: %.1fx real time (%.1fx without the load)",
+                     paths.count, audioSeconds, engine.beam, elapsed, loadTime,
                      audioSeconds / (elapsed + loadTime), audioSeconds / elapsed))
         print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
     }
