@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+from dataclasses import asdict
 import json
 import pickle
 import re
@@ -35,6 +36,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+from lasr_train.features import whisper_config  # noqa: E402  (numpy only: the one definition of Whisper's front end)
 
 FORMAT_VERSION = 1
 
@@ -544,9 +548,7 @@ def convert(source: Path, out: Path, name: str | None = None, tokenizer: Path | 
         f"name: {name}",
         f"source: {json.dumps(str(source))}   # {layout} layout",
         "features:            # docs/features.md \"Other front ends\"",
-        "  sample_rate: 16000", "  n_fft: 400", "  win_length: 400", "  hop_length: 160", f"  n_mels: {n_mels}",
-        "  f_min: 0.0", "  f_max: 8000.0", "  log_floor: 1.0e-10", "  mel_scale: slaney", "  mel_norm: slaney",
-        "  center: true", "  log_base: \"10\"", "  dynamic_range: 8.0", "  offset: 4.0", "  scale: 0.25",
+        *[f"  {k}: {json.dumps(v)}" for k, v in asdict(whisper_config(n_mels)).items()],
         "whisper:",
         *[f"  {k}: {v}" for k, v in dims.items()],
         "vocabulary:",

@@ -253,15 +253,16 @@ public final class WhisperRecognizer {
             for (i, hyp) in live.enumerated() {
                 var logProbs = lastLogits[i]
                 filter.apply(&logProbs, sampled: hyp.tokens)
-                var tempered = logProbs
-                logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
                 if temperature > 0 {
                     // Sampled from the tempered distribution, scored by the model's own.
+                    var tempered = logProbs
                     for j in tempered.indices { tempered[j] /= Float(temperature) }
                     tempered.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
+                    logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
                     let token = sample(tempered)
                     candidates.append((i, token, hyp.sumLogProb + Double(logProbs[token])))
                 } else {
+                    logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
                     for token in topK(logProbs, width + 1) {
                         candidates.append((i, token, hyp.sumLogProb + Double(logProbs[token])))
                     }

@@ -195,17 +195,14 @@ public enum MultiHeadAttention {
             // first copy them into its packed layout. From two queries on (the beam's
             // rows against one window) sgemm's one call beats a call per row
             // (measured with `lasr bench --stage decoder`: 15.0 against 16.5 ms a step).
-            for i in 0..<1 {
-                let visible = causalOffset.map { min(keys, i + $0 + 1) } ?? keys
-                let row = scores + i * keys
-                for h in 0..<heads {
-                    let off = h * headDim
-                    BLAS.gemv(k + off, q + i * ldq + off, row, m: visible, n: headDim, lda: ldk, alpha: scale)
-                    if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
-                    Activations.softmax(row, count: visible)
-                    if let weightsOut { (weightsOut + (h * queries + i) * keys).update(from: row, count: keys) }
-                    BLAS.gemv(v + off, row, out + i * ldo + off, m: visible, n: headDim, lda: ldv, transA: true)
-                }
+            let visible = causalOffset.map { min(keys, $0 + 1) } ?? keys
+            for h in 0..<heads {
+                let off = h * headDim
+                BLAS.gemv(k + off, q + off, scores, m: visible, n: headDim, lda: ldk, alpha: scale)
+                if visible < keys { (scores + visible).update(repeating: 0, count: keys - visible) }
+                Activations.softmax(scores, count: visible)
+                if let weightsOut { (weightsOut + h * keys).update(from: scores, count: keys) }
+                BLAS.gemv(v + off, scores, out + off, m: visible, n: headDim, lda: ldv, transA: true)
             }
             return
         }

@@ -170,6 +170,10 @@ struct ModelsCommand: ParsableCommand {
             throw LasrError(.fileNotFound, path: "tools/convert_whisper.py",
                             "the converter script was not found next to this lasr build or in the current directory")
         }
+        guard run("python3", ["-c", "import numpy"], quiet: true) == 0 else {
+            throw LasrError(.invalidArgument, path: script,
+                            "the converter needs python3 with numpy on PATH (for example: python3 -m pip install numpy)")
+        }
         guard run("python3", [script] + arguments) == 0 else { throw ExitCode(1) }
     }
 
