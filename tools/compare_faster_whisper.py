@@ -55,8 +55,8 @@ def edit_ops(ref: list[str], hyp: list[str]):
     return d[n][m], pairs[::-1]
 
 
-def load_manifest(path: Path, limit: int | None):
-    entries = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+def load_manifest(path: Path, limit: int | None, every: int = 1):
+    entries = [json.loads(l) for l in path.read_text().splitlines() if l.strip()][::every]
     for e in entries:
         e["path"] = str((path.parent / e["audio"]).resolve())
     return entries[:limit] if limit else entries
@@ -124,24 +124,35 @@ def main() -> int:
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--limit", type=int)
+    p.add_argument("--every", type=int, default=1, help="take every Kth manifest line (a subset spread over all corpora)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every system this many times, interleaved, so that a machine slowing down mid-run "
+                        "hits all systems alike; the table shows the median wall time and each round's")
     p.add_argument("--compute-types", default="float32,int8")
     p.add_argument("--paddings", default="openai,faster-whisper", help="lasr's --whisper-padding values to run")
     a = p.parse_args()
-    entries = load_manifest(a.manifest, a.limit)
+    entries = load_manifest(a.manifest, a.limit, a.every)
     seconds = sum(e["duration"] for e in entries)
     print(f"{len(entries)} files, {seconds / 60:.1f} min of audio, beam {a.beam}, {a.threads} threads")
-    results = {}
-    for padding in a.paddings.split(","):
-        results[f"lasr ({padding} padding)"] = run_lasr(entries, a.lasr, a.lasr_model, a.beam, a.threads, padding)
-    for ct in a.compute_types.split(","):
-        results[f"faster-whisper {ct}"] = run_faster_whisper(entries, a.ct2, ct, a.beam, a.threads)
-    print(f"{'system':24} {'WER %':>7} {'wall s':>8} {'x real time':>12}")
-    for name, (out, t) in results.items():
-        print(f"{name:24} {wer(entries, out):7.2f} {t:8.1f} {seconds / t:12.1f}")
+    systems = {f"lasr ({padding} padding)": (lambda padding=padding: run_lasr(
+        entries, a.lasr, a.lasr_model, a.beam, a.threads, padding)) for padding in a.paddings.split(",")}
+    systems.update({f"faster-whisper {ct}": (lambda ct=ct: run_faster_whisper(entries, a.ct2, ct, a.beam, a.threads))
+                    for ct in a.compute_types.split(",")})
+    results, times = {}, {name: [] for name in systems}
+    for r in range(a.rounds):
+        for name, run in systems.items():
+            results[name], t = run()
+            times[name].append(t)
+            print(f"round {r + 1}: {name} {t:.1f} s", flush=True)
+    print(f"{'system':24} {'WER %':>7} {'wall s':>8} {'x real time':>12}  rounds")
+    for name, (out) in results.items():
+        t = statistics.median(times[name])
+        rounds = " ".join(f"{x:.1f}" for x in times[name])
+        print(f"{name:24} {wer(entries, out):7.2f} {t:8.1f} {seconds / t:12.1f}  {rounds}")
     for name in [n for n in results if n.startswith("lasr")]:
         if "faster-whisper float32" not in results:
             break
-        diffs = start_differences(entries, results[name][0], results["faster-whisper float32"][0])
+        diffs = start_differences(entries, results[name], results["faster-whisper float32"])
         if diffs:
             q = statistics.quantiles(diffs, n=10)
             print(f"word starts, {name} vs faster-whisper float32: {len(diffs)} words, median |Δ| "
