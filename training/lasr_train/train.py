@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -256,6 +257,12 @@ def main(argv=None):
             checkpoint(out / "best.pt")
             say(f"new best (LibriSpeech greedy WER {key}) -> best.pt")
 
+    # SIGINT/SIGTERM end the run at the next step boundary with a checkpoint, so an
+    # interrupted session loses no steps (SIGKILL loses at most checkpoint_minutes).
+    interrupted = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: interrupted.append(signum))
+
     model.train()
     last_ckpt = time.time()
     t_start, secs_start = time.time(), audio_seconds
@@ -315,7 +322,7 @@ def main(argv=None):
                 checkpoint(ckpt_path)
                 last_ckpt = time.time()
                 say(f"checkpoint {ckpt_path} (step {step})")
-            if a.max_steps and step >= a.max_steps:
+            if (a.max_steps and step >= a.max_steps) or interrupted:
                 stop = True
                 break
         if not stop:
@@ -328,7 +335,8 @@ def main(argv=None):
             evaluate_dev()
             checkpoint(ckpt_path)
     checkpoint(ckpt_path)
-    say(f"stopped at step {step}, epoch {epoch}; best {json.dumps(best)}")
+    why = f" by signal {signal.Signals(interrupted[0]).name}" if interrupted else ""
+    say(f"stopped{why} at step {step}, epoch {epoch}; best {json.dumps(best)}")
     (out / "DONE").write_text(f"step {step} epoch {epoch}\n") if epoch >= tc["epochs"] else None
 
 

@@ -49,6 +49,21 @@ def test_shapes_and_batch_equals_single(att):
 
 
 @pytest.mark.parametrize("att", ["location", "dot"])
+def test_teacher_forced_forward_equals_steps(att):
+    # forward hoists the embedding and output projection out of the loop; it must
+    # stay the same function as the step the decoders (and the Swift engine) run
+    m = tiny(att)
+    with torch.no_grad():
+        enc, enc_len = m.encode(torch.randn(2, 50, 80), torch.tensor([50, 31]))
+        ys = torch.tensor([[1, 4, 9, 2, 0], [1, 7, 3, 0, 0]])
+        logits = m.decoder(enc, enc_len, ys)
+        state = m.decoder.init_state(enc, enc_len)
+        for i in range(ys.shape[1]):
+            step_logits, state = m.decoder.step(ys[:, i], state, enc)
+            assert torch.allclose(step_logits, logits[:, i], atol=1e-5)
+
+
+@pytest.mark.parametrize("att", ["location", "dot"])
 def test_losses_finite_and_backward(att):
     m = tiny(att).train()
     x = torch.randn(2, 60, 80)

@@ -53,3 +53,32 @@ def test_resume_is_exact(tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert (tmp_path / "b" / "epoch-001.pt").exists()
     assert (tmp_path / "a" / "best.pt").exists()   # dev WER (LibriSpeech part) evaluated at the epoch end
+
+
+def test_sigterm_stops_at_a_step_boundary_with_a_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    make_cache(tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lasr_train.train", "--tokens", str(tmp_path / "tok"), "--train-cache",
+           str(tmp_path / "cache") + ":1", "--threads", "1", "--out", str(out),
+           "--set", *[s for s in SET if not s.startswith("training.epochs")], "training.epochs=100000",
+           "training.checkpoint_minutes=1000"]
+    env = {"PYTHONPATH": str(Path(train.__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"}
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and "end of epoch 2" not in ((out / "train.log").read_text()
+                                                               if (out / "train.log").exists() else ""):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err.decode()
+    log = (out / "train.log").read_text().splitlines()
+    assert "stopped by signal SIGTERM" in log[-1]
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert f"at step {ck['step']}," in log[-1] and ck["epoch"] >= 2
