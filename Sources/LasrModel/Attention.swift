@@ -90,28 +90,31 @@ public final class Attention {
         let frames = keys.rows, a = dim, width = 2 * radius + 1
         let scored = ranges.reduce(0) { $0 + $1.count }
         ws.reserve(rows: rows, scored: scored, dim: a, width: kind == .location ? width : 0)
-        for r in 0..<rows {
-            (alpha + r * frames).update(repeating: -Float.infinity, count: frames)
+        if kind == .location {
+            for r in 0..<rows { (alpha + r * frames).update(repeating: -Float.infinity, count: frames) }
         }
         ws.q.withUnsafeMutableBufferPointer { q in
             query.apply(s, rows: rows, into: q.baseAddress!)
             keys.data.withUnsafeBufferPointer { k in
                 switch kind {
                 case .dot:
-                    let scale = 1 / Float(a).squareRoot()
-                    for r in 0..<rows where !ranges[r].isEmpty {
-                        let range = ranges[r]
-                        BLAS.gemm(q.baseAddress! + r * a, k.baseAddress! + range.lowerBound * a,
-                                  alpha + r * frames + range.lowerBound, m: 1, n: range.count, k: a,
-                                  transB: true, alpha: scale)
+                    // One head of the scaled dot-product attention Whisper's layers use,
+                    // over the frames in the row's window; the frames outside get 0.
+                    for r in 0..<rows {
+                        let range = ranges[r], row = alpha + r * frames
+                        row.update(repeating: 0, count: frames)
+                        guard !range.isEmpty else { continue }
+                        MultiHeadAttention.weights(q: q.baseAddress! + r * a, ldq: a, k: k.baseAddress! + range.lowerBound * a,
+                                                   ldk: a, queries: 1, keys: range.count, headDim: a,
+                                                   into: row + range.lowerBound, ldScores: frames)
                     }
                 case .location:
                     locationEnergies(q: q.baseAddress!, keys: k.baseAddress!, rows: rows, frames: frames,
                                      previous: previous, into: alpha, ranges: ranges, scored: scored, ws: ws, width: width)
+                    for r in 0..<rows { Activations.softmax(alpha + r * frames, count: frames) }
                 }
             }
         }
-        for r in 0..<rows { Activations.softmax(alpha + r * frames, count: frames) }
     }
 
     private func locationEnergies(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, rows: Int, frames: Int,
@@ -169,16 +172,48 @@ public final class Attention {
     }
 }
 
-/// Multi-head scaled dot-product attention, Whisper's (Vaswani et al. 2017):
+/// Scaled dot-product attention (Vaswani et al. 2017), the one implementation of
+/// `softmax(QKᵀ/√d_k)·V` in lasr. Whisper's layers run it with H heads:
 ///
 ///     head_h(Q, K, V) = softmax(Q_h·K_hᵀ / √d_k + M)·V_h,   d_k = d / H
 ///
 /// where `Q_h`, `K_h`, `V_h` are the columns `h·d_k ..< (h+1)·d_k` of the projected
 /// queries, keys and values, and `M` is 0 or, for causal self-attention, −∞ on keys
 /// after the query's own position. The heads are concatenated and projected by the
-/// caller's output layer. The native model's `dot` attention above is the
-/// one-head case with `V = H` and its query and keys projected to `A`.
+/// caller's output layer. The native model's `dot` attention (above) is one head,
+/// `H = 1`, `d_k = A`, through `weights`; its values are the encoder frames `H`,
+/// summed by the speller with the same weights whichever attention kind made them.
 public enum MultiHeadAttention {
+    /// `softmax(Q·Kᵀ/√headDim + M)` of one head: `queries × keys` weights into
+    /// `scores` (rows `ldScores` apart, default `keys`). With `causalOffset` = n,
+    /// query `i` sees keys `0 … i + n`; the hidden ones get weight 0.
+    public static func weights(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+                               queries: Int, keys: Int, headDim: Int, causalOffset: Int? = nil,
+                               into scores: UnsafeMutablePointer<Float>, ldScores: Int? = nil) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let ld = ldScores ?? keys
+        if queries == 1 {
+            // One query (a sequence's own step, or one native hypothesis): a
+            // matrix-vector product reads the keys in place, where sgemm would first
+            // copy them into its packed layout.
+            let visible = causalOffset.map { min(keys, $0 + 1) } ?? keys
+            BLAS.gemv(k, q, scores, m: visible, n: headDim, lda: ldk, alpha: scale)
+            if visible < keys { (scores + visible).update(repeating: 0, count: keys - visible) }
+            Activations.softmax(scores, count: visible)
+            return
+        }
+        BLAS.gemm(q, k, scores, m: queries, n: keys, k: headDim, transB: true, alpha: scale, lda: ldq, ldb: ldk, ldc: ld)
+        for i in 0..<queries {
+            let row = scores + i * ld
+            var visible = keys
+            if let n = causalOffset {
+                visible = min(keys, i + n + 1)
+                if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
+            }
+            Activations.softmax(row, count: visible)
+        }
+    }
+
     /// Writes `queries × (heads·headDim)` outputs for `queries` query rows against
     /// `keys` key/value rows. Rows of `q`, `k`, `v`, `out` are `ldq`, `ldk`, `ldv`,
     /// `ldo` floats apart. With `causalOffset` = n, query `i` sees keys `0 … i + n`.
@@ -188,39 +223,19 @@ public enum MultiHeadAttention {
                               v: UnsafePointer<Float>, ldv: Int, queries: Int, keys: Int, heads: Int, headDim: Int,
                               causalOffset: Int? = nil, out: UnsafeMutablePointer<Float>, ldo: Int,
                               scores: UnsafeMutablePointer<Float>, weightsOut: UnsafeMutablePointer<Float>? = nil) {
-        let scale = 1 / Float(headDim).squareRoot()
-        if queries == 1 {
-            // One query (a sequence's own step in self-attention): matrix-vector
-            // products read the cached keys and values in place, where sgemm would
-            // first copy them into its packed layout. From two queries on (the beam's
-            // rows against one window) sgemm's one call beats a call per row
-            // (measured with `lasr bench --stage decoder`: 15.0 against 16.5 ms a step).
-            let visible = causalOffset.map { min(keys, $0 + 1) } ?? keys
-            for h in 0..<heads {
-                let off = h * headDim
-                BLAS.gemv(k + off, q + off, scores, m: visible, n: headDim, lda: ldk, alpha: scale)
-                if visible < keys { (scores + visible).update(repeating: 0, count: keys - visible) }
-                Activations.softmax(scores, count: visible)
-                if let weightsOut { (weightsOut + h * keys).update(from: scores, count: keys) }
-                BLAS.gemv(v + off, scores, out + off, m: visible, n: headDim, lda: ldv, transA: true)
-            }
-            return
-        }
         for h in 0..<heads {
             let off = h * headDim
-            BLAS.gemm(q + off, k + off, scores, m: queries, n: keys, k: headDim, transB: true, alpha: scale,
-                      lda: ldq, ldb: ldk, ldc: keys)
-            for i in 0..<queries {
-                let row = scores + i * keys
-                var visible = keys
-                if let n = causalOffset {
-                    visible = min(keys, i + n + 1)
-                    if visible < keys { (row + visible).update(repeating: 0, count: keys - visible) }
-                }
-                Activations.softmax(row, count: visible)
-            }
+            weights(q: q + off, ldq: ldq, k: k + off, ldk: ldk, queries: queries, keys: keys, headDim: headDim,
+                    causalOffset: causalOffset, into: scores)
             if let weightsOut { (weightsOut + h * queries * keys).update(from: scores, count: queries * keys) }
-            BLAS.gemm(scores, v + off, out + off, m: queries, n: headDim, k: keys, lda: keys, ldb: ldv, ldc: ldo)
+            if queries == 1 {
+                // From two queries on (the beam's rows against one window) sgemm's one
+                // call beats a call per row (`lasr bench --stage decoder`: 15.0 against 16.5 ms a step).
+                let visible = causalOffset.map { min(keys, $0 + 1) } ?? keys
+                BLAS.gemv(v + off, scores, out + off, m: visible, n: headDim, lda: ldv, transA: true)
+            } else {
+                BLAS.gemm(scores, v + off, out + off, m: queries, n: headDim, k: keys, lda: keys, ldb: ldv, ldc: ldo)
+            }
         }
     }
 }
