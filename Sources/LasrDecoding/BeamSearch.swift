@@ -114,14 +114,16 @@ public struct BeamSearch {
                 let row = Array(state.alignment(row: r))
                 let peak = row.indices.max { row[$0] < row[$1] } ?? 0
                 if let limit = options.maxBacktrackFrames, let previous = hyp.peak, previous - peak > limit { continue }
-                let lp = logProbs[(r * V)..<((r + 1) * V)]
                 let base = r * V
-                // Best non-special tokens, ties broken by id (a stable sort, as in the reference).
-                var order = (0..<V).filter { $0 != eos && $0 != blank && lp[base + $0].isFinite }
-                order.sort { lp[base + $0] != lp[base + $1] ? lp[base + $0] > lp[base + $1] : $0 < $1 }
-                let top = step == maxLen ? [] : Array(order.prefix(preBeam))
-                let bestOther = order.first.map { Double(lp[base + $0]) } ?? -Double.infinity
-                let eosLogProb = Double(lp[base + eos])
+                // Best non-special tokens; the best of them also sets the end threshold.
+                let order = logProbs.withUnsafeBufferPointer {
+                    BeamRanking.topTokens(UnsafeBufferPointer(rebasing: $0[base..<(base + V)]), k: preBeam) {
+                        $0 != eos && $0 != blank
+                    }
+                }
+                let top = step == maxLen ? [] : order
+                let bestOther = order.first.map { Double(logProbs[base + $0]) } ?? -Double.infinity
+                let eosLogProb = Double(logProbs[base + eos])
                 if eosLogProb >= options.eosThreshold * bestOther || step == maxLen {
                     var total = hyp.score + eosLogProb
                     var ctcTotal = 0.0
@@ -138,22 +140,19 @@ public struct BeamSearch {
                 if let scorer, let c = hyp.ctc {
                     let extended = scorer.extend(c, last: hyp.tokens.last, candidates: top)
                     for (k, token) in top.enumerated() {
-                        let lpc = Double(lp[base + token])
+                        let lpc = Double(logProbs[base + token])
                         candidates.append(Candidate(
                             score: hyp.score + (1 - w) * lpc + w * (extended[k].logPsi - c.logPsi),
                             parent: r, token: token, logProb: lpc, ctc: extended[k]))
                     }
                 } else {
                     for token in top {
-                        let lpc = Double(lp[base + token])
+                        let lpc = Double(logProbs[base + token])
                         candidates.append(Candidate(score: hyp.score + lpc, parent: r, token: token, logProb: lpc, ctc: nil))
                     }
                 }
             }
-            // Stable: equal scores keep their order of proposal.
-            let ranked = candidates.enumerated().sorted {
-                $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
-            }.prefix(options.beam).map(\.element)
+            let ranked = BeamRanking.ranked(candidates, limit: options.beam, by: \.score)
             let parents = ranked.map(\.parent)
             live = ranked.map { c in
                 let parent = live[c.parent]
@@ -166,9 +165,6 @@ public struct BeamSearch {
             if ended.count >= options.beam || live.isEmpty { break }
             state.select(parents)
         }
-        let ranked = ended.enumerated().sorted {
-            $0.element.score != $1.element.score ? $0.element.score > $1.element.score : $0.offset < $1.offset
-        }.map(\.element)
-        return Array(ranked.prefix(nBest))
+        return BeamRanking.ranked(ended, limit: nBest, by: \.score)
     }
 }

@@ -263,7 +263,7 @@ public final class WhisperRecognizer {
                     candidates.append((i, token, hyp.sumLogProb + Double(logProbs[token])))
                 } else {
                     logProbs.withUnsafeMutableBufferPointer { Activations.logSoftmax($0.baseAddress!, count: $0.count) }
-                    for token in topK(logProbs, width + 1) {
+                    for token in BeamRanking.topTokens(logProbs, k: width + 1) {
                         candidates.append((i, token, hyp.sumLogProb + Double(logProbs[token])))
                     }
                 }
@@ -273,7 +273,7 @@ public final class WhisperRecognizer {
             let atLimit = sampleBegin + (live.first?.tokens.count ?? 0) + 1 >= maxTotal
             // Ranked, as openai-whisper's beam: ended sequences join the finished list
             // (while it has room) until `width` live ones are kept.
-            for c in temperature == 0 ? candidates.sorted(by: { $0.score > $1.score }) : candidates {
+            for c in temperature == 0 ? BeamRanking.ranked(candidates, by: \.score) : candidates {
                 let tokens = live[c.parent].tokens + [c.token]
                 if temperature == 0 { guard seen.insert(tokens).inserted else { continue } }
                 if c.token == vocab.endOfText || atLimit {
@@ -304,20 +304,6 @@ public final class WhisperRecognizer {
         return WindowResult(tokens: best.tokens, averageLogProb: best.sumLogProb / Double(best.tokens.count + 1),
                             noSpeechProbability: noSpeech, temperature: temperature,
                             compressionRatio: Self.compressionRatio(text))
-    }
-
-    func topK(_ values: [Float], _ k: Int) -> [Int] {
-        var best: [(Float, Int)] = []
-        for (i, v) in values.enumerated() where v > -.infinity {
-            if best.count < k {
-                best.append((v, i))
-                best.sort { $0.0 > $1.0 }
-            } else if v > best[k - 1].0 {
-                best[k - 1] = (v, i)
-                best.sort { $0.0 > $1.0 }
-            }
-        }
-        return best.map(\.1)
     }
 
     func sample(_ logProbs: [Float]) -> Int {
