@@ -45,7 +45,7 @@ struct TranscribeCommand: ParsableCommand {
     @Option(help: "Files decoded in parallel; one per core unless set.")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Threads for the matrix products of each job (default: the cores left to each job, at least 1).")
+    @Option(help: "Threads for the matrix products of each job (default: the cores left to each job, at least 1). On a busy machine, no more than the idle cores: a product split across threads waits for each to be scheduled.")
     var threads: Int?
 
     @Option(help: "Longest stretch of audio decoded at once, in seconds.")
