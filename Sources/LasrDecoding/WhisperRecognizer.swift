@@ -90,6 +90,9 @@ public final class WhisperRecognizer {
     }
 
     public func transcribe(_ samples: [Float], source: String, progress: ((Double) -> Void)? = nil) -> Transcript {
+        // Every file samples from the seed, so its transcript does not depend on
+        // which files this recognizer decoded before (`--jobs` deals them out).
+        random = SplitMix64(seed: options.seed)
         let windowFrames = dims.melFrames
         let rate = Double(model.config.features.sampleRate)
         let hop = model.config.features.hopLength

@@ -1,7 +1,7 @@
 import Foundation
 import LasrAudio
 import LasrCore
-import LasrDecoding
+@testable import LasrDecoding
 import LasrEval
 import LasrModel
 import Testing
@@ -51,6 +51,28 @@ import Testing
             }
             previousStart = segment.start
         }
+    }
+
+    /// A file's transcript must not depend on what the same recognizer decoded
+    /// before it (`--jobs` deals files to recognizers in any order): every file's
+    /// sampled fallbacks start from the seed. Two recognizers, one of which sampled
+    /// a window first, must be in the same state after transcribing the same file.
+    @Test func samplingRestartsFromTheSeedOnEveryFile() throws {
+        let model = try Self.tinyModel()
+        var options = WhisperOptions(model.config.decoding)
+        options.temperatures = [1]
+        options.wordTimestamps = false
+        let dims = model.config.whisper
+        let audio = model.network.decoder.audioContext(model.network.encoder.encode(Matrix(rows: dims.melFrames, cols: dims.nMels)))
+        let file = try Self.speech(seconds: 2)
+        let fresh = WhisperRecognizer(model: model, options: options)
+        let used = WhisperRecognizer(model: model, options: options)
+        let before = used.decodeWindow(audio: audio, prompt: [], temperature: 1).tokens
+        _ = fresh.transcribe(file, source: "a")
+        _ = used.transcribe(file, source: "a")
+        let a = fresh.decodeWindow(audio: audio, prompt: [], temperature: 1).tokens
+        let b = used.decodeWindow(audio: audio, prompt: [], temperature: 1).tokens
+        #expect(!before.isEmpty && a == b)
     }
 
     @Test func modelDirectoryIsRecognizedAndChecked() throws {
