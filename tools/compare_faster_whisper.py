@@ -62,7 +62,7 @@ def load_manifest(path: Path, limit: int | None, every: int = 1):
     return entries[:limit] if limit else entries
 
 
-def run_faster_whisper(entries, ct2: str, compute_type: str, beam: int, threads: int):
+def run_faster_whisper(entries, ct2: str, compute_type: str, beam: int, threads: int, fallback: bool = True):
     import soundfile as sf
     from faster_whisper import WhisperModel
 
@@ -72,18 +72,21 @@ def run_faster_whisper(entries, ct2: str, compute_type: str, beam: int, threads:
     for e in entries:
         audio, sr = sf.read(e["path"], dtype="float32")
         assert sr == 16000 and audio.ndim == 1, (e["path"], sr, audio.shape)
-        segments, _ = model.transcribe(audio, beam_size=beam, language="en", word_timestamps=True, vad_filter=False)
+        extra = {} if fallback else {"temperature": 0.0}
+        segments, _ = model.transcribe(audio, beam_size=beam, language="en", word_timestamps=True, vad_filter=False,
+                                       **extra)
         segments = list(segments)
         out[e["id"]] = {"text": " ".join(s.text.strip() for s in segments),
                         "words": [(w.start, w.end, w.word.strip()) for s in segments for w in s.words]}
     return out, time.time() - started
 
 
-def run_lasr(entries, lasr: str, model: str, beam: int, threads: int, padding: str):
+def run_lasr(entries, lasr: str, model: str, beam: int, threads: int, padding: str, fallback: bool = True):
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
         subprocess.run([lasr, "transcribe", "--model", model, "--beam", str(beam), "--jobs", "1", "--whisper-padding", padding,
                         "--threads", str(threads), "--output-format", "json", "--output-dir", tmp,
+                        *([] if fallback else ["--no-fallback"]),
                         *[e["path"] for e in entries]], check=True, stdout=subprocess.DEVNULL)
         elapsed = time.time() - started
         out = {}
@@ -124,6 +127,9 @@ def main() -> int:
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--limit", type=int)
+    p.add_argument("--no-fallback", action="store_true",
+                   help="temperature 0 only on both sides: no sampled retries, so each system's output is "
+                        "deterministic and the comparison is of the decoders alone")
     p.add_argument("--every", type=int, default=1, help="take every Kth manifest line (a subset spread over all corpora)")
     p.add_argument("--rounds", type=int, default=1,
                    help="run every system this many times, interleaved, so that a machine slowing down mid-run "
@@ -133,10 +139,12 @@ def main() -> int:
     a = p.parse_args()
     entries = load_manifest(a.manifest, a.limit, a.every)
     seconds = sum(e["duration"] for e in entries)
-    print(f"{len(entries)} files, {seconds / 60:.1f} min of audio, beam {a.beam}, {a.threads} threads")
+    print(f"{len(entries)} files, {seconds / 60:.1f} min of audio, beam {a.beam}, {a.threads} threads, "
+          f"{'temperature 0 only' if a.no_fallback else 'temperature fallback'}")
     systems = {f"lasr ({padding} padding)": (lambda padding=padding: run_lasr(
-        entries, a.lasr, a.lasr_model, a.beam, a.threads, padding)) for padding in a.paddings.split(",")}
-    systems.update({f"faster-whisper {ct}": (lambda ct=ct: run_faster_whisper(entries, a.ct2, ct, a.beam, a.threads))
+        entries, a.lasr, a.lasr_model, a.beam, a.threads, padding, not a.no_fallback)) for padding in a.paddings.split(",")}
+    systems.update({f"faster-whisper {ct}": (lambda ct=ct: run_faster_whisper(entries, a.ct2, ct, a.beam, a.threads,
+                                                                             not a.no_fallback))
                     for ct in a.compute_types.split(",")})
     results, times = {}, {name: [] for name in systems}
     for r in range(a.rounds):
@@ -149,6 +157,11 @@ def main() -> int:
         t = statistics.median(times[name])
         rounds = " ".join(f"{x:.1f}" for x in times[name])
         print(f"{name:24} {wer(entries, out):7.2f} {t:8.1f} {seconds / t:12.1f}  {rounds}")
+    corpora = sorted({e.get("corpus", "") for e in entries})
+    if len(corpora) > 1:
+        for name, out in results.items():
+            parts = [f"{c} {wer([e for e in entries if e.get('corpus', '') == c], out):.2f}" for c in corpora]
+            print(f"{name:24} WER % by corpus: " + ", ".join(parts))
     for name in [n for n in results if n.startswith("lasr")]:
         if "faster-whisper float32" not in results:
             break
