@@ -153,7 +153,7 @@ def main() -> int:
             times[name].append(t)
             print(f"round {r + 1}: {name} {t:.1f} s", flush=True)
     print(f"{'system':24} {'WER %':>7} {'wall s':>8} {'x real time':>12}  rounds")
-    for name, (out) in results.items():
+    for name, out in results.items():
         t = statistics.median(times[name])
         rounds = " ".join(f"{x:.1f}" for x in times[name])
         print(f"{name:24} {wer(entries, out):7.2f} {t:8.1f} {seconds / t:12.1f}  {rounds}")

@@ -1,4 +1,5 @@
 import Foundation
+import LasrAudio
 
 /// A decoded token with its time.
 public struct TranscriptToken: Sendable, Equatable, Codable {
@@ -86,8 +87,21 @@ public struct Transcript: Sendable {
 /// Anything that turns an audio file into a transcript: the native `Recognizer`
 /// and the `WhisperRecognizer`. One instance serves one thread.
 public protocol FileTranscriber: AnyObject {
+    /// Sample rate the model reads; `transcribe(samples:source:)` takes mono audio at it.
+    var sampleRate: Int { get }
     func transcribe(file path: String, progress: ((Double) -> Void)?) throws -> Transcript
+    /// Mono samples at `sampleRate`, already in memory.
+    func transcribe(samples: [Float], source: String) -> Transcript
 }
 
-extension Recognizer: FileTranscriber {}
-extension WhisperRecognizer: FileTranscriber {}
+extension Recognizer: FileTranscriber {
+    public var sampleRate: Int { model.config.features.sampleRate }
+    public func transcribe(samples: [Float], source: String) -> Transcript {
+        transcribe(Audio(samples: samples, sampleRate: sampleRate), source: source)
+    }
+}
+
+extension WhisperRecognizer: FileTranscriber {
+    public var sampleRate: Int { model.config.features.sampleRate }
+    public func transcribe(samples: [Float], source: String) -> Transcript { transcribe(samples, source: source) }
+}

@@ -92,43 +92,42 @@ struct BenchCommand: ParsableCommand {
             if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
             if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
         }
-        let engine = Engine(loaded, decoding: decoding)
+        let engine = Engine(loaded: loaded, decoding: decoding)
         if stage == .transcribe || stage == .all { try benchTranscribe(engine, loadTime: loadTime) }
         if stage == .scaling || stage == .all { try benchScaling(engine) }
         if stage == .long { try benchLong(engine) }
         if stage == .stream { try benchStream(engine) }
     }
 
-    /// What the model-independent stages need from a model, native or Whisper.
+    /// What the model-independent stages need from a model, native or Whisper: the
+    /// same transcribers `transcribe` and `eval` use, and a stream recognizer.
     struct Engine {
-        let rate: Int
-        let beam: Int
-        let stream: (@escaping @Sendable (StreamResult) -> Void) -> StreamingRecognizer
-        let transcribe: ([Float], Int) -> Transcript
-        let fileTranscriber: () -> FileTranscriber
+        let loaded: DecodingArguments.LoadedModel
+        let decoding: DecodingArguments
+        var rate: Int {
+            switch loaded {
+            case .native(let model): model.config.features.sampleRate
+            case .whisper(let model): model.config.features.sampleRate
+            }
+        }
+        /// The decoding's beam (the model's default unless --beam says otherwise).
+        var beam: Int { decoding.transcribers(for: loaded).info.beam }
 
-        init(_ loaded: DecodingArguments.LoadedModel, decoding: DecodingArguments) {
+        /// A transcriber with the command's settings, or with another beam.
+        func transcriber(beam: Int? = nil) -> FileTranscriber {
+            var d = decoding
+            if let beam { d.beam = beam }
+            return d.transcribers(for: loaded).make()
+        }
+
+        func stream(_ onResult: @escaping @Sendable (StreamResult) -> Void) -> StreamingRecognizer {
             switch loaded {
             case .native(let model):
-                let options = decoding.options(for: model), rate = model.config.features.sampleRate
-                (self.rate, beam) = (rate, options.beam)
-                stream = { StreamingRecognizer(model: model, options: options, inputRate: rate, inputChannels: 1, onResult: $0) }
-                transcribe = { samples, beam in
-                    var o = options
-                    o.beam = beam
-                    return Recognizer(model: model, options: o).transcribe(Audio(samples: samples, sampleRate: rate), source: "bench")
-                }
-                fileTranscriber = { Recognizer(model: model, options: options) }
+                StreamingRecognizer(model: model, options: decoding.options(for: model),
+                                    inputRate: model.config.features.sampleRate, inputChannels: 1, onResult: onResult)
             case .whisper(let model):
-                let options = decoding.whisperOptions(for: model), rate = model.config.features.sampleRate
-                (self.rate, beam) = (rate, options.beam)
-                stream = { StreamingRecognizer(whisper: model, options: options, inputRate: rate, inputChannels: 1, onResult: $0) }
-                transcribe = { samples, beam in
-                    var o = options
-                    o.beam = beam
-                    return WhisperRecognizer(model: model, options: o).transcribe(samples, source: "bench")
-                }
-                fileTranscriber = { WhisperRecognizer(model: model, options: options) }
+                StreamingRecognizer(whisper: model, options: decoding.whisperOptions(for: model),
+                                    inputRate: model.config.features.sampleRate, inputChannels: 1, onResult: onResult)
             }
         }
     }
@@ -273,8 +272,9 @@ struct BenchCommand: ParsableCommand {
         let rate = engine.rate
         let all = try concatenatedAudio(seconds: 600, rate: rate)
         func run(_ seconds: Int, beam: Int) -> (Double, Int) {
+            let transcriber = engine.transcriber(beam: beam)
             let start = Date()
-            let transcript = engine.transcribe(Array(all.prefix(seconds * rate)), beam)
+            let transcript = transcriber.transcribe(samples: Array(all.prefix(seconds * rate)), source: "\(seconds) s")
             return (Date().timeIntervalSince(start), transcript.words.count)
         }
         for seconds in [1, 10, 60, 600] {
@@ -344,7 +344,7 @@ struct BenchCommand: ParsableCommand {
 
     private func benchTranscribe(_ engine: Engine, loadTime: Double) throws {
         let paths = try inputFiles()
-        let recognizer = engine.fileTranscriber()
+        let recognizer = engine.transcriber()
         var audioSeconds = 0.0
         let start = Date()
         for path in paths { audioSeconds += try recognizer.transcribe(file: path, progress: nil).duration }
@@ -362,7 +362,7 @@ struct BenchCommand: ParsableCommand {
         let writer = try AudioFileWriter(path: path, sampleRate: rate, channels: 1, encoding: .wavInt16)
         try writer.write(try concatenatedAudio(seconds: longSeconds, rate: rate))
         writer.close()
-        let transcriber = engine.fileTranscriber()
+        let transcriber = engine.transcriber()
         let baseline = ResourceUsage.residentBytes()
         ResourceUsage.resetPeak()
         let start = Date()
