@@ -57,6 +57,29 @@ def parse_overrides(items):
     return over
 
 
+def flatten(d, prefix=""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def resumed_config(saved: dict, overrides: dict) -> dict:
+    """The checkpoint's config with `--set` overrides applied on resume.
+
+    Only `training.*` may change mid-run (learning rate, augmentation, CTC weight,
+    epochs): the rest describes the model and its features, which the checkpoint's
+    weights fix. An override of those must agree with the checkpoint.
+    """
+    saved_flat = dict(flatten(saved))
+    for key, value in flatten(overrides):
+        if not key.startswith("training.") and saved_flat.get(key) != value:
+            raise SystemExit(f"--set {key}={value}: a resumed run keeps the checkpoint's {key} "
+                             f"({saved_flat.get(key)!r}); only training.* settings can change on resume")
+    return merge(saved, {"training": overrides.get("training", {})})
+
+
 def lr_at(step, peak, warmup):
     step = max(step, 1)
     return peak * min(step / warmup, math.sqrt(warmup / step))
@@ -175,7 +198,8 @@ def main(argv=None):
 
     torch.set_num_threads(a.threads)
     cfg = load_config(a.config) if a.config else load_config()
-    cfg = merge(cfg, parse_overrides(a.set))
+    overrides = parse_overrides(a.set)
+    cfg = merge(cfg, overrides)
     tc = cfg["training"]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +228,7 @@ def main(argv=None):
     if resume:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         margs = ModelArgs(**ck["model_args"])
-        cfg = ck["config"]
+        cfg = resumed_config(ck["config"], overrides)
         tc = cfg["training"]
     else:
         margs = ModelArgs.from_config(cfg, tok.size)
@@ -224,6 +248,10 @@ def main(argv=None):
         audio_seconds = ck.get("audio_seconds", 0.0)
         set_rng_state(ck["rng"])
         say(f"resumed from {ckpt_path}: step {step}, epoch {epoch}, batch {batch_pos}")
+        saved = dict(flatten(ck["config"]["training"]))
+        changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in flatten(tc) if saved.get(k) != v]
+        if changed:
+            say("training settings changed on resume: " + "; ".join(changed))
     else:
         mean, std = combined_stats([p for p, _ in sets])
         model.normalizer.mean.copy_(torch.from_numpy(mean))

@@ -55,6 +55,26 @@ def test_resume_is_exact(tmp_path):
     assert (tmp_path / "a" / "best.pt").exists()   # dev WER (LibriSpeech part) evaluated at the epoch end
 
 
+def test_resume_applies_training_overrides_and_refuses_model_changes(tmp_path):
+    import pytest
+    make_cache(tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--tokens", str(tmp_path / "tok"), "--train-cache", str(tmp_path / "cache") + ":1",
+              "--threads", "1", "--out", str(tmp_path / "r")]
+    train.main(common + ["--max-steps", "3", "--set", *SET])
+    with pytest.raises(SystemExit, match="encoder.d_model"):
+        train.main(common + ["--max-steps", "5", "--resume", "--set", "encoder.d_model=32"])
+    train.main(common + ["--max-steps", "5", "--resume", "--set", "training.lr=0.123",
+                         "training.augment.specaugment=false", "encoder.d_model=16"])
+    ck = torch.load(tmp_path / "r" / "last.pt", weights_only=False)
+    assert ck["step"] == 5 and ck["config"]["training"]["lr"] == 0.123
+    assert ck["config"]["training"]["augment"]["specaugment"] is False
+    assert ck["config"]["encoder"]["d_model"] == 16
+    assert abs(ck["optimizer"]["param_groups"][0]["lr"] - train.lr_at(5, 0.123, 5)) < 1e-9
+    log = (tmp_path / "r" / "train.log").read_text()
+    assert "lr: 0.001 -> 0.123" in log and "specaugment: True -> False" in log
+
+
 def test_sigterm_stops_at_a_step_boundary_with_a_checkpoint(tmp_path):
     import signal
     import subprocess
