@@ -232,7 +232,11 @@ class LasrModel(nn.Module):
 
     def forward_loss(self, x_norm, lengths, targets, target_lengths, ctc_weight=0.3, label_smoothing=0.1,
                      already_normalized=True):
-        """Joint loss; `targets` (B, U) padded with -1. Returns (loss, ctc, att, n_tokens)."""
+        """Joint loss; `targets` (B, U) padded with -1. Returns (loss, ctc, att, n_tokens).
+
+        With `ctc_weight` 1 the decoder would get no gradient, so it is not run and
+        `att` is None: a CTC-only phase trains the encoder at the encoder's cost alone.
+        """
         if not already_normalized:
             x_norm = self.normalizer(x_norm)
         x_norm = x_norm * length_mask(lengths, x_norm.shape[1])[..., None]
@@ -242,6 +246,8 @@ class LasrModel(nn.Module):
         lp = F.log_softmax(self.ctc(enc), dim=-1).transpose(0, 1)
         flat = torch.cat([targets[i, : target_lengths[i]] for i in range(len(targets))])
         ctc = F.ctc_loss(lp, flat, enc_len, target_lengths, blank=BLANK, reduction="sum", zero_infinity=True)
+        if ctc_weight >= 1.0:
+            return ctc / n_tok, ctc / n_tok, None, n_tok
         # attention
         b = targets.shape[0]
         sos = torch.full((b, 1), SOS_EOS, dtype=torch.long, device=targets.device)

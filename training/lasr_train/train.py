@@ -335,13 +335,13 @@ def main(argv=None):
             audio_seconds += float(lengths.sum()) / 100.0
             agg[0] += float(loss.detach())
             agg[1] += float(lc.detach())
-            agg[2] += float(la.detach())
+            agg[2] += float(la.detach()) if la is not None else math.nan
             agg[3] += 1
             if step % tc["log_every"] == 0:
                 el = time.time() - t_start
                 speed = (audio_seconds - secs_start) / 3600 / (el / 3600) if el > 0 else 0
                 say(f"step {step} ep {epoch} {batch_pos}/{len(batches)} loss {agg[0] / agg[3]:.3f} "
-                    f"ctc {agg[1] / agg[3]:.3f} att {agg[2] / agg[3]:.3f} lr {lr:.2e} gnorm {float(gn):.2f} "
+                    f"ctc {agg[1] / agg[3]:.3f} att {agg[2] / agg[3]:.3f}{' (not trained)' if math.isnan(agg[2]) else ''} lr {lr:.2e} gnorm {float(gn):.2f} "
                     f"audio {audio_seconds / 3600:.2f} h, {speed:.0f} h audio/h wall")
                 agg = [0.0, 0.0, 0.0, 0]
             if tc.get("eval_every") and step % tc["eval_every"] == 0:

@@ -77,6 +77,18 @@ def test_losses_finite_and_backward(att):
     assert m.decoder.out.weight.grad.abs().sum() > 0 and m.ctc.weight.grad.abs().sum() > 0
 
 
+def test_ctc_only_loss_skips_the_decoder():
+    m = tiny("location").train()
+    x, lengths = torch.randn(2, 60, 80), torch.tensor([60, 41])
+    y, yl = torch.tensor([[3, 4, 5, 6], [7, 8, -1, -1]]), torch.tensor([4, 2])
+    loss, ctc, att, n = m.forward_loss(x, lengths, y, yl, 1.0, 0.1, already_normalized=False)
+    _, ctc_joint, _, _ = m.forward_loss(x, lengths, y, yl, 0.3, 0.1, already_normalized=False)
+    assert att is None and torch.equal(loss, ctc) and torch.allclose(ctc, ctc_joint)
+    loss.backward()
+    assert all(p.grad is None for p in m.decoder.parameters())
+    assert m.ctc.weight.grad.abs().sum() > 0 and m.encoder.blocks[0].ff1.weight.grad.abs().sum() > 0
+
+
 def test_ctc_prefix_scorer_matches_ctc_loss():
     torch.manual_seed(1)
     lp = torch.log_softmax(torch.randn(9, 6), -1)
