@@ -86,12 +86,13 @@ public final class Recognizer {
 
         let tokenRows = Array(hyp.alignment.prefix(hyp.tokens.count))
         let path = AttentionAligner.monotonicPath(tokenRows)
+        // A piece of the vocabulary rarely lasts longer than this; it bounds the span of a
+        // token that follows a pause (see AttentionAligner.spans).
+        let spans = AttentionAligner.spans(path, maxFrames: Int((0.3 / stride).rounded()))
         var tokens: [TranscriptToken] = []
         for (i, id) in hyp.tokens.enumerated() {
-            let limit = i + 1 < path.count ? max(path[i + 1], path[i] + 1) : frames
-            let last = AttentionAligner.extent(of: tokenRows[i], from: path[i], limit: limit)
             tokens.append(TranscriptToken(id: id, piece: vocab.pieces[id], frame: path[i],
-                                          start: time(path[i]) - stride / 2, end: time(last) + stride / 2,
+                                          start: time(spans[i].first), end: time(spans[i].last),
                                           logProb: hyp.tokenLogProbs[i]))
         }
         for i in tokens.indices { tokens[i].start = max(offset, tokens[i].start); tokens[i].end = min(offset + duration, tokens[i].end) }

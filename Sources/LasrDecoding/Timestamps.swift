@@ -37,12 +37,17 @@ public enum AttentionAligner {
         return path
     }
 
-    /// The last frame after `frame` (and before `limit`) where `row` keeps at least
-    /// `fraction` of its peak: how long the decoder kept listening for this token.
-    public static func extent(of row: [Float], from frame: Int, limit: Int, fraction: Float = 0.1) -> Int {
-        let peak = row[frame]
-        var j = frame
-        while j + 1 < min(limit, row.count) && row[j + 1] >= fraction * peak { j += 1 }
-        return j
+    /// The frames each token spans: from the previous token's path frame to its own
+    /// (token 0 from `maxFrames` before its own). A listen-attend-spell decoder writes a
+    /// token once it has heard it, so the attention peak of a token sits at its end
+    /// rather than at its start: on the LibriSpeech dev words the first token's peak
+    /// came about 200 ms after the word's forced-alignment start and the last token's
+    /// about 50 ms after its end (docs/benchmarks.md). `maxFrames` bounds a token that
+    /// follows a pause, where the previous peak lies far back.
+    public static func spans(_ path: [Int], maxFrames: Int) -> [(first: Int, last: Int)] {
+        path.indices.map { i in
+            let floor = max(0, path[i] - maxFrames)
+            return (i > 0 ? min(path[i], max(path[i - 1], floor)) : floor, path[i])
+        }
     }
 }

@@ -22,10 +22,11 @@ import Testing
         #expect(path[2] == 6)
     }
 
-    @Test func extentStopsWhereTheWeightFades() {
-        let row: [Float] = [0, 0.05, 0.5, 0.3, 0.1, 0.04, 0.01]
-        #expect(AttentionAligner.extent(of: row, from: 2, limit: 7) == 4)
-        #expect(AttentionAligner.extent(of: row, from: 2, limit: 4) == 3)
+    @Test func tokenSpansRunFromThePreviousPeak() {
+        let spans = AttentionAligner.spans([5, 9, 9, 30], maxFrames: 8)
+        #expect(spans.map(\.first) == [0, 5, 9, 22])
+        #expect(spans.map(\.last) == [5, 9, 9, 30])
+        #expect(AttentionAligner.spans([12], maxFrames: 8).map(\.first) == [4])
     }
 }
 
