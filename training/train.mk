@@ -14,6 +14,9 @@ PARITY_FIXTURES ?= Tests/LasrTests/Fixtures/model-parity
 EXPORT_MAX_WER ?= 60
 TRAIN_NICE ?= nice -n 15
 TRAIN_JOBS ?= 2
+# Extra arguments for lasr_train.train, e.g. "--max-steps 6086 --set training.ctc_weight=1.0"
+# (training/README.md "How models/default was trained" runs the phases this way).
+TRAIN_ARGS ?=
 SMOKE_DIR ?= /tmp/lasr-train-smoke
 LASR_PY = PYTHONPATH=training $(TRAIN_NICE) $(VENV)/bin/python -m
 PROMPTS := $(SPEECH)/text/ljspeech-sentences.txt
@@ -23,7 +26,7 @@ PROMPTS := $(SPEECH)/text/ljspeech-sentences.txt
 train: train-data
 	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
 	  --train-cache $(RUNS)/cache/train:2 $(RUNS)/cache/synth:1 --dev-cache $(RUNS)/cache/dev \
-	  --out $(TRAIN_OUT) --resume
+	  --out $(TRAIN_OUT) --resume $(TRAIN_ARGS)
 	$(MAKE) --no-print-directory train-export
 
 # Synthetic speech, feature caches and the vocabulary (each skips finished work).

@@ -161,6 +161,19 @@ def write_fixtures(model_dir, fixture_dir, text: str, waveform: np.ndarray | Non
     return info
 
 
+def augmentation_summary(training: dict) -> str:
+    """What the checkpoint's final training config applied, for the model card."""
+    aug = training.get("augment", {})
+    parts = []
+    if training.get("speeds"):
+        parts.append("speed perturbation " + "/".join(str(v) for v in training["speeds"]) + " (real speech)")
+    if aug.get("specaugment"):
+        parts.append("SpecAugment")
+    if aug.get("noise_prob"):
+        parts.append(f"additive noise ({aug['noise_prob']:.0%} of utterances)")
+    return ", ".join(parts) or "none"
+
+
 def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict):
     a = model.args
     lines = [
@@ -179,7 +192,7 @@ def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict):
         "- speechocean762 train (openslr 101), free for commercial and non-commercial use",
         "- 364 LJ Speech 1.1 excerpts, public domain",
         "- synthetic speech rendered with espeak-ng and flite from the LJ Speech sentence list (public domain)",
-        "- augmentation: speed perturbation 0.9/1.0/1.1 (real speech), SpecAugment, additive noise", "",
+        "- augmentation at the end of the run: " + augmentation_summary(cfg.get("training", {})), "",
         "## Training run", "",
     ]
     for k, v in info.items():
