@@ -61,6 +61,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A JSONL manifest (lines with 'audio' relative to its folder) for 'transcribe' and 'long'.", valueName: "path"))
     var manifest: String?
 
+    @Option(help: "Files decoded in parallel by the 'transcribe' stage, as `lasr transcribe` and `lasr eval` do (one per core; each then uses one thread for matrix products).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(help: "Length of the concatenated input of the 'long' stage, in seconds.")
     var longSeconds: Int = 3600
 
@@ -344,13 +347,26 @@ struct BenchCommand: ParsableCommand {
 
     private func benchTranscribe(_ engine: Engine, loadTime: Double) throws {
         let paths = try inputFiles()
-        let recognizer = engine.transcriber()
-        var audioSeconds = 0.0
+        let workers = max(1, min(jobs, paths.count))
+        if workers > 1 { BLAS.setThreads(1) }
+        defer { BLAS.setThreads(threads) }
+        var durations = [Double](repeating: 0, count: paths.count)
+        var failure: Error?
         let start = Date()
-        for path in paths { audioSeconds += try recognizer.transcribe(file: path, progress: nil).duration }
+        orderedParallelMap(count: paths.count, jobs: workers, makeWorker: {
+            let recognizer = engine.transcriber()
+            return { i -> Result<Double, Error> in Result { try recognizer.transcribe(file: paths[i], progress: nil).duration } }
+        }, deliver: { i, result in
+            switch result {
+            case .success(let seconds): durations[i] = seconds
+            case .failure(let error): failure = failure ?? error
+            }
+        })
+        if let failure { throw failure }
         let elapsed = Date().timeIntervalSince(start)
-        print(String(format: "transcribe %d files, %.1f s of audio, beam %d: %.2f s + %.2f s model load: %.1fx real time (%.1fx without the load)",
-                     paths.count, audioSeconds, engine.beam, elapsed, loadTime,
+        let audioSeconds = durations.reduce(0, +)
+        print(String(format: "transcribe %d files, %.1f s of audio, beam %d, %d at a time: %.2f s + %.2f s model load: %.1fx real time (%.1fx without the load)",
+                     paths.count, audioSeconds, engine.beam, workers, elapsed, loadTime,
                      audioSeconds / (elapsed + loadTime), audioSeconds / elapsed))
         print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
     }
