@@ -87,6 +87,7 @@ bench: build
 	  for b in 1 8; do $(LASR) bench --model models/default --stage decoder --beam $$b; done; \
 	  $(LASR) bench --model models/default --stage transcribe $$manifest; \
 	  $(LASR) bench --model models/default --stage scaling $$manifest; \
+	  $(LASR) bench --model models/default --stage long $$manifest --long-seconds 3600; \
 	  $(LASR) bench --model models/default --stage stream $$manifest --stream-seconds 120 --long-seconds 3600; \
 	else \
 	  echo "no models/default: encoder and decoder costs measured with an UNTRAINED model of the same shapes"; \
