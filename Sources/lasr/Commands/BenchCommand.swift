@@ -299,13 +299,14 @@ struct BenchCommand: ParsableCommand {
 
     private func benchEncoder(_ model: LasrModel) {
         let features = speechFeatures(model, seconds: 10)
-        _ = model.encoder(features)
+        let encoderFrames = model.encoder(features).rows
         var runs = 0
         let start = Date()
         repeat { _ = model.encoder(features); runs += 1 } while Date().timeIntervalSince(start) < 2
         let elapsed = Date().timeIntervalSince(start)
-        print(String(format: "encoder   10 s of audio: %.2f ms per run, %.0fx real time",
-                     elapsed / Double(runs) * 1000, Double(10 * runs) / elapsed))
+        print(String(format: "encoder   10 s of audio: %.2f ms per run, %.0fx real time, %.0f encoder frames per second",
+                     elapsed / Double(runs) * 1000, Double(10 * runs) / elapsed, Double(encoderFrames * runs) / elapsed))
+        printPeakMemory()
     }
 
     private func benchDecoder(_ model: LasrModel) {
@@ -329,6 +330,13 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "decoder   one step, beam %d, %d encoder frames (10 s), attention window %@: %.3f ms",
                      rows, encoded.rows, decoding.options(for: model).attentionWindow == nil ? "off" : "on",
                      elapsed / Double(steps) * 1000))
+        print(String(format: "          %.0f hypothesis-steps per second", Double(steps * rows) / elapsed))
+        printPeakMemory()
+    }
+
+    /// The process's peak resident memory so far (model, buffers and all).
+    private func printPeakMemory() {
+        print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
     }
 
     private func inputFiles() throws -> [String] {
@@ -368,7 +376,7 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "transcribe %d files, %.1f s of audio, beam %d, %d at a time: %.2f s + %.2f s model load: %.1fx real time (%.1fx without the load)",
                      paths.count, audioSeconds, engine.beam, workers, elapsed, loadTime,
                      audioSeconds / (elapsed + loadTime), audioSeconds / elapsed))
-        print(String(format: "          process peak memory: %.1f MB", Double(ResourceUsage.peakResidentBytes()) / 1e6))
+        printPeakMemory()
     }
 
     private func benchLong(_ engine: Engine) throws {
@@ -406,6 +414,7 @@ struct BenchCommand: ParsableCommand {
         let audioSeconds = Double(runs * samples.count) / Double(rate)
         print(String(format: "features  %.0f s of audio in %.3f s: %.0fx real time, %.2f µs per frame (1 thread)",
                      audioSeconds, elapsed, audioSeconds / elapsed, elapsed / Double(frames) * 1e6))
+        printPeakMemory()
     }
 
     private func benchAudio() throws {
