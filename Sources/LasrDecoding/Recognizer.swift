@@ -73,11 +73,11 @@ public final class Recognizer {
         guard features.rows > 0 else { return nil }
         let encoded = model.encoder(features)
         guard let best = BeamSearch(model: model, options: options).decode(encoded).first else { return nil }
-        return makeSegment(best, frames: encoded.rows, offset: offset, duration: duration)
+        return makeSegment(best, offset: offset, duration: duration)
     }
 
     /// Turns a hypothesis into tokens and words with absolute times.
-    func makeSegment(_ hyp: Hypothesis, frames: Int, offset: Double, duration: Double) -> TranscriptSegment {
+    func makeSegment(_ hyp: Hypothesis, offset: Double, duration: Double) -> TranscriptSegment {
         let vocab = model.vocabulary
         let stride = model.frameDuration
         // Encoder frame j is centered on feature frame 4j, whose window is centered win/2 after its start.
