@@ -1,5 +1,5 @@
 # Training recipe targets; included by the top-level Makefile (which defines VENV and `venv`).
-#   make train         full run: synth -> feature cache -> tokenizer -> train -> export (resumable)
+#   make train         full run: synth -> feature cache -> tokenizer -> train -> export -> timing calibration (resumable)
 #   make train-smoke   a few steps on ~30 utterances with a tiny model, into a temp dir (< 5 min)
 # Every step skips what is already done, so re-running `make train` continues the run.
 
@@ -40,11 +40,17 @@ train-data: venv
 	  --out $(RUNS)/cache/dev --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.tokenizer --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
 	  --text $(PROMPTS) --out $(RUNS)/tokenizer --skip-existing
+	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
 
-# Export the best checkpoint (if its LibriSpeech dev greedy WER < EXPORT_MAX_WER) and the parity fixtures.
+# Export the best checkpoint (if its LibriSpeech dev greedy WER < EXPORT_MAX_WER) and the parity fixtures,
+# then measure the exported model's attention lag with the engine (training/lasr_train/timing.py).
 train-export: venv
 	$(LASR_PY) lasr_train.export --checkpoint $(TRAIN_OUT)/best.pt --tokens $(RUNS)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(MODEL_OUT) --fixtures $(PARITY_FIXTURES) --require-wer-below $(EXPORT_MAX_WER)
+	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
+	$(SWIFT) build -c release --product lasr
+	$(LASR_PY) lasr_train.timing calibrate --model $(MODEL_OUT) --manifest $(RUNS)/timing/manifest.jsonl \
+	  --lasr $(LASR) --jobs $(TRAIN_JOBS)
 
 SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
   decoder.embed_dim=32 decoder.hidden=48 decoder.attention.dim=32 decoder.attention.filters=8 \
@@ -67,4 +73,5 @@ train-smoke: venv
 	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 8 --resume
 	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures
+	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(SMOKE_DIR)/timing --count 2
 	@echo "train-smoke OK ($(SMOKE_DIR))"

@@ -82,7 +82,8 @@ public final class Recognizer {
         let stride = model.frameDuration
         // Encoder frame j is centered on feature frame 4j, whose window is centered win/2 after its start.
         let frameOffset = Double(model.config.features.winLength) / 2 / Double(model.config.features.sampleRate)
-        func time(_ frame: Int) -> Double { min(duration, frameOffset + Double(frame) * stride) + offset }
+        let lag = model.config.timestamps.attentionLag
+        func time(_ frame: Int) -> Double { min(duration, max(0, frameOffset + Double(frame) * stride - lag)) + offset }
 
         let tokenRows = Array(hyp.alignment.prefix(hyp.tokens.count))
         let path = AttentionAligner.monotonicPath(tokenRows)

@@ -1,9 +1,14 @@
 /// Word timestamp accuracy: hypothesis words are matched to reference words by the
 /// edit alignment of the two (normalized) word sequences; for each exact match, the
-/// absolute start and end differences in seconds are collected.
+/// start and end differences (hypothesis − reference, seconds) are collected.
 public struct TimingErrors: Sendable {
-    public var start: [Double] = []
-    public var end: [Double] = []
+    /// Signed differences: positive where the hypothesis word starts or ends late.
+    public var signedStart: [Double] = []
+    public var signedEnd: [Double] = []
+
+    /// Absolute differences, the usual accuracy figures.
+    public var start: [Double] { signedStart.map(abs) }
+    public var end: [Double] { signedEnd.map(abs) }
 
     public init() {}
 
@@ -13,15 +18,15 @@ public struct TimingErrors: Sendable {
         let hyp = hypothesis.map { TextNormalizer.normalize($0.word) }
         for op in EditDistance.align(ref, hyp).operations {
             if case .match(let r, let h) = op {
-                start.append(abs(hypothesis[h].start - reference[r].start))
-                end.append(abs(hypothesis[h].end - reference[r].end))
+                signedStart.append(hypothesis[h].start - reference[r].start)
+                signedEnd.append(hypothesis[h].end - reference[r].end)
             }
         }
     }
 
     public mutating func merge(_ other: TimingErrors) {
-        start += other.start
-        end += other.end
+        signedStart += other.signedStart
+        signedEnd += other.signedEnd
     }
 
     /// The q-quantile (0…1) of `values`, by linear interpolation between order statistics.

@@ -12,6 +12,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var ctc: CTCConfig?
     public var decoder: DecoderConfig
     public var decoding: DecodingConfig
+    /// How word times are read off the attention; absent in a model's config means no correction.
+    public var timestamps: TimestampConfig
 
     /// Reads and checks `path` (a YAML file with the sections above).
     public static func load(from path: String) throws -> ModelConfig {
@@ -30,7 +32,8 @@ public struct ModelConfig: Sendable, Equatable {
             encoder: try doc.section(EncoderConfig.self, "encoder"),
             ctc: doc.has("ctc") ? try doc.section(CTCConfig.self, "ctc") : nil,
             decoder: try doc.section(DecoderConfig.self, "decoder"),
-            decoding: try doc.section(DecodingConfig.self, "decoding"))
+            decoding: try doc.section(DecodingConfig.self, "decoding"),
+            timestamps: doc.has("timestamps") ? try doc.section(TimestampConfig.self, "timestamps") : TimestampConfig())
     }
 
     /// The top-level keys: a format stamp, a name, and the sections.
@@ -42,7 +45,7 @@ public struct ModelConfig: Sendable, Equatable {
             case format, formatVersion = "format_version", name
         }
         static var allowedKeys: Set<String> {
-            ["format", "format_version", "name", "features", "vocabulary", "encoder", "ctc", "decoder", "decoding"]
+            ["format", "format_version", "name", "features", "vocabulary", "encoder", "ctc", "decoder", "decoding", "timestamps"]
         }
         func validate(path: String, section: String) throws {}
     }
@@ -140,6 +143,27 @@ public struct DecodingConfig: Sendable, Equatable, Codable, ConfigSection {
         if beam < 1 { throw LasrError(.invalidConfig, path: path, "\(section).beam must be ≥ 1, got \(beam)") }
         if !(0...1).contains(ctcWeight) {
             throw LasrError(.invalidConfig, path: path, "\(section).ctc_weight must lie in [0, 1], got \(ctcWeight)")
+        }
+    }
+}
+
+/// Timestamp calibration. A listen-attend-spell decoder attends to a token's acoustic
+/// evidence a little after the token ends; `attentionLag` (seconds) is that delay as the
+/// recipe measured it on synthetic speech with known word boundaries
+/// (`training/lasr_train/timing.py`), and the engine subtracts it from every token time.
+public struct TimestampConfig: Sendable, Equatable, Codable, ConfigSection {
+    public var attentionLag: Double
+
+    public init(attentionLag: Double = 0) { self.attentionLag = attentionLag }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case attentionLag = "attention_lag"
+    }
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public func validate(path: String, section: String) throws {
+        if !(-1...1).contains(attentionLag) {
+            throw LasrError(.invalidConfig, path: path,
+                            "\(section).attention_lag must lie in [-1, 1] seconds, got \(attentionLag)")
         }
     }
 }

@@ -29,6 +29,33 @@ import Testing
         #expect(total.rate < 0.5, "WER \(total.rate) over \(names.count) files")
     }
 
+    /// `timestamps.attention_lag` moves every word time earlier by the lag and nothing else.
+    @Test func attentionLagShiftsWordTimes() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.directory) {
+            try FileManager.default.copyItem(atPath: Self.directory + "/" + name, toPath: dir.appendingPathComponent(name).path)
+        }
+        let shipped = try LasrModel(directory: Self.directory)
+        #expect(shipped.config.timestamps.attentionLag > 0)
+        let configURL = dir.appendingPathComponent("config.yaml")
+        let config = try String(contentsOf: configURL, encoding: .utf8)
+        let lagLine = try #require(config.split(separator: "\n").first { $0.contains("attention_lag:") })
+        try config.replacingOccurrences(of: String(lagLine), with: "  attention_lag: 0.0")
+            .write(to: configURL, atomically: true, encoding: .utf8)
+        let unshifted = try LasrModel(directory: dir.path)
+        let path = TestSupport.packageRoot.appendingPathComponent("audio/02-weather.wav").path
+        let a = try Recognizer(model: unshifted).transcribe(file: path)
+        let b = try Recognizer(model: shipped).transcribe(file: path)
+        let lag = shipped.config.timestamps.attentionLag
+        #expect(a.text == b.text && !a.words.isEmpty)
+        // Times held at the end of the audio stay there; every other one moves by the lag.
+        for (u, s) in zip(a.words, b.words) {
+            if u.start < a.duration - 1e-9 { #expect(abs(s.start - max(0, u.start - lag)) < 1e-9, "\(u) \(s)") }
+            if u.end < a.duration - 1e-9 { #expect(abs(s.end - max(0, u.end - lag)) < 1e-9, "\(u) \(s)") }
+        }
+    }
+
     @Test func fitsTheSizeBudget() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory)
         let bytes = try files.reduce(0) { sum, name in

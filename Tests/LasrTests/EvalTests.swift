@@ -46,6 +46,8 @@ import Testing
         #expect(t.start.count == 2)
         #expect(abs(t.start[0] - 0.04) < 1e-12 && abs(t.start[1] - 0.1) < 1e-12)
         #expect(abs(t.end[0] - 0.02) < 1e-12 && abs(t.end[1] - 0.1) < 1e-12)
+        // Signed: the hypothesis "the" ends early, "sat" starts late.
+        #expect(abs(t.signedEnd[0] + 0.02) < 1e-12 && abs(t.signedStart[1] - 0.1) < 1e-12)
     }
 }
 

@@ -54,6 +54,15 @@ import Testing
         #expect(error?.description.contains("unknown key 'dropout'") == true, "\(String(describing: error))")
     }
 
+    @Test func timestampSectionIsOptionalAndChecked() throws {
+        #expect(try LasrModel(directory: TestSupport.fixture("tiny-model")).config.timestamps.attentionLag == 0)
+        let error = loadError(try copy { $0 + "timestamps:\n  attention_lag: 4.0\n" })
+        #expect(error?.kind == .invalidConfig)
+        #expect(error?.description.contains("timestamps.attention_lag") == true, "\(String(describing: error))")
+        let unknown = loadError(try copy { $0 + "timestamps:\n  lag: 0.05\n" })
+        #expect(unknown?.description.contains("unknown key 'lag'") == true, "\(String(describing: unknown))")
+    }
+
     @Test func vocabularySizeMustMatch() throws {
         let error = loadError(try copy { $0.replacingOccurrences(of: "size: 64", with: "size: 65") })
         #expect(error?.kind == .invalidModel)

@@ -21,7 +21,9 @@ struct EvalCommand: ParsableCommand {
             per corpus and overall with substitution / deletion / insertion counts. Where \
             lines have 'words', hypothesis words are matched to them by the edit \
             alignment and the median and 90th percentile of |start| and |end| errors are \
-            reported. Exit status 0 unless a line failed to decode.
+            reported, with the bias (median signed error; positive means late). \
+            --summary-json writes the same numbers for scripts. Exit status 0 unless a \
+            line failed to decode.
             """)
 
     @Option(help: ArgumentHelp("JSONL manifest to score.", valueName: "file"))
@@ -37,6 +39,10 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Write each utterance's reference, hypothesis and edit alignment here.", valueName: "file"))
     var details: String?
+
+    @Option(help: ArgumentHelp("Write the scores as JSON here (per corpus, overall, real-time factor, word timing).",
+                               valueName: "file"))
+    var summaryJson: String?
 
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -64,6 +70,11 @@ struct EvalCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if let limit { entries = Array(entries.prefix(limit)) }
+        // Fail before decoding, not after, when the summary cannot be written.
+        if let summaryJson, !FileManager.default.createFile(atPath: summaryJson, contents: nil) {
+            Terminal.report(LasrError(.invalidArgument, path: summaryJson, "cannot create the summary file"))
+            throw ExitCode(1)
+        }
         let (makeTranscriber, info) = decoding.transcribers(for: loaded)
         let workers = min(jobs, max(entries.count, 1))
         BLAS.setThreads(workers > 1 ? 1 : jobs)
@@ -126,6 +137,16 @@ struct EvalCommand: ParsableCommand {
         detailSink?.close()
         let elapsed = Date().timeIntervalSince(started)
         report(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed, info: info)
+        if let summaryJson {
+            do {
+                try Self.summary(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed,
+                                 info: info, failures: failures)
+                    .write(to: URL(fileURLWithPath: summaryJson))
+            } catch {
+                Terminal.report(LasrError(.invalidArgument, path: summaryJson, "cannot write the summary: \(error.localizedDescription)"))
+                throw ExitCode(1)
+            }
+        }
         if failures > 0 {
             Terminal.warn("\(failures) of \(list.count) utterances failed to decode")
             throw ExitCode(1)
@@ -150,7 +171,41 @@ struct EvalCommand: ParsableCommand {
             func ms(_ values: [Double], _ q: Double) -> Double { 1000 * (TimingErrors.quantile(values, q) ?? 0) }
             print(String(format: "word timing (%d matched words): start error median %.0f ms, p90 %.0f ms; end error median %.0f ms, p90 %.0f ms",
                          timing.start.count, ms(timing.start, 0.5), ms(timing.start, 0.9), ms(timing.end, 0.5), ms(timing.end, 0.9)))
+            print(String(format: "word timing bias (median signed error, + is late): start %+.0f ms, end %+.0f ms",
+                         ms(timing.signedStart, 0.5), ms(timing.signedEnd, 0.5)))
         }
+    }
+
+    /// The report as JSON: error rates in percent, timing in milliseconds.
+    static func summary(corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)], timing: TimingErrors,
+                        audioSeconds: Double, elapsed: Double, info: DecodingInfo, failures: Int) throws -> Data {
+        func scores(_ c: (words: EditCounts, chars: EditCounts, count: Int)) -> [String: Any] {
+            ["utterances": c.count, "wer": 100 * c.words.rate, "cer": 100 * c.chars.rate,
+             "substitutions": c.words.substitutions, "deletions": c.words.deletions,
+             "insertions": c.words.insertions, "reference_words": c.words.reference]
+        }
+        var total = (words: EditCounts(), chars: EditCounts(), count: 0)
+        var perCorpus: [String: Any] = [:]
+        for (name, c) in corpora {
+            perCorpus[name] = scores(c)
+            total = (total.words + c.words, total.chars + c.chars, total.count + c.count)
+        }
+        var out: [String: Any] = [
+            "model": info.model, "beam": info.beam, "ctc_weight": info.ctcWeight,
+            "corpora": perCorpus, "overall": scores(total), "failures": failures,
+            "audio_seconds": audioSeconds, "elapsed_seconds": elapsed,
+            "real_time_factor": elapsed > 0 ? audioSeconds / elapsed : 0,
+        ]
+        if !timing.signedStart.isEmpty {
+            func ms(_ values: [Double], _ q: Double) -> Double { 1000 * (TimingErrors.quantile(values, q) ?? 0) }
+            out["timing"] = [
+                "matched_words": timing.signedStart.count,
+                "start_median_ms": ms(timing.start, 0.5), "start_p90_ms": ms(timing.start, 0.9),
+                "end_median_ms": ms(timing.end, 0.5), "end_p90_ms": ms(timing.end, 0.9),
+                "start_bias_ms": ms(timing.signedStart, 0.5), "end_bias_ms": ms(timing.signedEnd, 0.5),
+            ]
+        }
+        return try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
     }
 
     private func line(_ name: String, _ c: (words: EditCounts, chars: EditCounts, count: Int)) -> String {
