@@ -108,8 +108,9 @@ public struct BeamSearch {
         for step in 0...maxLen {
             model.decoder.step(previous: live.map { $0.tokens.last ?? eos }, state: state, memory: memory, logProbs: &logProbs,
                                window: options.attentionWindow)
-            struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let ctc: CTCPrefixScorer.State? }
+            struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let ctc: (extension: Int, index: Int)? }
             var candidates: [Candidate] = []
+            var extensions: [CTCPrefixScorer.Extension] = []
             for (r, hyp) in live.enumerated() {
                 let row = Array(state.alignment(row: r))
                 let peak = row.indices.max { row[$0] < row[$1] } ?? 0
@@ -139,11 +140,12 @@ public struct BeamSearch {
                 guard !top.isEmpty else { continue }
                 if let scorer, let c = hyp.ctc {
                     let extended = scorer.extend(c, last: hyp.tokens.last, candidates: top)
+                    extensions.append(extended)
                     for (k, token) in top.enumerated() {
                         let lpc = Double(logProbs[base + token])
                         candidates.append(Candidate(
-                            score: hyp.score + (1 - w) * lpc + w * (extended[k].logPsi - c.logPsi),
-                            parent: r, token: token, logProb: lpc, ctc: extended[k]))
+                            score: hyp.score + (1 - w) * lpc + w * (extended.logPsi[k] - c.logPsi),
+                            parent: r, token: token, logProb: lpc, ctc: (extensions.count - 1, k)))
                     }
                 } else {
                     for token in top {
@@ -158,7 +160,8 @@ public struct BeamSearch {
                 let parent = live[c.parent]
                 let row = Array(state.alignment(row: c.parent))
                 return Live(tokens: parent.tokens + [c.token], score: c.score,
-                            tokenLogProbs: parent.tokenLogProbs + [c.logProb], ctc: c.ctc,
+                            tokenLogProbs: parent.tokenLogProbs + [c.logProb],
+                            ctc: c.ctc.map { extensions[$0.extension].state($0.index) },
                             alignment: parent.alignment + [row],
                             peak: row.indices.max { row[$0] < row[$1] })
             }

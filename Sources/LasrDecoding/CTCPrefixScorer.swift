@@ -28,8 +28,34 @@ public struct CTCPrefixScorer {
         var rn: [Double]
         var rb: [Double]
         var logScale: Double
+        /// The first frame where `r_n` or `r_b` may be non-zero: a prefix of L tokens
+        /// needs L frames, so the recursion of its extensions starts there.
+        var first: Int
         /// log ψ(g): the prefix's own CTC prefix log-probability.
         public var logPsi: Double
+    }
+
+    /// The extensions of one prefix by its candidates: their `log ψ`, and their states
+    /// on demand, since the beam keeps only a few of them.
+    public struct Extension {
+        /// `log ψ(g+c)` per candidate, in the order of `candidates`.
+        public let logPsi: [Double]
+        let rn: [Double], rb: [Double]   // frame-major: [t][k]
+        let count: Int, frames: Int, first: Int, logScale: Double
+
+        /// The state of candidate `k`, rescaled to a maximum of 1.
+        public func state(_ k: Int) -> State {
+            var crn = [Double](repeating: 0, count: frames), crb = [Double](repeating: 0, count: frames)
+            var peak = 0.0
+            for t in first..<frames {
+                crn[t] = rn[t * count + k]; crb[t] = rb[t * count + k]
+                peak = max(peak, crn[t], crb[t])
+            }
+            guard peak > 0 else { return State(rn: crn, rb: crb, logScale: logScale, first: first, logPsi: logPsi[k]) }
+            let inv = 1 / peak
+            for t in first..<frames { crn[t] *= inv; crb[t] *= inv }
+            return State(rn: crn, rb: crb, logScale: logScale + Foundation.log(peak), first: first, logPsi: logPsi[k])
+        }
     }
 
     public init(logProbs: Matrix, blank: Int) {
@@ -46,49 +72,51 @@ public struct CTCPrefixScorer {
             product *= probs[t * vocabulary + blank]
             rb[t] = product
         }
-        return State(rn: [Double](repeating: 0, count: frames), rb: rb, logScale: 0, logPsi: 0)
+        return State(rn: [Double](repeating: 0, count: frames), rb: rb, logScale: 0, first: 0, logPsi: 0)
     }
 
-    /// `log ψ(g+c)` for each candidate and the candidates' states. `last` is g's last
+    /// `log ψ(g+c)` for each candidate, with their states on demand. `last` is g's last
     /// token, or nil for the empty prefix.
-    public func extend(_ g: State, last: Int?, candidates: [Int]) -> [State] {
+    public func extend(_ g: State, last: Int?, candidates: [Int]) -> Extension {
         let n = candidates.count, T = frames, V = vocabulary
-        var rn = [Double](repeating: 0, count: T * n)   // frame-major: [t][k]
+        var rn = [Double](repeating: 0, count: T * n)
         var rb = [Double](repeating: 0, count: T * n)
         var psi = [Double](repeating: 0, count: n)
-        if last == nil {
+        if last == nil, T > 0 {
             for k in 0..<n { rn[k] = probs[candidates[k]]; psi[k] = rn[k] }
         }
+        // Before g's first non-zero frame every φ is 0, so every extension stays 0 there.
+        let start = max(1, g.first + 1)
+        // An extension can be non-zero from one frame after g is.
+        let first = last == nil ? 0 : min(start, T)
         let same = candidates.map { $0 == last }
         probs.withUnsafeBufferPointer { x in
-            for t in 1..<max(T, 1) {
-                let phiOther = g.rb[t - 1] + g.rn[t - 1], phiSame = g.rb[t - 1]
-                let xb = x[t * V + blank]
-                let row = t * n, prev = (t - 1) * n
+        g.rn.withUnsafeBufferPointer { grn in
+        g.rb.withUnsafeBufferPointer { grb in
+        candidates.withUnsafeBufferPointer { cand in
+        same.withUnsafeBufferPointer { same in
+        rn.withUnsafeMutableBufferPointer { rn in
+        rb.withUnsafeMutableBufferPointer { rb in
+        psi.withUnsafeMutableBufferPointer { psi in
+            var t = start
+            while t < T {
+                let phiOther = grb[t - 1] + grn[t - 1], phiSame = grb[t - 1]
+                let xt = x.baseAddress! + t * V
+                let xb = xt[blank]
+                let row = t * n, prev = row - n
                 for k in 0..<n {
                     let phi = same[k] ? phiSame : phiOther
-                    let xc = x[t * V + candidates[k]]
-                    rn[row + k] = (rn[prev + k] + phi) * xc
-                    rb[row + k] = (rb[prev + k] + rn[prev + k]) * xb
+                    let xc = xt[cand[k]]
+                    let rnPrev = rn[prev + k]
+                    rn[row + k] = (rnPrev + phi) * xc
+                    rb[row + k] = (rb[prev + k] + rnPrev) * xb
                     psi[k] += phi * xc
                 }
+                t += 1
             }
-        }
-        return (0..<n).map { k in
-            var crn = [Double](repeating: 0, count: T), crb = [Double](repeating: 0, count: T)
-            var peak = 0.0
-            for t in 0..<T {
-                crn[t] = rn[t * n + k]; crb[t] = rb[t * n + k]
-                peak = max(peak, crn[t], crb[t])
-            }
-            let logPsi = psi[k] > 0 ? Foundation.log(psi[k]) + g.logScale : -Double.infinity
-            guard peak > 0 else {
-                return State(rn: crn, rb: crb, logScale: g.logScale, logPsi: logPsi)
-            }
-            let inv = 1 / peak
-            for t in 0..<T { crn[t] *= inv; crb[t] *= inv }
-            return State(rn: crn, rb: crb, logScale: g.logScale + Foundation.log(peak), logPsi: logPsi)
-        }
+        }}}}}}}}
+        let logPsi = psi.map { $0 > 0 ? Foundation.log($0) + g.logScale : -Double.infinity }
+        return Extension(logPsi: logPsi, rn: rn, rb: rb, count: n, frames: T, first: first, logScale: g.logScale)
     }
 
     /// log P_ctc(g): all frames consumed, the prefix complete.
