@@ -8,6 +8,18 @@ VENV ?= .venv
 PYTHON ?= python3
 SWIFT ?= swift
 LASR := .build/release/lasr
+# Release builds target the host CPU where it has AVX2 + FMA (as whisper.cpp's
+# GGML_NATIVE does): vector code then uses 256-bit FMA, and the decoder's beam step
+# its packed kernel (Sources/LasrNN/PackedWeights.swift). PORTABLE=1 builds for any
+# x86-64 (or when the binary will run on another machine).
+PORTABLE ?=
+ifeq ($(PORTABLE),)
+ifeq ($(shell uname -m),x86_64)
+ifeq ($(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && echo yes),yes)
+RELEASE_FLAGS := -Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -DLASR_AVX2
+endif
+endif
+endif
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Build dependencies: the three C libraries the design rests on.
@@ -42,7 +54,7 @@ test-deps: deps
 	$(call apt_install,$(TEST_PACKAGES))
 
 build: deps
-	$(SWIFT) build -c release --product lasr
+	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
 
 # Transcribes the rendered samples with models/default; without a trained model yet,
 # it shows what lasr reads of them instead.

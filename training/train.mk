@@ -48,7 +48,7 @@ train-export: venv
 	$(LASR_PY) lasr_train.export --checkpoint $(TRAIN_OUT)/best.pt --tokens $(RUNS)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(MODEL_OUT) --fixtures $(PARITY_FIXTURES) --require-wer-below $(EXPORT_MAX_WER)
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
-	$(SWIFT) build -c release --product lasr
+	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
 	$(LASR_PY) lasr_train.timing calibrate --model $(MODEL_OUT) --manifest $(RUNS)/timing/manifest.jsonl \
 	  --lasr $(LASR) --jobs $(TRAIN_JOBS)
 

@@ -37,7 +37,7 @@ public final class Attention {
     public init(_ store: WeightStore, _ prefix: String, config: DecoderConfig.Attention, queryDim: Int, valueDim: Int) throws {
         kind = config.type
         dim = config.dim
-        query = try Linear(store, prefix + ".query", in: queryDim, out: dim)
+        query = try Linear(store, prefix + ".query", in: queryDim, out: dim).forFewRows()
         switch config.type {
         case .location:
             let filters = config.filters ?? 0, radius = config.radius ?? 0

@@ -31,7 +31,7 @@ public final class SpellerDecoder {
         (embeddingGates, lstm) = fullCell.folding(firstInputs: config.embedDim, table: embedding, rows: vocabularySize)
         attention = try Attention(store, "decoder.attention", config: config.attention,
                                   queryDim: config.hidden, valueDim: valueDim)
-        output = try Linear(store, "decoder.out", in: config.hidden + valueDim, out: vocabularySize)
+        output = try Linear(store, "decoder.out", in: config.hidden + valueDim, out: vocabularySize).forFewRows()
     }
 
     /// What the decoder knows about one utterance: its encoder output and keys.

@@ -6,6 +6,8 @@ public struct Linear: Sendable {
     public let outFeatures: Int
     public let weight: [Float]
     public let bias: [Float]?
+    /// Set by `forFewRows()` for layers applied to a beam's few rows at a time.
+    private var packed: PackedWeights?
 
     public init(inFeatures: Int, outFeatures: Int, weight: [Float], bias: [Float]?) {
         precondition(weight.count == inFeatures * outFeatures && (bias?.count ?? outFeatures) == outFeatures)
@@ -13,6 +15,15 @@ public struct Linear: Sendable {
         self.outFeatures = outFeatures
         self.weight = weight
         self.bias = bias
+    }
+
+    /// This layer with its weights also packed for products with at most
+    /// `PackedWeights.maxRows` rows, where the build prefers that (`PackedWeights.preferred`).
+    public func forFewRows() -> Linear {
+        guard PackedWeights.preferred else { return self }
+        var copy = self
+        copy.packed = weight.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, outputs: outFeatures, inputs: inFeatures) }
+        return copy
     }
 
     public init(_ store: WeightStore, _ prefix: String, in inFeatures: Int, out outFeatures: Int, bias: Bool = true) throws {
@@ -36,6 +47,11 @@ public struct Linear: Sendable {
             }
         }
         let beta: Float = (bias != nil || accumulate) ? 1 : 0
+        if let packed, rows <= PackedWeights.maxRows {
+            if beta == 0 { y.update(repeating: 0, count: rows * outFeatures) }
+            packed.accumulate(x, rows: rows, into: y)
+            return
+        }
         weight.withUnsafeBufferPointer { w in
             BLAS.rowsTimesTransposed(x, w.baseAddress!, y, rows: rows, n: outFeatures, k: inFeatures, beta: beta)
         }
@@ -196,6 +212,8 @@ public struct LSTMCell: Sendable {
     private let weight: [Float]
     /// `b_ih + b_hh`.
     private let bias: [Float]
+    /// `weight` laid out for the few rows of a beam step, where the build prefers that.
+    private let packed: PackedWeights?
 
     public init(_ store: WeightStore, _ prefix: String, input: Int, hidden: Int) throws {
         let wih = try store.take(prefix + ".weight_ih", [4 * hidden, input])
@@ -215,6 +233,9 @@ public struct LSTMCell: Sendable {
         self.bias = bias
         inputSize = input
         hiddenSize = hidden
+        packed = PackedWeights.preferred
+            ? weight.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, outputs: 4 * hidden, inputs: input + hidden) }
+            : nil
     }
 
     /// Folds the first `count` inputs, which always come from a lookup table
@@ -248,8 +269,12 @@ public struct LSTMCell: Sendable {
     public func step(xh: UnsafePointer<Float>, rows: Int, cell: UnsafeMutablePointer<Float>,
                      hidden: UnsafeMutablePointer<Float>, gates: UnsafeMutablePointer<Float>) {
         let h = hiddenSize
-        weight.withUnsafeBufferPointer { w in
-            BLAS.rowsTimesTransposed(xh, w.baseAddress!, gates, rows: rows, n: 4 * h, k: inputSize + h, beta: 1)
+        if let packed, rows <= PackedWeights.maxRows {
+            packed.accumulate(xh, rows: rows, into: gates)
+        } else {
+            weight.withUnsafeBufferPointer { w in
+                BLAS.rowsTimesTransposed(xh, w.baseAddress!, gates, rows: rows, n: 4 * h, k: inputSize + h, beta: 1)
+            }
         }
         for r in 0..<rows {
             let g = gates + r * 4 * h
