@@ -144,11 +144,22 @@ public final class SpellerDecoder {
             }
         }
         state.steps += 1
-        // c_i = α_i·H
+        // c_i = α_i·H. With a window, each row's weights are 0 outside its range: one
+        // product per row over the range reads a third of H, where sgemm would copy all
+        // of H into its packed layout on every step.
         state.alpha.withUnsafeBufferPointer { alpha in
             memory.encoder.data.withUnsafeBufferPointer { enc in
                 state.context.withUnsafeMutableBufferPointer { ctx in
-                    BLAS.gemm(alpha.baseAddress!, enc.baseAddress!, ctx.baseAddress!, m: rows, n: d, k: memory.frames)
+                    if ranges.contains(where: { $0.count < frames }) {
+                        for r in 0..<rows {
+                            let range = ranges[r]
+                            guard !range.isEmpty else { (ctx.baseAddress! + r * d).update(repeating: 0, count: d); continue }
+                            BLAS.gemv(enc.baseAddress! + range.lowerBound * d, alpha.baseAddress! + r * frames + range.lowerBound,
+                                      ctx.baseAddress! + r * d, m: range.count, n: d, lda: d, transA: true)
+                        }
+                    } else {
+                        BLAS.gemm(alpha.baseAddress!, enc.baseAddress!, ctx.baseAddress!, m: rows, n: d, k: frames)
+                    }
                 }
             }
         }
