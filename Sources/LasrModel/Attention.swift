@@ -127,10 +127,12 @@ public final class Attention {
             for r in 0..<rows {
                 let prev = previous + r * frames
                 for j in ranges[r] {
-                    for k in 0..<width {
-                        let t = j + k - radius
-                        row[k] = (t >= 0 && t < frames) ? prev[t] : 0
-                    }
+                    // Taps t = j − radius … j + radius; those outside the frames are 0.
+                    let lo = max(0, j - radius), hi = min(frames, j + radius + 1)
+                    let skip = lo - (j - radius)
+                    if skip > 0 { row.update(repeating: 0, count: skip) }
+                    (row + skip).update(from: prev + lo, count: hi - lo)
+                    if skip + hi - lo < width { (row + skip + hi - lo).update(repeating: 0, count: width - skip - (hi - lo)) }
                     row += width
                 }
             }

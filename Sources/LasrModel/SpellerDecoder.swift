@@ -110,11 +110,23 @@ public final class SpellerDecoder {
         if state.gates.count < rows * 4 * h { state.gates = [Float](repeating: 0, count: rows * 4 * h) }
         if state.sc.count < rows * (h + d) { state.sc = [Float](repeating: 0, count: rows * (h + d)) }
         if logProbs.count != rows * v { logProbs = [Float](repeating: 0, count: rows * v) }
-        for r in 0..<rows {
-            let base = r * width
-            for j in 0..<d { state.xh[base + j] = state.context[r * d + j] }
-            for j in 0..<h { state.xh[base + d + j] = state.hidden[r * h + j] }
-            for g in 0..<(4 * h) { state.gates[r * 4 * h + g] = embeddingGates[previous[r] * 4 * h + g] }
+        // Row copies through pointers: element-wise stores into the arrays would check
+        // their uniqueness on every element.
+        state.xh.withUnsafeMutableBufferPointer { xh in
+            state.gates.withUnsafeMutableBufferPointer { gates in
+                state.context.withUnsafeBufferPointer { ctx in
+                    state.hidden.withUnsafeBufferPointer { hid in
+                        embeddingGates.withUnsafeBufferPointer { table in
+                            for r in 0..<rows {
+                                let row = xh.baseAddress! + r * width
+                                row.update(from: ctx.baseAddress! + r * d, count: d)
+                                (row + d).update(from: hid.baseAddress! + r * h, count: h)
+                                (gates.baseAddress! + r * 4 * h).update(from: table.baseAddress! + previous[r] * 4 * h, count: 4 * h)
+                            }
+                        }
+                    }
+                }
+            }
         }
         state.xh.withUnsafeBufferPointer { xh in
             state.cell.withUnsafeMutableBufferPointer { c in
@@ -163,9 +175,16 @@ public final class SpellerDecoder {
                 }
             }
         }
-        for r in 0..<rows {
-            for j in 0..<h { state.sc[r * (h + d) + j] = state.hidden[r * h + j] }
-            for j in 0..<d { state.sc[r * (h + d) + h + j] = state.context[r * d + j] }
+        state.sc.withUnsafeMutableBufferPointer { sc in
+            state.hidden.withUnsafeBufferPointer { hid in
+                state.context.withUnsafeBufferPointer { ctx in
+                    for r in 0..<rows {
+                        let row = sc.baseAddress! + r * (h + d)
+                        row.update(from: hid.baseAddress! + r * h, count: h)
+                        (row + h).update(from: ctx.baseAddress! + r * d, count: d)
+                    }
+                }
+            }
         }
         state.sc.withUnsafeBufferPointer { sc in
             logProbs.withUnsafeMutableBufferPointer { lp in
