@@ -47,14 +47,23 @@ public struct CTCPrefixScorer {
         public func state(_ k: Int) -> State {
             var crn = [Double](repeating: 0, count: frames), crb = [Double](repeating: 0, count: frames)
             var peak = 0.0
-            for t in first..<frames {
-                crn[t] = rn[t * count + k]; crb[t] = rb[t * count + k]
-                peak = max(peak, crn[t], crb[t])
+            crn.withUnsafeMutableBufferPointer { crn in
+                crb.withUnsafeMutableBufferPointer { crb in
+                    rn.withUnsafeBufferPointer { rn in
+                        rb.withUnsafeBufferPointer { rb in
+                            for t in first..<frames {
+                                crn[t] = rn[t * count + k]; crb[t] = rb[t * count + k]
+                                peak = max(peak, crn[t], crb[t])
+                            }
+                            guard peak > 0 else { return }
+                            let inv = 1 / peak
+                            for t in first..<frames { crn[t] *= inv; crb[t] *= inv }
+                        }
+                    }
+                }
             }
-            guard peak > 0 else { return State(rn: crn, rb: crb, logScale: logScale, first: first, logPsi: logPsi[k]) }
-            let inv = 1 / peak
-            for t in first..<frames { crn[t] *= inv; crb[t] *= inv }
-            return State(rn: crn, rb: crb, logScale: logScale + Foundation.log(peak), first: first, logPsi: logPsi[k])
+            let scale = peak > 0 ? logScale + Foundation.log(peak) : logScale
+            return State(rn: crn, rb: crb, logScale: scale, first: first, logPsi: logPsi[k])
         }
     }
 

@@ -78,20 +78,34 @@ public final class ConvEncoder {
         let t2 = ConvEncoder.halved(t1), f2 = ConvEncoder.halved(f1)
         guard t0 > 0 else { return Matrix(rows: 0, cols: d) }
 
+        // Element loops go through pointers: indexing a `var` array checks its uniqueness on every store.
         var x = features.data
-        for t in 0..<t0 { for f in 0..<f0 { x[t * f0 + f] = (x[t * f0 + f] - mean[f]) * invStd[f] } }
+        x.withUnsafeMutableBufferPointer { xb in
+            mean.withUnsafeBufferPointer { m in
+                invStd.withUnsafeBufferPointer { s in
+                    for t in 0..<t0 {
+                        let row = xb.baseAddress! + t * f0
+                        for f in 0..<f0 { row[f] = (row[f] - m[f]) * s[f] }
+                    }
+                }
+            }
+        }
 
         // conv1: patches (t1·f1) × 9 → (t1, f1, C)
         var patches = [Float](repeating: 0, count: t1 * f1 * 9)
-        for t in 0..<t1 {
-            for f in 0..<f1 {
-                let row = (t * f1 + f) * 9
-                for kt in 0..<3 {
-                    let ti = 2 * t + kt - 1
-                    guard ti >= 0 && ti < t0 else { continue }
-                    for kf in 0..<3 {
-                        let fi = 2 * f + kf - 1
-                        if fi >= 0 && fi < f0 { patches[row + kt * 3 + kf] = x[ti * f0 + fi] }
+        patches.withUnsafeMutableBufferPointer { p in
+            x.withUnsafeBufferPointer { xb in
+                for t in 0..<t1 {
+                    for f in 0..<f1 {
+                        let row = p.baseAddress! + (t * f1 + f) * 9
+                        for kt in 0..<3 {
+                            let ti = 2 * t + kt - 1
+                            guard ti >= 0 && ti < t0 else { continue }
+                            for kf in 0..<3 {
+                                let fi = 2 * f + kf - 1
+                                if fi >= 0 && fi < f0 { row[kt * 3 + kf] = xb[ti * f0 + fi] }
+                            }
+                        }
                     }
                 }
             }
