@@ -6,9 +6,9 @@
 /// of the beam that copy costs about as much as the arithmetic (docs/benchmarks.md);
 /// one `sgemv` per row reads all of `W` from memory once per row. Here `W` is put
 /// into a panel layout once, at load: groups of 8 outputs, and for each input `j`
-/// the 8 weights of that group side by side. A step then streams `W` once per four
-/// rows, each panel entry feeding 4 rows × 8 outputs of multiply-adds whose inputs
-/// stay in registers.
+/// the 8 weights of that group side by side. A step then reads `W` from memory once:
+/// two panels at a time stay in L1 while blocks of four rows pass over them, each
+/// step of the inner loop feeding 4 rows × 16 outputs of multiply-adds held in registers.
 public struct PackedWeights: Sendable {
     /// Whether the layers use packed weights for their few-row products. Only where
     /// the build targets AVX2 + FMA (`make` passes `-target-cpu haswell -DLASR_AVX2` on
@@ -46,13 +46,18 @@ public struct PackedWeights: Sendable {
     /// `y[r][o] += Σ_j x[r][j]·W[o][j]` for `rows` rows of `x` (row stride `inputs`) into
     /// `y` (row stride `outputs`).
     public func accumulate(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        let n = outputs, k = inputs
+        let n = outputs, k = inputs, groups = (n + 7) / 8
         panels.withUnsafeBufferPointer { buffer in
             let raw = UnsafeRawPointer(buffer.baseAddress!)
+            func add(_ a: SIMD8<Float>, row: Int, group: Int) {
+                let out = y + row * n + group * 8
+                for l in 0..<min(8, n - group * 8) { out[l] += a[l] }
+            }
+            // Two panels (16 outputs) × 4 rows per pass: 8 accumulators, and each
+            // broadcast input feeds two multiply-adds.
             var group = 0
-            while group * 8 < n {
-                let panel = raw + group * k * 32
-                let width = min(8, n - group * 8)
+            while group + 2 <= groups {
+                let p0 = raw + group * k * 32, p1 = p0 + k * 32
                 var r = 0
                 while r < rows {
                     let block = min(4, rows - r)
@@ -62,24 +67,49 @@ public struct PackedWeights: Sendable {
                     let x2 = x + (r + min(2, block - 1)) * k
                     let x3 = x + (r + min(3, block - 1)) * k
                     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                    var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
                     for j in 0..<k {
-                        let w = panel.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
+                        let w0 = p0.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
+                        let w1 = p1.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
+                        let s0 = SIMD8<Float>(repeating: x0[j]), s1 = SIMD8<Float>(repeating: x1[j])
+                        let s2 = SIMD8<Float>(repeating: x2[j]), s3 = SIMD8<Float>(repeating: x3[j])
+                        a0 += w0 * s0; b0 += w1 * s0
+                        a1 += w0 * s1; b1 += w1 * s1
+                        a2 += w0 * s2; b2 += w1 * s2
+                        a3 += w0 * s3; b3 += w1 * s3
+                    }
+                    add(a0, row: r, group: group); add(b0, row: r, group: group + 1)
+                    if block > 1 { add(a1, row: r + 1, group: group); add(b1, row: r + 1, group: group + 1) }
+                    if block > 2 { add(a2, row: r + 2, group: group); add(b2, row: r + 2, group: group + 1) }
+                    if block > 3 { add(a3, row: r + 3, group: group); add(b3, row: r + 3, group: group + 1) }
+                    r += block
+                }
+                group += 2
+            }
+            // An odd last panel: 8 outputs × 4 rows.
+            if group < groups {
+                let p0 = raw + group * k * 32
+                var r = 0
+                while r < rows {
+                    let block = min(4, rows - r)
+                    let x0 = x + r * k
+                    let x1 = x + (r + min(1, block - 1)) * k
+                    let x2 = x + (r + min(2, block - 1)) * k
+                    let x3 = x + (r + min(3, block - 1)) * k
+                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                    for j in 0..<k {
+                        let w = p0.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
                         a0 += w * x0[j]
                         a1 += w * x1[j]
                         a2 += w * x2[j]
                         a3 += w * x3[j]
                     }
-                    func add(_ a: SIMD8<Float>, row: Int) {
-                        let out = y + row * n + group * 8
-                        for l in 0..<width { out[l] += a[l] }
-                    }
-                    add(a0, row: r)
-                    if block > 1 { add(a1, row: r + 1) }
-                    if block > 2 { add(a2, row: r + 2) }
-                    if block > 3 { add(a3, row: r + 3) }
+                    add(a0, row: r, group: group)
+                    if block > 1 { add(a1, row: r + 1, group: group) }
+                    if block > 2 { add(a2, row: r + 2, group: group) }
+                    if block > 3 { add(a3, row: r + 3, group: group) }
                     r += block
                 }
-                group += 1
             }
         }
     }
