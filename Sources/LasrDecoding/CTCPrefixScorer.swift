@@ -88,14 +88,22 @@ public struct CTCPrefixScorer {
     /// token, or nil for the empty prefix.
     public func extend(_ g: State, last: Int?, candidates: [Int]) -> Extension {
         let n = candidates.count, T = frames, V = vocabulary
-        var rn = [Double](repeating: 0, count: T * n)
-        var rb = [Double](repeating: 0, count: T * n)
+        // Before g's first non-zero frame every φ is 0, so every extension stays 0 there.
+        let start = max(1, g.first + 1)
+        // Only the frames before `start` need zeros; the recursion writes the rest.
+        func frameMajor() -> [Double] {
+            guard T * n > 0 else { return [] }
+            return [Double](unsafeUninitializedCapacity: T * n) { buffer, count in
+                buffer.baseAddress!.update(repeating: 0, count: min(start, T) * n)
+                count = T * n
+            }
+        }
+        var rn = frameMajor()
+        var rb = frameMajor()
         var psi = [Double](repeating: 0, count: n)
         if last == nil, T > 0 {
             for k in 0..<n { rn[k] = probs[candidates[k]]; psi[k] = rn[k] }
         }
-        // Before g's first non-zero frame every φ is 0, so every extension stays 0 there.
-        let start = max(1, g.first + 1)
         // An extension can be non-zero from one frame after g is.
         let first = last == nil ? 0 : min(start, T)
         let same = candidates.map { $0 == last }
