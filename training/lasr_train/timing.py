@@ -114,16 +114,21 @@ def current_lag(config_text: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def set_card_line(card_text: str, line: str) -> str:
-    """MODEL_CARD.md with its timestamp calibration line replaced or added under "## Training run"."""
-    prefix = "- timestamp calibration:"
-    kept = [l for l in card_text.splitlines() if not l.startswith(prefix)]
+def set_card_line(card_text: str, key: str, value: str) -> str:
+    """MODEL_CARD.md with its "- key: value" line replaced, or added at the end of the
+    "## Training run" list."""
+    prefix = f"- {key}:"
+    kept = card_text.splitlines()
+    for i, l in enumerate(kept):
+        if l.startswith(prefix):
+            kept[i] = f"{prefix} {value}"
+            return "\n".join(kept) + "\n"
     at = next((i + 1 for i, l in enumerate(kept) if l == "## Training run"), len(kept))
     while at < len(kept) and (kept[at] == "" or kept[at].startswith("- ")):
         at += 1
     while at > 0 and kept[at - 1] == "":
         at -= 1
-    kept.insert(at, f"{prefix} {line}")
+    kept.insert(at, f"{prefix} {value}")
     return "\n".join(kept) + "\n"
 
 
@@ -147,7 +152,7 @@ def calibrate(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> float:
     card = Path(model_dir) / "MODEL_CARD.md"
     if card.exists():
         n = summary["overall"]["utterances"]
-        card.write_text(set_card_line(card.read_text(encoding="utf-8"),
+        card.write_text(set_card_line(card.read_text(encoding="utf-8"), "timestamp calibration",
                         f"word times are moved {1000 * lag:.0f} ms earlier (timestamps.attention_lag), the median "
                         f"lag of the attention peaks behind the word boundaries on {n} flite sentences "
                         f"({timing['matched_words']} recognized words; lasr_train.timing)"), encoding="utf-8")

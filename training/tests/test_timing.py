@@ -26,6 +26,7 @@ def test_attention_lag_is_added_then_replaced():
 
 def test_card_line_lands_at_the_end_of_the_training_run_list():
     card = "# m\n\n## Training run\n\n- a: 1\n- b: 2\n\n## Limitations\n\ntext\n"
-    once = set_card_line(card, "48 ms")
+    once = set_card_line(card, "timestamp calibration", "48 ms")
     assert once == "# m\n\n## Training run\n\n- a: 1\n- b: 2\n- timestamp calibration: 48 ms\n\n## Limitations\n\ntext\n"
-    assert set_card_line(once, "50 ms") == once.replace("48 ms", "50 ms")
+    assert set_card_line(once, "timestamp calibration", "50 ms") == once.replace("48 ms", "50 ms")
+    assert set_card_line(once, "a", "3") == once.replace("- a: 1", "- a: 3")
