@@ -237,7 +237,9 @@ def main(argv=None):
     info.setdefault("checkpoint", f"step {ck['step']}, epoch {ck['epoch']}, "
                     f"{ck.get('audio_seconds', 0) / 3600:.1f} h of audio seen")
     if ck.get("best"):
-        info.setdefault("dev greedy WER (training-time dev subset)", json.dumps(ck["best"].get("dev")))
+        # The run's best by its own greedy measure, which need not be this checkpoint.
+        info.setdefault(f"greedy dev WER of the run's best step so far (step {ck['best'].get('step')}, "
+                        "training-time dev subset)", json.dumps(ck["best"].get("dev")))
     rounded = export_model(model, cfg, a.tokens, a.out, info)
     text = pick_fixture_sentence(a.fixture_text_file)
     feats = torch.from_numpy(log_mel(render_espeak(text), feature_config(cfg)))
