@@ -1,5 +1,6 @@
 # Training recipe targets; included by the top-level Makefile (which defines VENV and `venv`).
-#   make train         full run: synth -> feature cache -> tokenizer -> train -> export -> timing calibration (resumable)
+#   make train         full run: synth -> feature cache -> tokenizer -> train -> average -> export -> timing
+#                      calibration -> promotion if the engine scores it better (resumable)
 #   make train-smoke   a few steps on ~30 utterances with a tiny model, into a temp dir (< 5 min)
 # Every step skips what is already done, so re-running `make train` continues the run.
 
@@ -11,6 +12,8 @@ TRAIN_CONFIG ?= configs/default.yaml
 TRAIN_OUT ?= $(RUNS)/default
 MODEL_OUT ?= models/default
 PARITY_FIXTURES ?= Tests/LasrTests/Fixtures/model-parity
+# Epoch checkpoints train-average averages for the export of `make train`.
+AVERAGE ?= 3
 # The checkpoint train-export considers, and where its export waits for the verdict.
 CHECKPOINT ?= $(TRAIN_OUT)/best.pt
 CANDIDATE ?= $(RUNS)/candidate
@@ -26,13 +29,18 @@ SMOKE_DIR ?= /tmp/lasr-train-smoke
 LASR_PY = PYTHONPATH=training $(TRAIN_NICE) $(VENV)/bin/python -m
 PROMPTS := $(SPEECH)/text/ljspeech-sentences.txt
 
-.PHONY: train train-smoke train-data train-export
+.PHONY: train train-smoke train-data train-average train-export
 
 train: train-data
 	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
 	  --train-cache $(RUNS)/cache/train:2 $(RUNS)/cache/synth:1 --dev-cache $(RUNS)/cache/dev \
 	  --out $(TRAIN_OUT) --resume $(TRAIN_ARGS)
-	$(MAKE) --no-print-directory train-export
+	$(MAKE) --no-print-directory train-average
+	$(MAKE) --no-print-directory train-export CHECKPOINT=$(TRAIN_OUT)/average.pt
+
+# The weights of the last AVERAGE epoch checkpoints, averaged (lasr_train.average).
+train-average: venv
+	$(LASR_PY) lasr_train.average --out $(TRAIN_OUT)/average.pt $$(ls $(TRAIN_OUT)/epoch-*.pt | tail -n $(AVERAGE))
 
 # Synthetic speech, feature caches and the vocabulary (each skips finished work).
 train-data: venv

@@ -234,7 +234,9 @@ def main(argv=None):
     model, cfg, tok = load_checkpoint_model(a.checkpoint, a.tokens)
     info = json.loads(Path(a.card).read_text()) if a.card else {}
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    info.setdefault("checkpoint", f"step {ck['step']}, epoch {ck['epoch']}, "
+    averaged = ck.get("averaged_steps")
+    info.setdefault("checkpoint", (f"weights averaged over steps {', '.join(map(str, averaged))} (lasr_train.average); "
+                                   if averaged else "") + f"step {ck['step']}, epoch {ck['epoch']}, "
                     f"{ck.get('audio_seconds', 0) / 3600:.1f} h of audio seen")
     if ck.get("best"):
         # The run's best by its own greedy measure, which need not be this checkpoint.
