@@ -54,9 +54,10 @@ public struct PackedWeights: Sendable {
                 for l in 0..<min(8, n - group * 8) { out[l] += a[l] }
             }
             // Two panels (16 outputs) × 4 rows per pass: 8 accumulators, and each
-            // broadcast input feeds two multiply-adds.
+            // broadcast input feeds two multiply-adds. An odd last panel goes alone.
             var group = 0
-            while group + 2 <= groups {
+            while group < groups {
+                let pair = group + 2 <= groups
                 let p0 = raw + group * k * 32, p1 = p0 + k * 32
                 var r = 0
                 while r < rows {
@@ -68,48 +69,37 @@ public struct PackedWeights: Sendable {
                     let x3 = x + (r + min(3, block - 1)) * k
                     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                     var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
-                    for j in 0..<k {
-                        let w0 = p0.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
-                        let w1 = p1.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
-                        let s0 = SIMD8<Float>(repeating: x0[j]), s1 = SIMD8<Float>(repeating: x1[j])
-                        let s2 = SIMD8<Float>(repeating: x2[j]), s3 = SIMD8<Float>(repeating: x3[j])
-                        a0 += w0 * s0; b0 += w1 * s0
-                        a1 += w0 * s1; b1 += w1 * s1
-                        a2 += w0 * s2; b2 += w1 * s2
-                        a3 += w0 * s3; b3 += w1 * s3
+                    if pair {
+                        for j in 0..<k {
+                            let w0 = p0.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
+                            let w1 = p1.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
+                            let s0 = SIMD8<Float>(repeating: x0[j]), s1 = SIMD8<Float>(repeating: x1[j])
+                            let s2 = SIMD8<Float>(repeating: x2[j]), s3 = SIMD8<Float>(repeating: x3[j])
+                            a0 += w0 * s0; b0 += w1 * s0
+                            a1 += w0 * s1; b1 += w1 * s1
+                            a2 += w0 * s2; b2 += w1 * s2
+                            a3 += w0 * s3; b3 += w1 * s3
+                        }
+                    } else {
+                        for j in 0..<k {
+                            let w = p0.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
+                            a0 += w * x0[j]
+                            a1 += w * x1[j]
+                            a2 += w * x2[j]
+                            a3 += w * x3[j]
+                        }
                     }
-                    add(a0, row: r, group: group); add(b0, row: r, group: group + 1)
-                    if block > 1 { add(a1, row: r + 1, group: group); add(b1, row: r + 1, group: group + 1) }
-                    if block > 2 { add(a2, row: r + 2, group: group); add(b2, row: r + 2, group: group + 1) }
-                    if block > 3 { add(a3, row: r + 3, group: group); add(b3, row: r + 3, group: group + 1) }
+                    func store(_ a: SIMD8<Float>, _ b: SIMD8<Float>, row: Int) {
+                        add(a, row: row, group: group)
+                        if pair { add(b, row: row, group: group + 1) }
+                    }
+                    store(a0, b0, row: r)
+                    if block > 1 { store(a1, b1, row: r + 1) }
+                    if block > 2 { store(a2, b2, row: r + 2) }
+                    if block > 3 { store(a3, b3, row: r + 3) }
                     r += block
                 }
-                group += 2
-            }
-            // An odd last panel: 8 outputs × 4 rows.
-            if group < groups {
-                let p0 = raw + group * k * 32
-                var r = 0
-                while r < rows {
-                    let block = min(4, rows - r)
-                    let x0 = x + r * k
-                    let x1 = x + (r + min(1, block - 1)) * k
-                    let x2 = x + (r + min(2, block - 1)) * k
-                    let x3 = x + (r + min(3, block - 1)) * k
-                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                    for j in 0..<k {
-                        let w = p0.loadUnaligned(fromByteOffset: j * 32, as: SIMD8<Float>.self)
-                        a0 += w * x0[j]
-                        a1 += w * x1[j]
-                        a2 += w * x2[j]
-                        a3 += w * x3[j]
-                    }
-                    add(a0, row: r, group: group)
-                    if block > 1 { add(a1, row: r + 1, group: group) }
-                    if block > 2 { add(a2, row: r + 2, group: group) }
-                    if block > 3 { add(a3, row: r + 3, group: group) }
-                    r += block
-                }
+                group += pair ? 2 : 1
             }
         }
     }
