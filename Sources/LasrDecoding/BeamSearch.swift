@@ -111,9 +111,12 @@ public struct BeamSearch {
             struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let ctc: (extension: Int, index: Int)? }
             var candidates: [Candidate] = []
             var extensions: [CTCPrefixScorer.Extension] = []
+            // Each row's attention and its peak, read once: the candidates of the row and
+            // the hypotheses that survive from it share them.
+            let rows = live.indices.map { Array(state.alignment(row: $0)) }
+            let peaks = rows.map { row in row.indices.max { row[$0] < row[$1] } ?? 0 }
             for (r, hyp) in live.enumerated() {
-                let row = Array(state.alignment(row: r))
-                let peak = row.indices.max { row[$0] < row[$1] } ?? 0
+                let row = rows[r], peak = peaks[r]
                 if let limit = options.maxBacktrackFrames, let previous = hyp.peak, previous - peak > limit { continue }
                 let base = r * V
                 // Best non-special tokens; the best of them also sets the end threshold.
@@ -158,12 +161,11 @@ public struct BeamSearch {
             let parents = ranked.map(\.parent)
             live = ranked.map { c in
                 let parent = live[c.parent]
-                let row = Array(state.alignment(row: c.parent))
                 return Live(tokens: parent.tokens + [c.token], score: c.score,
                             tokenLogProbs: parent.tokenLogProbs + [c.logProb],
                             ctc: c.ctc.map { extensions[$0.extension].state($0.index) },
-                            alignment: parent.alignment + [row],
-                            peak: row.indices.max { row[$0] < row[$1] })
+                            alignment: parent.alignment + [rows[c.parent]],
+                            peak: peaks[c.parent])
             }
             if ended.count >= options.beam || live.isEmpty { break }
             state.select(parents)

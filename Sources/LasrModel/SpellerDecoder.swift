@@ -28,7 +28,9 @@ public final class SpellerDecoder {
         self.vocabularySize = vocabularySize
         let embedding = try store.take("decoder.embed.weight", [vocabularySize, config.embedDim])
         let fullCell = try LSTMCell(store, "decoder.lstm", input: config.embedDim + valueDim, hidden: config.hidden)
-        (embeddingGates, lstm) = fullCell.folding(firstInputs: config.embedDim, table: embedding, rows: vocabularySize)
+        let folded = fullCell.folding(firstInputs: config.embedDim, table: embedding, rows: vocabularySize)
+        embeddingGates = folded.table
+        lstm = folded.cell.forFewRows()
         attention = try Attention(store, "decoder.attention", config: config.attention,
                                   queryDim: config.hidden, valueDim: valueDim)
         output = try Linear(store, "decoder.out", in: config.hidden + valueDim, out: vocabularySize).forFewRows()

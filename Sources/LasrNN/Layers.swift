@@ -18,9 +18,10 @@ public struct Linear: Sendable {
     }
 
     /// This layer with its weights also packed for products with at most
-    /// `PackedWeights.maxRows` rows, where the build prefers that (`PackedWeights.preferred`).
-    public func forFewRows() -> Linear {
-        guard PackedWeights.preferred else { return self }
+    /// `PackedWeights.maxRows` rows, where the build prefers that (`PackedWeights.preferred`;
+    /// tests pass `true` to cover the packed path in any build).
+    public func forFewRows(_ enabled: Bool = PackedWeights.preferred) -> Linear {
+        guard enabled else { return self }
         var copy = self
         copy.packed = weight.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, outputs: outFeatures, inputs: inFeatures) }
         return copy
@@ -212,8 +213,8 @@ public struct LSTMCell: Sendable {
     private let weight: [Float]
     /// `b_ih + b_hh`.
     private let bias: [Float]
-    /// `weight` laid out for the few rows of a beam step, where the build prefers that.
-    private let packed: PackedWeights?
+    /// Set by `forFewRows()`: `weight` laid out for the few rows of a beam step.
+    private var packed: PackedWeights?
 
     public init(_ store: WeightStore, _ prefix: String, input: Int, hidden: Int) throws {
         let wih = try store.take(prefix + ".weight_ih", [4 * hidden, input])
@@ -233,9 +234,17 @@ public struct LSTMCell: Sendable {
         self.bias = bias
         inputSize = input
         hiddenSize = hidden
-        packed = PackedWeights.preferred
-            ? weight.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, outputs: 4 * hidden, inputs: input + hidden) }
-            : nil
+    }
+
+    /// This cell with its weights also packed for steps of at most `PackedWeights.maxRows`
+    /// rows, where the build prefers that (as `Linear.forFewRows`).
+    public func forFewRows(_ enabled: Bool = PackedWeights.preferred) -> LSTMCell {
+        guard enabled else { return self }
+        var copy = self
+        copy.packed = weight.withUnsafeBufferPointer {
+            PackedWeights($0.baseAddress!, outputs: 4 * hiddenSize, inputs: inputSize + hiddenSize)
+        }
+        return copy
     }
 
     /// Folds the first `count` inputs, which always come from a lookup table

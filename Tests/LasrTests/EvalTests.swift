@@ -39,7 +39,7 @@ import Testing
         #expect(TimingErrors.quantile([], 0.5) == nil)
     }
 
-    @Test func timingErrorsUseMatchedWordsOnly() {
+    @Test func timingErrorsUseMatchedWordsOnly() throws {
         var t = TimingErrors()
         t.add(reference: [(0.0, 0.5, "the"), (0.5, 1.0, "cat"), (1.0, 1.6, "sat")],
               hypothesis: [(0.04, 0.48, "the"), (0.5, 0.9, "hat"), (1.1, 1.5, "sat")])
@@ -48,6 +48,11 @@ import Testing
         #expect(abs(t.end[0] - 0.02) < 1e-12 && abs(t.end[1] - 0.1) < 1e-12)
         // Signed: the hypothesis "the" ends early, "sat" starts late.
         #expect(abs(t.signedEnd[0] + 0.02) < 1e-12 && abs(t.signedStart[1] - 0.1) < 1e-12)
+        let summary = try #require(t.summary)
+        #expect(summary.matchedWords == 2)
+        #expect(abs(summary.startMedianMs - 70) < 1e-9 && abs(summary.startBiasMs - 70) < 1e-9)
+        #expect(abs(summary.endMedianMs - 60) < 1e-9 && abs(summary.endBiasMs + 60) < 1e-9)
+        #expect(TimingErrors().summary == nil)
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import LasrNN
 import Testing
 
@@ -27,5 +28,55 @@ import Testing
                 #expect(abs(Double(y[r * n + o]) - sum) < 1e-5 * max(1, abs(sum)), "row \(r) output \(o)")
             }
         }
+    }
+}
+
+/// The layers' packed path (taken in AVX2 builds; forced on here so every build tests
+/// it) against their `sgemm`/`sgemv` path.
+@Suite struct FewRowLayerTests {
+    static func values(_ count: Int, seed: Int) -> [Float] {
+        (0..<count).map { i in Float(sin(Double(i * 7 + seed) * 0.37)) }
+    }
+
+    @Test(arguments: [(1, true, false), (8, true, false), (8, false, false), (5, true, true), (17, true, false)])
+    func linearAgrees(rows: Int, bias: Bool, accumulate: Bool) {
+        let k = 21, n = 19
+        let plain = Linear(inFeatures: k, outFeatures: n, weight: Self.values(n * k, seed: 1),
+                           bias: bias ? Self.values(n, seed: 2) : nil)
+        let packed = plain.forFewRows(true)
+        let x = Self.values(rows * k, seed: 3)
+        var a = Self.values(rows * n, seed: 4), b = a
+        x.withUnsafeBufferPointer { xp in
+            a.withUnsafeMutableBufferPointer { plain.apply(xp.baseAddress!, rows: rows, into: $0.baseAddress!, accumulate: accumulate) }
+            b.withUnsafeMutableBufferPointer { packed.apply(xp.baseAddress!, rows: rows, into: $0.baseAddress!, accumulate: accumulate) }
+        }
+        for i in a.indices { #expect(abs(a[i] - b[i]) < 1e-5, "element \(i)") }
+    }
+
+    @Test func lstmStepAgrees() throws {
+        let store = WeightStore(file: try SafeTensorsFile(path: TestSupport.fixture("tiny-model/model.safetensors")))
+        let input = 32 + 48, h = 48, rows = 6
+        let plain = try LSTMCell(store, "decoder.lstm", input: input, hidden: h)
+        let packed = plain.forFewRows(true)
+        let xh = Self.values(rows * (input + h), seed: 5)
+        var results: [[Float]] = []
+        for cellModel in [plain, packed] {
+            var cell = Self.values(rows * h, seed: 6), hidden = [Float](repeating: 0, count: rows * h)
+            var gates = [Float](repeating: 0, count: rows * 4 * h)
+            xh.withUnsafeBufferPointer { x in
+                cell.withUnsafeMutableBufferPointer { c in
+                    hidden.withUnsafeMutableBufferPointer { s in
+                        gates.withUnsafeMutableBufferPointer { g in
+                            cellModel.loadBias(into: g.baseAddress!, rows: rows)
+                            cellModel.step(xh: x.baseAddress!, rows: rows, cell: c.baseAddress!, hidden: s.baseAddress!,
+                                           gates: g.baseAddress!)
+                        }
+                    }
+                }
+            }
+            results.append(hidden + cell)
+        }
+        #expect(results[0].contains { $0 != 0 })
+        for i in results[0].indices { #expect(abs(results[0][i] - results[1][i]) < 1e-5, "element \(i)") }
     }
 }

@@ -56,6 +56,40 @@ def engine_config(cfg: dict, vocab_size: int) -> dict:
     return out
 
 
+def write_config(path, ecfg: dict):
+    """A model directory's config.yaml (docs/model-format.md)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("# lasr model config, written by training/lasr_train/export.py (docs/model-format.md)\n")
+        yaml.safe_dump(ecfg, f, sort_keys=False, allow_unicode=True)
+
+
+def set_card_line(card_text: str, key: str, value: str) -> str:
+    """MODEL_CARD.md with its "- key: value" line replaced, or added at the end of the
+    "## Training run" list (for numbers measured after the export)."""
+    prefix = f"- {key}:"
+    kept = card_text.splitlines()
+    for i, l in enumerate(kept):
+        if l.startswith(prefix):
+            kept[i] = f"{prefix} {value}"
+            return "\n".join(kept) + "\n"
+    at = next((i + 1 for i, l in enumerate(kept) if l == "## Training run"), len(kept))
+    while at < len(kept) and (kept[at] == "" or kept[at].startswith("- ")):
+        at += 1
+    while at > 0 and kept[at - 1] == "":
+        at -= 1
+    kept.insert(at, f"{prefix} {value}")
+    return "\n".join(kept) + "\n"
+
+
+def engine_eval(model_dir, manifest: str, lasr: str, jobs: int = 2) -> dict:
+    """`lasr eval`'s scores of a model directory on a manifest (its --summary-json)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "summary.json"
+        subprocess.run([lasr, "eval", "--model", str(model_dir), "--manifest", manifest, "--jobs", str(jobs),
+                        "--summary-json", str(out)], check=True)
+        return json.loads(out.read_text())
+
+
 def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: dict | None = None) -> LasrModel:
     """Write the model directory; returns the in-memory model with float16-rounded weights."""
     out = Path(out_dir)
@@ -67,10 +101,7 @@ def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: di
     shutil.copy(tok_dir / "tokens.txt", out / "tokens.txt")
     if (tok_dir / "sentencepiece.model").exists():
         shutil.copy(tok_dir / "sentencepiece.model", out / "sentencepiece.model")
-    ecfg = engine_config(cfg, model.args.vocab_size)
-    with open(out / "config.yaml", "w", encoding="utf-8") as f:
-        f.write("# lasr model config, written by training/lasr_train/export.py (docs/model-format.md)\n")
-        yaml.safe_dump(ecfg, f, sort_keys=False, allow_unicode=True)
+    write_config(out / "config.yaml", engine_config(cfg, model.args.vocab_size))
     write_model_card(out, model, cfg, card_info or {})
     rounded = LasrModel(model.args)
     rounded.load_state_dict({k: v.float() for k, v in sd.items()})

@@ -14,25 +14,14 @@ model, the candidate and its parity fixtures replace the current ones.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
-from .timing import set_card_line
+from .export import engine_eval, set_card_line
 
 DECIDING_CORPUS = "librispeech-train-clean-100-sample"
 WER_KEY = "dev WER, Swift engine (lasr eval)"
 TIMING_KEY = "word timing on the dev words with forced alignments (lasr eval)"
-
-
-def score(model_dir: str, manifest: str, lasr: str, jobs: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "summary.json"
-        subprocess.run([lasr, "eval", "--model", model_dir, "--manifest", manifest, "--jobs", str(jobs),
-                        "--summary-json", str(out)], check=True)
-        return json.loads(out.read_text())
 
 
 def wer_line(summary: dict) -> str:
@@ -62,7 +51,7 @@ def corpus_wer(summary: dict, corpus: str) -> float:
 
 def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: str | None,
             manifest: str, lasr: str, corpus: str = DECIDING_CORPUS, jobs: int = 2) -> bool:
-    new = score(candidate, manifest, lasr, jobs)
+    new = engine_eval(candidate, manifest, lasr, jobs)
     card = Path(candidate) / "MODEL_CARD.md"
     text = set_card_line(card.read_text(encoding="utf-8"), WER_KEY, wer_line(new))
     if timing_line(new):
@@ -70,7 +59,7 @@ def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: 
     card.write_text(text, encoding="utf-8")
     new_wer = corpus_wer(new, corpus)
     if (Path(target) / "config.yaml").exists():
-        old_wer = corpus_wer(score(target, manifest, lasr, jobs), corpus)
+        old_wer = corpus_wer(engine_eval(target, manifest, lasr, jobs), corpus)
         if new_wer >= old_wer:
             print(f"kept {target}: {corpus} WER {old_wer:.2f}%, the candidate reads {new_wer:.2f}% ({candidate})")
             return False

@@ -28,6 +28,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import yaml
+
+from .export import engine_eval, set_card_line, write_config
+
 VOICES = ["kal16", "slt", "rms", "awb"]
 # Letters, apostrophes and pauses only: digits, abbreviations and hyphens make
 # flite's words differ from the sentence's.
@@ -101,54 +105,19 @@ def render(text_path: str, out_dir: str, count: int, seed: int) -> int:
     return len(lines)
 
 
-def set_attention_lag(config_text: str, lag: float) -> str:
-    """config.yaml with `timestamps.attention_lag` set to `lag` (the rest of the text unchanged)."""
-    line = f"  attention_lag: {lag:.3f}"
-    if re.search(r"(?m)^timestamps:\s*$", config_text):
-        return re.sub(r"(?m)^  attention_lag: .*$", line, config_text, count=1)
-    return config_text.rstrip("\n") + "\ntimestamps:\n" + line + "\n"
-
-
-def current_lag(config_text: str) -> float:
-    m = re.search(r"(?m)^timestamps:\s*\n(?:  .*\n)*?  attention_lag: ([-0-9.e]+)", config_text)
-    return float(m.group(1)) if m else 0.0
-
-
-def set_card_line(card_text: str, key: str, value: str) -> str:
-    """MODEL_CARD.md with its "- key: value" line replaced, or added at the end of the
-    "## Training run" list."""
-    prefix = f"- {key}:"
-    kept = card_text.splitlines()
-    for i, l in enumerate(kept):
-        if l.startswith(prefix):
-            kept[i] = f"{prefix} {value}"
-            return "\n".join(kept) + "\n"
-    at = next((i + 1 for i, l in enumerate(kept) if l == "## Training run"), len(kept))
-    while at < len(kept) and (kept[at] == "" or kept[at].startswith("- ")):
-        at += 1
-    while at > 0 and kept[at - 1] == "":
-        at -= 1
-    kept.insert(at, f"{prefix} {value}")
-    return "\n".join(kept) + "\n"
-
-
 def calibrate(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> float:
     """Measures the model's timing bias on `manifest` and folds it into its config; returns the new lag."""
     config_path = Path(model_dir) / "config.yaml"
-    config = config_path.read_text(encoding="utf-8")
-    old = current_lag(config)
-    with tempfile.TemporaryDirectory() as tmp:
-        summary_path = Path(tmp) / "summary.json"
-        subprocess.run([lasr, "eval", "--model", model_dir, "--manifest", manifest, "--jobs", str(jobs),
-                        "--summary-json", str(summary_path)], check=True)
-        summary = json.loads(summary_path.read_text())
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    old = config.get("timestamps", {}).get("attention_lag", 0.0)
+    summary = engine_eval(model_dir, manifest, lasr, jobs)
     timing = summary.get("timing")
     if not timing or timing["matched_words"] < 200:
         raise SystemExit(f"too few recognized words to calibrate on ({timing and timing['matched_words']}); "
                          "is the model trained?")
-    bias = (timing["start_bias_ms"] + timing["end_bias_ms"]) / 2000
-    lag = round(old + bias, 3)
-    config_path.write_text(set_attention_lag(config, lag), encoding="utf-8")
+    lag = round(old + (timing["start_bias_ms"] + timing["end_bias_ms"]) / 2000, 3)
+    config["timestamps"] = {"attention_lag": lag}
+    write_config(config_path, config)
     card = Path(model_dir) / "MODEL_CARD.md"
     if card.exists():
         n = summary["overall"]["utterances"]

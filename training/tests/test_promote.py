@@ -27,7 +27,7 @@ def fake_scores(monkeypatch, wers):
         s = json.loads(json.dumps(SUMMARY))
         s["corpora"]["librispeech-train-clean-100-sample"]["wer"] = wers[model_dir]
         return s
-    monkeypatch.setattr(P, "score", score)
+    monkeypatch.setattr(P, "engine_eval", score)
 
 
 def make_model(path, tag):

@@ -158,22 +158,22 @@ struct EvalCommand: ParsableCommand {
         print("model \(info.model), beam \(info.beam), ctc weight \(info.ctcWeight), attention window "
               + (info.attentionWindow.map { "-\($0[0])/+\($0[1]) frames" } ?? "off"))
         print("corpus                               utts    WER     S     D     I     N    CER")
-        var total = (words: EditCounts(), chars: EditCounts(), count: 0)
-        for name in corpora.keys.sorted() {
-            let c = corpora[name]!
-            print(line(name, c))
-            total = (total.words + c.words, total.chars + c.chars, total.count + c.count)
-        }
-        print(line("overall", total))
+        for name in corpora.keys.sorted() { print(line(name, corpora[name]!)) }
+        print(line("overall", Self.total(corpora)))
         print(String(format: "real-time factor: %.1f s of audio in %.1f s (model load included): %.0fx real time",
                      audioSeconds, elapsed, audioSeconds / elapsed))
-        if !timing.start.isEmpty {
-            func ms(_ values: [Double], _ q: Double) -> Double { 1000 * (TimingErrors.quantile(values, q) ?? 0) }
+        if let t = timing.summary {
             print(String(format: "word timing (%d matched words): start error median %.0f ms, p90 %.0f ms; end error median %.0f ms, p90 %.0f ms",
-                         timing.start.count, ms(timing.start, 0.5), ms(timing.start, 0.9), ms(timing.end, 0.5), ms(timing.end, 0.9)))
+                         t.matchedWords, t.startMedianMs, t.startP90Ms, t.endMedianMs, t.endP90Ms))
             print(String(format: "word timing bias (median signed error, + is late): start %+.0f ms, end %+.0f ms",
-                         ms(timing.signedStart, 0.5), ms(timing.signedEnd, 0.5)))
+                         t.startBiasMs, t.endBiasMs))
         }
+    }
+
+    /// The counts of all corpora together.
+    static func total(_ corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)])
+        -> (words: EditCounts, chars: EditCounts, count: Int) {
+        corpora.values.reduce((EditCounts(), EditCounts(), 0)) { ($0.0 + $1.words, $0.1 + $1.chars, $0.2 + $1.count) }
     }
 
     /// The report as JSON: error rates in percent, timing in milliseconds.
@@ -184,26 +184,14 @@ struct EvalCommand: ParsableCommand {
              "substitutions": c.words.substitutions, "deletions": c.words.deletions,
              "insertions": c.words.insertions, "reference_words": c.words.reference]
         }
-        var total = (words: EditCounts(), chars: EditCounts(), count: 0)
-        var perCorpus: [String: Any] = [:]
-        for (name, c) in corpora {
-            perCorpus[name] = scores(c)
-            total = (total.words + c.words, total.chars + c.chars, total.count + c.count)
-        }
         var out: [String: Any] = [
             "model": info.model, "beam": info.beam, "ctc_weight": info.ctcWeight,
-            "corpora": perCorpus, "overall": scores(total), "failures": failures,
+            "corpora": corpora.mapValues(scores), "overall": scores(total(corpora)), "failures": failures,
             "audio_seconds": audioSeconds, "elapsed_seconds": elapsed,
             "real_time_factor": elapsed > 0 ? audioSeconds / elapsed : 0,
         ]
-        if !timing.signedStart.isEmpty {
-            func ms(_ values: [Double], _ q: Double) -> Double { 1000 * (TimingErrors.quantile(values, q) ?? 0) }
-            out["timing"] = [
-                "matched_words": timing.signedStart.count,
-                "start_median_ms": ms(timing.start, 0.5), "start_p90_ms": ms(timing.start, 0.9),
-                "end_median_ms": ms(timing.end, 0.5), "end_p90_ms": ms(timing.end, 0.9),
-                "start_bias_ms": ms(timing.signedStart, 0.5), "end_bias_ms": ms(timing.signedEnd, 0.5),
-            ]
+        if let t = timing.summary {
+            out["timing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t))
         }
         return try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
     }
