@@ -67,12 +67,20 @@ public struct Hypothesis: Sendable {
 /// `score + (1−w)·log p_att(c) + w·(log ψ(g+c) − log ψ(g))`, and the best `beam`
 /// candidates survive. Where `<sos/eos>` passes the threshold (and always at the last
 /// step) the hypothesis also ends, scored with the CTC probability of the complete
-/// prefix. The search stops when `beam` hypotheses have ended or none is left.
+/// prefix. The search stops at the maximum length, when none is left, or when no
+/// running hypothesis ranks above the best ended one.
+///
+/// That last rule replaced "stop once `beam` hypotheses have ended", which lost the
+/// tails of utterances: an uncertain decoder lets several hypotheses end early within a
+/// few steps, the count is reached before any complete hypothesis ends, and the short
+/// ones win however badly CTC scores them (docs/benchmarks.md has the dev numbers).
 /// This is the algorithm of `training/lasr_train/decode.py`'s `beam_search`, which
 /// the parity fixture checks it against.
 public struct BeamSearch {
     public let model: LasrModel
     public let options: DecodingOptions
+    /// Tests turn the early stop off to compare with a search run to the maximum length.
+    var stopsEarly = true
 
     public init(model: LasrModel, options: DecodingOptions) {
         self.model = model
@@ -102,6 +110,9 @@ public struct BeamSearch {
         let preBeam = scorer != nil ? Int(1.5 * Double(options.beam)) : options.beam
         var live = [Live(tokens: [], score: 0, tokenLogProbs: [], ctc: scorer?.initial(), alignment: [], peak: nil)]
         var ended: [Hypothesis] = []
+        var bestEnded = -Double.infinity
+        let normalize = options.lengthNormalization
+        func rank(_ score: Double, tokens: Int) -> Double { normalize ? score / Double(tokens + 1) : score }
         var logProbs: [Float] = []
         let V = vocab.count
 
@@ -135,7 +146,8 @@ public struct BeamSearch {
                         ctcTotal = scorer.final(c)
                         total = hyp.score + (1 - w) * eosLogProb + w * (ctcTotal - c.logPsi)
                     }
-                    let normalized = options.lengthNormalization ? total / Double(hyp.tokens.count + 1) : total
+                    let normalized = rank(total, tokens: hyp.tokens.count)
+                    bestEnded = max(bestEnded, normalized)
                     ended.append(Hypothesis(tokens: hyp.tokens, score: normalized, rawScore: total,
                                             tokenLogProbs: hyp.tokenLogProbs + [eosLogProb], ctcLogProb: ctcTotal,
                                             alignment: hyp.alignment + [row]))
@@ -167,7 +179,13 @@ public struct BeamSearch {
                             alignment: parent.alignment + [rows[c.parent]],
                             peak: peaks[c.parent])
             }
-            if ended.count >= options.beam || live.isEmpty { break }
+            if live.isEmpty { break }
+            // Stop once no running hypothesis ranks above the best ended one. Every term of a
+            // score is a log-probability (ψ(g+c) ≤ ψ(g) too), so scores only fall: without
+            // length normalization nothing running can overtake it any more. With it, a running
+            // hypothesis is ranked by its score per token so far, a heuristic: cheap tokens
+            // could still raise its average, but tails of garbage do not.
+            if stopsEarly, bestEnded > -.infinity, live.allSatisfy({ rank($0.score, tokens: $0.tokens.count) < bestEnded }) { break }
             state.select(parents)
         }
         return BeamRanking.ranked(ended, limit: nBest, by: \.score)

@@ -1,7 +1,7 @@
 import Foundation
 import LasrAudio
 import LasrCore
-import LasrDecoding
+@testable import LasrDecoding
 import LasrFeatures
 import LasrModel
 import Testing
@@ -102,6 +102,20 @@ import Testing
             scores.append(try #require(BeamSearch(model: model, options: o).decode(encoded).first).score)
         }
         for (narrow, wide) in zip(scores, scores.dropFirst()) { #expect(wide >= narrow - 1e-9, "\(scores)") }
+    }
+
+    /// Without length normalization scores only fall, so stopping once nothing running ranks
+    /// above the best ended hypothesis must find what a search to the maximum length finds.
+    @Test(arguments: [0.0, 0.3]) func earlyStopIsExactWithoutLengthNormalization(ctcWeight: Double) throws {
+        let (model, encoded) = try encoded()
+        var o = options(model, beam: 4, ctcWeight: ctcWeight)
+        o.lengthNormalization = false
+        var full = BeamSearch(model: model, options: o)
+        full.stopsEarly = false
+        let early = try #require(BeamSearch(model: model, options: o).decode(encoded).first)
+        let exhaustive = try #require(full.decode(encoded).first)
+        #expect(early.tokens == exhaustive.tokens)
+        #expect(abs(early.score - exhaustive.score) < 1e-9)
     }
 
     @Test func longFileIsDecodedSegmentBySegmentAsItIsRead() throws {

@@ -120,6 +120,7 @@ def beam_search(model, enc: torch.Tensor, ctc_logprobs: torch.Tensor, beam: int 
     # hypothesis: (tokens, score, att_sum, dec_state, ctc_state)
     hyps = [([], 0.0, 0.0, state0, scorer.initial() if scorer else None)]
     ended = []
+    best_ended = -np.inf  # ranking score of the best ended hypothesis
     max_len = max(1, int(max_len_ratio * T))
     pre_beam = int(1.5 * beam) if scorer else beam
     for i in range(max_len + 1):
@@ -144,6 +145,7 @@ def beam_search(model, enc: torch.Tensor, ctc_logprobs: torch.Tensor, beam: int 
                 else:
                     s = score + lp[SOS_EOS]
                 ended.append((tokens, s, att_sum + lp[SOS_EOS], (scorer.final(cst) if scorer else 0.0)))
+                best_ended = max(best_ended, _rank(s, len(tokens), length_normalization))
             if len(top) == 0:
                 continue
             last = tokens[-1] if tokens else SOS_EOS
@@ -157,7 +159,9 @@ def beam_search(model, enc: torch.Tensor, ctc_logprobs: torch.Tensor, beam: int 
                     cand.append((score + lp[c], tokens + [int(c)], att_sum + lp[c], st_new, None))
         cand.sort(key=lambda c: -c[0])
         hyps = [(c[1], c[0], c[2], c[3], c[4]) for c in cand[:beam]]
-        if len(ended) >= beam or not hyps:
+        # stop once no running hypothesis ranks above the best ended one (exact without length
+        # normalization, since scores only fall; a per-token heuristic with it)
+        if not hyps or all(_rank(h[1], len(h[0]), length_normalization) < best_ended for h in hyps):
             break
     res = [{"tokens": e[0], "score": _final(e, length_normalization), "raw_score": float(e[1]),
             "att": float(e[2]), "ctc": float(e[3])} for e in ended]
@@ -165,10 +169,14 @@ def beam_search(model, enc: torch.Tensor, ctc_logprobs: torch.Tensor, beam: int 
     return res[: nbest or beam]
 
 
+def _rank(score: float, n_tokens: int, length_normalization: bool) -> float:
+    """Score per token (tokens + 1 for eos) with length normalization, else the score."""
+    return score / (n_tokens + 1) if length_normalization else score
+
+
 def _final(e, length_normalization):
     """Ranking score of an ended hypothesis: total score, divided by (tokens + 1 for eos) if normalized."""
-    tokens, score = e[0], float(e[1])
-    return score / (len(tokens) + 1) if length_normalization else score
+    return _rank(float(e[1]), len(e[0]), length_normalization)
 
 
 def words_of(tokenizer, ids) -> str:

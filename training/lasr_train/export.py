@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from safetensors.numpy import save_file as np_save_file
+from safetensors.numpy import load_file as np_load_file, save_file as np_save_file
 from safetensors.torch import load_file, save_file
 
 from .audio import resample
@@ -192,6 +192,18 @@ def write_fixtures(model_dir, fixture_dir, text: str, waveform: np.ndarray | Non
     return info
 
 
+def refresh_fixtures(model_dir, fixture_dir) -> dict:
+    """Recompute a fixture directory from its own stored waveform and prompt, for when the
+    reference algorithms change but the model does not (the model's hash must match)."""
+    fd = Path(fixture_dir)
+    info = json.loads((fd / "parity.json").read_text())
+    sha = hashlib.sha256((Path(model_dir) / "model.safetensors").read_bytes()).hexdigest()
+    if info["model_sha256"] != sha:
+        raise SystemExit(f"{fd}: fixtures belong to model {info['model_sha256'][:12]}, {model_dir} is {sha[:12]}")
+    waveform = np_load_file(str(fd / "parity.safetensors"))["waveform"]
+    return write_fixtures(model_dir, fd, info["prompt_text"], waveform=waveform, source=info.get("prompt_source", ""))
+
+
 def augmentation_summary(training: dict) -> str:
     """What the checkpoint's final training config applied, for the model card."""
     aug = training.get("augment", {})
@@ -245,9 +257,11 @@ def pick_fixture_sentence(path: str, min_words: int = 5, max_words: int = 7) -> 
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--tokens", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--refresh-fixtures", nargs=2, metavar=("MODEL_DIR", "FIXTURE_DIR"),
+                    help="only recompute FIXTURE_DIR from MODEL_DIR and the fixture's own waveform")
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--tokens")
+    ap.add_argument("--out")
     ap.add_argument("--fixtures", default=None)
     ap.add_argument("--fixture-text-file", default="/work/shared/speech/text/ljspeech-sentences.txt")
     ap.add_argument("--card", default=None, help="JSON file with training facts for MODEL_CARD.md")
@@ -256,6 +270,13 @@ def main(argv=None):
                     help="export only if the checkpoint's best LibriSpeech dev greedy WER is below this")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
+    if a.refresh_fixtures:
+        fi = refresh_fixtures(*a.refresh_fixtures)
+        print(f"fixtures {a.refresh_fixtures[1]}: best {fi['nbest'][0]['text'] if fi['nbest'] else ''!r}")
+        return
+    missing = [f"--{k}" for k in ("checkpoint", "tokens", "out") if getattr(a, k) is None]
+    if missing:
+        ap.error("the following arguments are required: " + ", ".join(missing))
     if a.require_wer_below:
         best = torch.load(a.checkpoint, map_location="cpu", weights_only=False).get("best") or {}
         if best.get("wer") is None or best["wer"] >= a.require_wer_below:

@@ -49,14 +49,20 @@ def corpus_wer(summary: dict, corpus: str) -> float:
     return c["wer"]
 
 
+def score_card(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> dict:
+    """Score a model directory with the engine and write the WER and timing lines of its card."""
+    summary = engine_eval(model_dir, manifest, lasr, jobs)
+    card = Path(model_dir) / "MODEL_CARD.md"
+    text = set_card_line(card.read_text(encoding="utf-8"), WER_KEY, wer_line(summary))
+    if timing_line(summary):
+        text = set_card_line(text, TIMING_KEY, timing_line(summary))
+    card.write_text(text, encoding="utf-8")
+    return summary
+
+
 def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: str | None,
             manifest: str, lasr: str, corpus: str = DECIDING_CORPUS, jobs: int = 2) -> bool:
-    new = engine_eval(candidate, manifest, lasr, jobs)
-    card = Path(candidate) / "MODEL_CARD.md"
-    text = set_card_line(card.read_text(encoding="utf-8"), WER_KEY, wer_line(new))
-    if timing_line(new):
-        text = set_card_line(text, TIMING_KEY, timing_line(new))
-    card.write_text(text, encoding="utf-8")
+    new = score_card(candidate, manifest, lasr, jobs)
     new_wer = corpus_wer(new, corpus)
     if (Path(target) / "config.yaml").exists():
         old_wer = corpus_wer(engine_eval(target, manifest, lasr, jobs), corpus)
@@ -77,7 +83,9 @@ def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--candidate", required=True, help="exported model directory to consider")
-    ap.add_argument("--target", required=True, help="the shipped model directory (replaced if the candidate wins)")
+    ap.add_argument("--target", help="the shipped model directory (replaced if the candidate wins)")
+    ap.add_argument("--card-only", action="store_true",
+                    help="only rescore the candidate's card (after an engine change), replace nothing")
     ap.add_argument("--fixtures", default=None, help="the candidate's parity fixtures")
     ap.add_argument("--fixtures-target", default=None, help="where the shipped model's parity fixtures live")
     ap.add_argument("--manifest", required=True)
@@ -85,6 +93,11 @@ def main(argv=None):
     ap.add_argument("--corpus", default=DECIDING_CORPUS, help="the corpus whose WER decides")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args(argv)
+    if a.card_only:
+        print(wer_line(score_card(a.candidate, a.manifest, a.lasr, a.jobs)))
+        return
+    if a.target is None:
+        ap.error("--target is required unless --card-only")
     promote(a.candidate, a.target, a.fixtures, a.fixtures_target, a.manifest, a.lasr, a.corpus, a.jobs)
 
 

@@ -1,11 +1,13 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from safetensors.numpy import load_file
 
 from lasr_train.config import load_config, merge
-from lasr_train.export import export_model, load_model_dir, model_outputs, round_trip_check, write_fixtures
+from lasr_train.export import (export_model, load_model_dir, model_outputs, refresh_fixtures, round_trip_check,
+                               write_fixtures)
 from lasr_train.model import LasrModel, ModelArgs
 from lasr_train.tokenizer import train_tokenizer
 
@@ -39,3 +41,10 @@ def test_export_round_trip_and_fixtures(tmp_path):
     o = model_outputs(loaded, torch.from_numpy(t["features"]))
     assert np.allclose(o["encoder_out"].numpy(), t["encoder_out"], atol=1e-6)
     assert json.loads((tmp_path / "fx" / "parity.json").read_text())["nbest"] == info["nbest"]
+    # refreshing recomputes the same fixtures from the stored waveform, and refuses another model
+    (tmp_path / "fx" / "parity.json").write_text(json.dumps({**info, "nbest": []}))
+    assert refresh_fixtures(tmp_path / "model", tmp_path / "fx")["nbest"] == info["nbest"]
+    assert np.array_equal(load_file(str(tmp_path / "fx" / "parity.safetensors"))["encoder_out"], t["encoder_out"])
+    (tmp_path / "fx" / "parity.json").write_text(json.dumps({**info, "model_sha256": "0" * 64}))
+    with pytest.raises(SystemExit, match="fixtures belong to model 000000000000"):
+        refresh_fixtures(tmp_path / "model", tmp_path / "fx")

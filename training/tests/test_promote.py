@@ -59,3 +59,15 @@ def test_a_missing_deciding_corpus_is_an_error(tmp_path, monkeypatch):
     fake_scores(monkeypatch, {str(cand): 50.0})
     with pytest.raises(SystemExit, match="no 'other'"):
         P.promote(str(cand), str(tmp_path / "none"), None, None, "m.jsonl", "lasr", corpus="other")
+
+
+def test_card_only_rescores_and_replaces_nothing(tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    make_model(model, "shipped")
+    card = model / "MODEL_CARD.md"
+    card.write_text(card.read_text().replace("- a: 1\n", f"- a: 1\n- {P.WER_KEY}: stale\n"))
+    fake_scores(monkeypatch, {str(model): 48.13})
+    P.main(["--candidate", str(model), "--card-only", "--manifest", "m.jsonl"])
+    text = card.read_text()
+    assert "stale" not in text and "librispeech-train-clean-100-sample (248 utts) 48.13%" in text
+    assert text.count(P.WER_KEY) == 1 and (model / "config.yaml").read_text() == "name: shipped\n"
