@@ -14,8 +14,8 @@ public enum VectorMath {
             let b0 = rawB.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             let a1 = rawA.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
             let b1 = rawB.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
-            acc0 += a0 * b0  // not addProduct: without FMA in the target it becomes a libm call per lane
-            acc1 += a1 * b1
+            acc0 = acc0.adding(a0, times: b0)
+            acc1 = acc1.adding(a1, times: b1)
             i += 16
         }
         var sum = (acc0 + acc1).sum()
@@ -24,5 +24,20 @@ public enum VectorMath {
             i += 1
         }
         return sum
+    }
+}
+
+extension SIMD8 where Scalar == Float {
+    /// `self + a·b`, one fused multiply-add per lane in builds for AVX2 + FMA (`make`
+    /// passes `-DLASR_AVX2` with `-target-cpu haswell`). Elsewhere a multiply and an
+    /// add: without FMA in the compile target `addingProduct` is a libm `fmaf` call
+    /// per lane, and a plain `a * b + c` never fuses, because Swift does not contract.
+    @inlinable @inline(__always)
+    public func adding(_ a: Self, times b: Self) -> Self {
+        #if LASR_AVX2
+        return addingProduct(a, b)
+        #else
+        return self + a * b
+        #endif
     }
 }

@@ -156,7 +156,7 @@ public final class Attention {
                                 let v = qRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
                                     + kRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
                                     + lRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-                                acc += Activations.tanh(v) * wRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                acc = acc.adding(Activations.tanh(v), times: wRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self))
                                 c += 8
                             }
                             var sum = acc.sum()

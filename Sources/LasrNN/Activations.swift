@@ -1,4 +1,5 @@
 import Foundation
+import LasrCore
 
 /// Elementwise activations over contiguous buffers, eight lanes at a time.
 ///
@@ -6,8 +7,12 @@ import Foundation
 /// and a degree-7 polynomial): relative error below 2e-7 over the float range,
 /// far inside the 1e-3 parity tolerance with the PyTorch recipe, and several times
 /// faster than calling libm per element in the attention's hot loop.
+///
+/// The per-vector functions are `@inlinable` so that the attention's loop in
+/// LasrModel inlines them: called across the module boundary, `tanh` cost a call per
+/// eight lanes.
 public enum Activations {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         // `replacing(with:where:)` compiles to vector blends; `clamped` is a generic call per lane.
         let clamped = x.replacing(with: -87, where: x .< -87).replacing(with: 88, where: x .> 88)
@@ -20,26 +25,26 @@ public enum Activations {
         let kBits = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
         let f = (clamped - k * 0.693_145_75) - k * 1.428_606_8e-6  // x − k·ln2, in two parts for accuracy
         var p = SIMD8<Float>(repeating: 1.984_127e-4)
-        p = p * f + 1.388_888_9e-3
-        p = p * f + 8.333_333_5e-3
-        p = p * f + 4.166_666_8e-2
-        p = p * f + 0.166_666_67
-        p = p * f + 0.5
-        p = p * f + 1
-        p = p * f + 1
+        p = SIMD8(repeating: 1.388_888_9e-3).adding(p, times: f)
+        p = SIMD8(repeating: 8.333_333_5e-3).adding(p, times: f)
+        p = SIMD8(repeating: 4.166_666_8e-2).adding(p, times: f)
+        p = SIMD8(repeating: 0.166_666_67).adding(p, times: f)
+        p = SIMD8(repeating: 0.5).adding(p, times: f)
+        p = SIMD8(repeating: 1).adding(p, times: f)
+        p = SIMD8(repeating: 1).adding(p, times: f)
         let bits = (kBits &+ 127) &<< 23
         // Below −87 the true value is under the smallest normal float: 0, which also makes exp(−∞) = 0.
         return (p * unsafeBitCast(bits, to: SIMD8<Float>.self)).replacing(with: 0, where: x .< -87)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func tanh(_ x: SIMD8<Float>) -> SIMD8<Float> {
         // tanh(x) = 1 − 2/(e^{2x} + 1); saturates cleanly at ±1 for large |x|.
         let e = exp(x + x)
         return 1 - 2 / (e + 1)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func sigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> {
         1 / (1 + exp(-x))
     }

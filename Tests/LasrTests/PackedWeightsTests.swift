@@ -5,19 +5,26 @@ import Testing
 /// The packed few-row product against a plain double-precision sum, on shapes that
 /// leave a partial group of outputs and a partial block of rows.
 @Suite struct PackedWeightsTests {
-    @Test(arguments: [1, 3, 4, 5, 8, 9])
-    func matchesThePlainProduct(rows: Int) {
+    /// Weights that are all exactly float16 (as in lasr models) are kept in half
+    /// precision; any other value keeps the panels in single precision. Both paths must
+    /// give the plain product.
+    @Test(arguments: [(1, false), (3, false), (4, false), (5, false), (8, false), (9, false), (1, true), (5, true), (8, true)])
+    func matchesThePlainProduct(rows: Int, halfWeights: Bool) {
         let n = 37, k = 29, ld = 31
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next() -> Float {
             seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Float(Int64(bitPattern: seed >> 11) % 2000) / 1000 - 1
         }
-        let w = (0..<(n * ld)).map { _ in next() }   // rows of ld floats, the last ld − k unused
+        // Rows of ld floats, the last ld − k unused; multiples of 1/1024 in (−1, 1) are exact in float16.
+        let w = (0..<(n * ld)).map { _ in halfWeights ? (next() * 1024).rounded() / 1024 : next() }
         let x = (0..<(rows * k)).map { _ in next() }
         let start = (0..<(rows * n)).map { _ in next() }
         var y = start
         let packed = w.withUnsafeBufferPointer { PackedWeights($0.baseAddress!, outputs: n, inputs: k, ldw: ld) }
+        #if !(os(macOS) && arch(x86_64))
+        #expect(packed.isHalfPrecision == halfWeights)
+        #endif
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { packed.accumulate(xp.baseAddress!, rows: rows, into: $0.baseAddress!) }
         }
