@@ -122,6 +122,7 @@ public struct BeamSearch {
             struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let ctc: (extension: Int, index: Int)? }
             var candidates: [Candidate] = []
             var extensions: [CTCPrefixScorer.Extension] = []
+            var pending: [(parent: Int, tokens: [Int])] = []  // hypotheses whose candidates need CTC scores
             // Each row's attention and its peak, read once: the candidates of the row and
             // the hypotheses that survive from it share them.
             let rows = live.indices.map { Array(state.alignment(row: $0)) }
@@ -153,21 +154,45 @@ public struct BeamSearch {
                                             alignment: hyp.alignment + [row]))
                 }
                 guard !top.isEmpty else { continue }
-                if let scorer, let c = hyp.ctc {
-                    let extended = scorer.extend(c, last: hyp.tokens.last, candidates: top)
-                    extensions.append(extended)
-                    for (k, token) in top.enumerated() {
-                        let lpc = Double(logProbs[base + token])
-                        candidates.append(Candidate(
-                            score: hyp.score + (1 - w) * lpc + w * (extended.logPsi[k] - c.logPsi),
-                            parent: r, token: token, logProb: lpc, ctc: (extensions.count - 1, k)))
-                    }
+                if scorer != nil, hyp.ctc != nil {
+                    pending.append((r, top))
                 } else {
                     for token in top {
                         let lpc = Double(logProbs[base + token])
                         candidates.append(Candidate(score: hyp.score + lpc, parent: r, token: token, logProb: lpc, ctc: nil))
                     }
                 }
+            }
+            if let scorer, !pending.isEmpty {
+                // A CTC term is the log-ratio of two prefix probabilities, ψ(g+c) ≤ ψ(g), so
+                // `score + (1−w)·log p_att(c)` bounds a candidate's joint score. Once `beam`
+                // joint scores are known, a candidate bounded below the lowest of them cannot
+                // survive, and its prefix recursion — the scorer's whole cost — is skipped.
+                // Hypotheses go best bound first so that the bar rises early; the candidates
+                // are listed in the usual order, so the result is that of scoring them all.
+                func bound(_ r: Int, _ token: Int) -> Double { live[r].score + (1 - w) * Double(logProbs[r * V + token]) }
+                var kept = [[Candidate]](repeating: [], count: live.count)
+                var best: [Double] = []  // the best `beam` joint scores so far, descending
+                for (r, top) in pending.sorted(by: { bound($0.parent, $0.tokens[0]) > bound($1.parent, $1.tokens[0]) }) {
+                    // The slack keeps a rounding excess of ψ(g+c) over ψ(g) from dropping a tie.
+                    let bar = best.count == options.beam ? best[options.beam - 1] - 1e-9 : -Double.infinity
+                    let tokens = Array(top.prefix { bound(r, $0) >= bar })
+                    guard !tokens.isEmpty, let c = live[r].ctc else { continue }
+                    let extended = scorer.extend(c, last: live[r].tokens.last, candidates: tokens)
+                    extensions.append(extended)
+                    for (k, token) in tokens.enumerated() {
+                        let lpc = Double(logProbs[r * V + token])
+                        let score = live[r].score + (1 - w) * lpc + w * (extended.logPsi[k] - c.logPsi)
+                        kept[r].append(Candidate(score: score, parent: r, token: token, logProb: lpc,
+                                                 ctc: (extensions.count - 1, k)))
+                        let at = best.firstIndex { $0 < score } ?? best.count
+                        if at < options.beam {
+                            best.insert(score, at: at)
+                            if best.count > options.beam { best.removeLast() }
+                        }
+                    }
+                }
+                candidates += kept.joined()
             }
             let ranked = BeamRanking.ranked(candidates, limit: options.beam, by: \.score)
             let parents = ranked.map(\.parent)
