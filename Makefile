@@ -20,6 +20,10 @@ RELEASE_FLAGS := -Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -DLASR_AVX2
 endif
 endif
 endif
+# Extra pip arguments for the venv. Where /opt/wheels (PIP_FIND_LINKS) does not hold
+# torch's CPU wheel, PIP_EXTRA="--extra-index-url https://download.pytorch.org/whl/cpu"
+# gets the same 200 MB build instead of PyPI's CUDA one (about 5 GB).
+PIP_EXTRA ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Build dependencies: the three C libraries the design rests on.
@@ -70,8 +74,8 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: training/requirements.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || $(MAKE) --no-print-directory _apt_venv
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r training/requirements.txt
+	$(VENV)/bin/pip install -q --no-cache-dir --upgrade pip
+	$(VENV)/bin/pip install -q --no-cache-dir -r training/requirements.txt $(PIP_EXTRA)
 	touch $@
 .PHONY: _apt_venv
 _apt_venv:
