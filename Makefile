@@ -27,7 +27,7 @@ PIP_EXTRA ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Build dependencies: the three C libraries the design rests on.
-SYSTEM_PACKAGES := pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev zlib1g-dev
+SYSTEM_PACKAGES := pkg-config libsndfile1-dev libopus-dev libogg-dev libfftw3-dev libopenblas-dev zlib1g-dev
 # What the tests and the training recipe need besides (TTS voices for synthetic speech).
 TEST_PACKAGES := espeak-ng flite sox librsvg2-bin
 

@@ -23,7 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
     ],
     targets: [
-        // C libraries, wrapped as system-library targets (Debian: libsndfile1-dev, libfftw3-dev, libopenblas-dev).
+        // C libraries, wrapped as system-library targets (Debian: libsndfile1-dev, libfftw3-dev, libopenblas-dev, libopus-dev).
         .systemLibrary(
             name: "CSndFile", pkgConfig: "sndfile",
             providers: [.apt(["libsndfile1-dev"]), .brew(["libsndfile"])]),
@@ -33,6 +33,11 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+        // Ogg Opus without libsndfile's multistream wrapper (Sources/LasrAudio/OggOpusFile.swift says why).
+        // Debian's libsndfile1-dev depends on both.
+        .systemLibrary(
+            name: "COpus", pkgConfig: "opus",
+            providers: [.apt(["libopus-dev", "libogg-dev"]), .brew(["opus", "libogg"])]),
         // zlib: Whisper's compression-ratio guard is defined by zlib's compressed size.
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
@@ -41,7 +46,7 @@ let package = Package(
         // Shared vocabulary of the stages: errors, matrices, config files.
         .target(name: "LasrCore", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Stage 1: files and streams in, 16 kHz mono out.
-        .target(name: "LasrAudio", dependencies: ["LasrCore", "CSndFile"]),
+        .target(name: "LasrAudio", dependencies: ["LasrCore", "CSndFile", "COpus"]),
         // Stage 2: log-mel features.
         .target(name: "LasrFeatures", dependencies: ["LasrCore", "CFFTW"]),
         // Stage 3: tensors, weights files and the BLAS-backed layers.

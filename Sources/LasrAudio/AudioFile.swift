@@ -64,6 +64,9 @@ public enum AudioFile {
         let file = try SoundFile(path: path)
         defer { file.close() }
         let info = file.info
+        let reader: any FrameReader = try file.isOggOpus
+            ? OggOpusFile(path: path, sampleRate: info.sampleRate).flatMap { $0.channels == info.channels ? $0 : nil } ?? file
+            : file
         let resampler = Resampler(inputRate: info.sampleRate, outputRate: sampleRate)
         reserve(Resampler.outputCount(inputCount: info.frames, inputRate: info.sampleRate, outputRate: sampleRate))
         var interleaved = [Float](repeating: 0, count: blockFrames * info.channels)
@@ -71,7 +74,7 @@ public enum AudioFile {
         var block: [Float] = []
         var total = 0
         while true {
-            let n = try file.read(into: &interleaved, frames: blockFrames)
+            let n = try reader.read(into: &interleaved, frames: blockFrames)
             if n == 0 { break }
             total += n
             Downmix.mono(interleaved, channels: info.channels, frames: n, into: &mono)
@@ -111,11 +114,21 @@ public enum Downmix {
     }
 }
 
+/// Where `AudioFile.stream` gets interleaved samples from.
+protocol FrameReader: AnyObject {
+    /// Reads up to `frames` interleaved frames as floats in [-1, 1]; 0 at the end.
+    func read(into buffer: inout [Float], frames: Int) throws -> Int
+}
+
+extension OggOpusFile: FrameReader {}
+
 /// An open libsndfile handle with errors turned into `LasrError`s.
-final class SoundFile {
+final class SoundFile: FrameReader {
     let path: String
     private var handle: OpaquePointer?
     let info: AudioFileInfo
+    /// Opus in Ogg, which `OggOpusFile` decodes faster than libsndfile does.
+    let isOggOpus: Bool
 
     init(path: String) throws {
         self.path = path
@@ -137,6 +150,8 @@ final class SoundFile {
             throw LasrError(.corruptAudio, path: path,
                             "header declares \(sfInfo.samplerate) Hz and \(sfInfo.channels) channels")
         }
+        isOggOpus = Int32(sfInfo.format) & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_OGG)
+            && Int32(sfInfo.format) & Int32(SF_FORMAT_SUBMASK) == Int32(SF_FORMAT_OPUS)
         info = AudioFileInfo(
             path: path,
             container: SoundFile.formatName(handle, Int32(sfInfo.format) & Int32(SF_FORMAT_TYPEMASK)),

@@ -1,5 +1,5 @@
 import Foundation
-import LasrAudio
+@testable import LasrAudio
 import LasrCore
 import Testing
 
@@ -189,5 +189,114 @@ import Testing
         #expect(errors.contains { $0.contains("nothing-here") && $0.contains("no audio files") })
         #expect(errors.last?.contains("3 of 4 inputs failed") == true)
         #expect(!run.stderr.contains("Fatal error"))
+    }
+}
+
+/// `OggOpusFile` must give exactly libsndfile's samples: it replaces libsndfile's
+/// Opus decoding for speed only (Sources/LasrAudio/OggOpusFile.swift).
+@Suite struct OggOpusReaderTests {
+    /// Every frame of `path` through libsndfile, and through `OggOpusFile` read in
+    /// blocks of `block` frames (odd, so reads end inside packets).
+    static func bothWays(_ path: String, block: Int = 997) throws -> (libsndfile: [Float], reader: [Float], channels: Int) {
+        let file = try SoundFile(path: path)
+        #expect(file.isOggOpus)
+        var expected: [Float] = []
+        var buffer = [Float](repeating: 0, count: 4096 * file.info.channels)
+        while case let n = try file.read(into: &buffer, frames: 4096), n > 0 {
+            expected += buffer[0..<(n * file.info.channels)]
+        }
+        let reader = try #require(try OggOpusFile(path: path, sampleRate: file.info.sampleRate))
+        #expect(reader.channels == file.info.channels)
+        var got: [Float] = []
+        var small = [Float](repeating: 0, count: block * reader.channels)
+        while case let n = try reader.read(into: &small, frames: block), n > 0 {
+            got += small[0..<(n * reader.channels)]
+        }
+        return (expected, got, reader.channels)
+    }
+
+    /// Sample-exact equality, reported by the first differing index rather than by
+    /// printing both arrays.
+    static func expectSame(_ got: [Float], _ expected: [Float], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(got.count == expected.count, "lengths", sourceLocation: sourceLocation)
+        let first = (0..<min(got.count, expected.count)).first { got[$0] != expected[$0] }
+        #expect(first == nil, "first difference at sample \(first ?? -1)", sourceLocation: sourceLocation)
+    }
+
+    /// Speech from audio/, written as 16 kHz mono Opus by libsndfile.
+    static func speechOpus(in dir: URL, name: String = "speech.opus", source: String = "01-welcome.wav") throws -> String {
+        let audio = try AudioFile.load(TestSupport.packageRoot.appendingPathComponent("audio/\(source)").path)
+        let path = dir.appendingPathComponent(name).path
+        try TestSupport.writeAudio(path, samples: audio.samples, rate: 16000, channels: 1, encoding: .oggOpus)
+        return path
+    }
+
+    @Test func monoSpeechMatchesLibsndfile() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (expected, got, _) = try Self.bothWays(try Self.speechOpus(in: dir))
+        #expect(expected.count > 16000)
+        Self.expectSame(got, expected)
+    }
+
+    @Test func stereo48kMatchesLibsndfile() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let left = TestSupport.sine(frequency: 440, rate: 48000, count: 48000 * 3, amplitude: 0.4)
+        let right = TestSupport.sine(frequency: 1250, rate: 48000, count: 48000 * 3, amplitude: 0.3)
+        var interleaved: [Float] = []
+        for i in 0..<left.count { interleaved += [left[i], right[i]] }
+        let path = dir.appendingPathComponent("stereo.opus").path
+        try TestSupport.writeAudio(path, samples: interleaved, rate: 48000, channels: 2, encoding: .oggOpus)
+        let (expected, got, channels) = try Self.bothWays(path, block: 4099)
+        #expect(channels == 2)
+        #expect(expected.count > 48000 * 2)
+        Self.expectSame(got, expected)
+    }
+
+    @Test func chainedLinksDecodeOneAfterAnother() throws {
+        // Two Ogg Opus files back to back are one chained stream (RFC 7845 §3): the
+        // reader must play both links, each exactly as it decodes alone.
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try Self.speechOpus(in: dir, name: "a.opus", source: "01-welcome.wav")
+        let second = try Self.speechOpus(in: dir, name: "b.opus", source: "02-weather.wav")
+        let chained = dir.appendingPathComponent("chained.opus").path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: first))
+        bytes += try Data(contentsOf: URL(fileURLWithPath: second))
+        try bytes.write(to: URL(fileURLWithPath: chained))
+        let a = try Self.bothWays(first).reader, b = try Self.bothWays(second).reader
+        let reader = try #require(try OggOpusFile(path: chained, sampleRate: 16000))
+        var got: [Float] = []
+        var block = [Float](repeating: 0, count: 8192)
+        while case let n = try reader.read(into: &block, frames: 8192), n > 0 { got += block[0..<n] }
+        Self.expectSame(got, a + b)
+    }
+
+    @Test func truncatedFileGivesWhatItHolds() throws {
+        // A download cut short: the pages that arrived decode, and nothing crashes.
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let whole = try Self.speechOpus(in: dir)
+        let full = try AudioFile.load(whole)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: whole))
+        let cut = dir.appendingPathComponent("cut.opus").path
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
+        let reader = try #require(try OggOpusFile(path: cut, sampleRate: 16000))
+        var got: [Float] = []
+        var block = [Float](repeating: 0, count: 4096)
+        while case let n = try reader.read(into: &block, frames: 4096), n > 0 { got += block[0..<n] }
+        #expect(got.count > full.samples.count / 4 && got.count < full.samples.count * 3 / 4)
+        Self.expectSame(Array(got.prefix(8000)), Array(full.samples.prefix(8000)))
+    }
+
+    @Test func otherCodecsAreLeftToLibsndfile() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("tone.ogg").path
+        try TestSupport.writeAudio(path, samples: TestSupport.sine(frequency: 440, rate: 16000, count: 16000),
+                                   rate: 16000, channels: 1, encoding: .oggVorbis)
+        #expect(try SoundFile(path: path).isOggOpus == false)
+        #expect(try OggOpusFile(path: path, sampleRate: 16000) == nil)
     }
 }
