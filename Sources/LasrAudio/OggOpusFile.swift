@@ -61,7 +61,7 @@ final class OggOpusFile {
         self.file = file
         self.sampleRate = sampleRate
         ogg_sync_init(&sync)
-        guard let head = try OggOpusFile.firstPacket(file: file, sync: &sync, stream: &stream),
+        guard let head = OggOpusFile.firstPacket(file: file, sync: &sync, stream: &stream),
               let header = OpusHeader(head), header.mappingFamily == 0, (1...2).contains(header.channels)
         else {
             ogg_stream_clear(&stream)
@@ -107,14 +107,14 @@ final class OggOpusFile {
     // MARK: - Ogg pages and packets
 
     /// The next packet of the stream, reading pages as needed; nil at the end of the file.
-    private func nextPacket(_ packet: inout ogg_packet) throws -> Bool {
+    private func nextPacket(_ packet: inout ogg_packet) -> Bool {
         while true {
             let status = ogg_stream_packetout(&stream, &packet)
             if status == 1 { return true }
             // -1 is a gap (a lost page); libopus conceals nothing across it, so go on.
             if status < 0 { continue }
             var page = ogg_page()
-            guard try OggOpusFile.nextPage(file: file, sync: &sync, into: &page) else { return false }
+            guard OggOpusFile.nextPage(file: file, sync: &sync, into: &page) else { return false }
             let pageSerial = ogg_page_serialno(&page)
             if ogg_page_bos(&page) != 0 && linkEnded {
                 // A chained stream: a new link begins with its own headers (RFC 7845 §3).
@@ -133,8 +133,12 @@ final class OggOpusFile {
 
     private func decodeNextPacket() throws {
         var packet = ogg_packet()
-        guard try nextPacket(&packet) else {
+        guard nextPacket(&packet) else {
             atEnd = true
+            if ferror(file) != 0 {
+                throw LasrError(.readFailed, path: path, String(
+                    format: "reading stopped by an I/O error near %.2f s", Double(linkFrames) / Double(sampleRate)))
+            }
             return
         }
         packetsInLink += 1
@@ -190,7 +194,7 @@ final class OggOpusFile {
 
     /// Reads pages until one is complete; false at the end of the file.
     private static func nextPage(file: UnsafeMutablePointer<FILE>, sync: inout ogg_sync_state,
-                                 into page: inout ogg_page) throws -> Bool {
+                                 into page: inout ogg_page) -> Bool {
         while true {
             // -1 means bytes were skipped to regain sync; keep reading as decoders do.
             if ogg_sync_pageout(&sync, &page) == 1 { return true }
@@ -203,9 +207,9 @@ final class OggOpusFile {
 
     /// The first packet of the first logical stream, with `stream` set up for it.
     private static func firstPacket(file: UnsafeMutablePointer<FILE>, sync: inout ogg_sync_state,
-                                    stream: inout ogg_stream_state) throws -> [UInt8]? {
+                                    stream: inout ogg_stream_state) -> [UInt8]? {
         var page = ogg_page()
-        guard try nextPage(file: file, sync: &sync, into: &page), ogg_page_bos(&page) != 0 else { return nil }
+        guard nextPage(file: file, sync: &sync, into: &page), ogg_page_bos(&page) != 0 else { return nil }
         ogg_stream_init(&stream, ogg_page_serialno(&page))
         ogg_stream_pagein(&stream, &page)
         var packet = ogg_packet()
