@@ -31,7 +31,9 @@ public struct Audio: Sendable {
 }
 
 /// Audio files through libsndfile: WAV (8/16/24/32-bit integer, 32/64-bit float),
-/// FLAC, Ogg Vorbis, Ogg Opus, and the other formats libsndfile reads.
+/// FLAC, Ogg Vorbis, Ogg Opus, and the other formats libsndfile reads. libsndfile
+/// opens each file; the samples of mono and stereo Ogg Opus come from `OggOpusFile`,
+/// identical and faster.
 public enum AudioFile {
     /// Frames decoded per read; bounds the working memory of `load` to a constant.
     static let blockFrames = 32768
