@@ -152,7 +152,9 @@ final class OggOpusFile {
             return
         }
         if packetsInLink == 2 { return }  // OpusTags: metadata only
-        guard let decoder else { return }
+        // Opus packets are at least one byte (RFC 6716 §3.4, R1); libopus would read
+        // it as a lost packet and invent `maxPacketFrames` frames of concealment, so it is skipped.
+        guard let decoder, packet.bytes > 0 else { return }
         let decoded = pending.withUnsafeMutableBufferPointer { out in
             opus_decode_float(decoder, packet.packet, Int32(packet.bytes), out.baseAddress!, Int32(OggOpusFile.maxPacketFrames), 0)
         }
