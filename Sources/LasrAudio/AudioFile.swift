@@ -66,9 +66,10 @@ public enum AudioFile {
         let file = try SoundFile(path: path)
         defer { file.close() }
         let info = file.info
-        let reader: any FrameReader = try file.isOggOpus
-            ? OggOpusFile(path: path, sampleRate: info.sampleRate).flatMap { $0.channels == info.channels ? $0 : nil } ?? file
-            : file
+        var reader: any FrameReader = file
+        if file.isOggOpus, let opus = try OggOpusFile(path: path, sampleRate: info.sampleRate), opus.channels == info.channels {
+            reader = opus
+        }
         let resampler = Resampler(inputRate: info.sampleRate, outputRate: sampleRate)
         reserve(Resampler.outputCount(inputCount: info.frames, inputRate: info.sampleRate, outputRate: sampleRate))
         var interleaved = [Float](repeating: 0, count: blockFrames * info.channels)

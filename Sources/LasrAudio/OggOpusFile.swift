@@ -191,7 +191,7 @@ final class OggOpusFile {
         preSkip48k = Int64(header.preSkip)
         skip = header.preSkip * sampleRate / 48000
         linkFrames = 0
-        packetsInLink = max(packetsInLink, 1)
+        packetsInLink = 1  // the identification header was this link's first packet
     }
 
     /// Reads pages until one is complete; false at the end of the file.

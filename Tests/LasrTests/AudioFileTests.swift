@@ -207,12 +207,17 @@ import Testing
         }
         let reader = try #require(try OggOpusFile(path: path, sampleRate: file.info.sampleRate))
         #expect(reader.channels == file.info.channels)
-        var got: [Float] = []
-        var small = [Float](repeating: 0, count: block * reader.channels)
-        while case let n = try reader.read(into: &small, frames: block), n > 0 {
-            got += small[0..<(n * reader.channels)]
+        return (expected, try readAll(reader, block: block), reader.channels)
+    }
+
+    /// Every interleaved sample `reader` gives, read `block` frames at a time.
+    static func readAll(_ reader: OggOpusFile, block: Int) throws -> [Float] {
+        var all: [Float] = []
+        var buffer = [Float](repeating: 0, count: block * reader.channels)
+        while case let n = try reader.read(into: &buffer, frames: block), n > 0 {
+            all += buffer[0..<(n * reader.channels)]
         }
-        return (expected, got, reader.channels)
+        return all
     }
 
     /// Sample-exact equality, reported by the first differing index rather than by
@@ -266,10 +271,7 @@ import Testing
         bytes += try Data(contentsOf: URL(fileURLWithPath: second))
         try bytes.write(to: URL(fileURLWithPath: chained))
         let a = try Self.bothWays(first).reader, b = try Self.bothWays(second).reader
-        let reader = try #require(try OggOpusFile(path: chained, sampleRate: 16000))
-        var got: [Float] = []
-        var block = [Float](repeating: 0, count: 8192)
-        while case let n = try reader.read(into: &block, frames: 8192), n > 0 { got += block[0..<n] }
+        let got = try Self.readAll(try #require(try OggOpusFile(path: chained, sampleRate: 16000)), block: 8192)
         Self.expectSame(got, a + b)
     }
 
@@ -282,10 +284,7 @@ import Testing
         let bytes = try Data(contentsOf: URL(fileURLWithPath: whole))
         let cut = dir.appendingPathComponent("cut.opus").path
         try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut))
-        let reader = try #require(try OggOpusFile(path: cut, sampleRate: 16000))
-        var got: [Float] = []
-        var block = [Float](repeating: 0, count: 4096)
-        while case let n = try reader.read(into: &block, frames: 4096), n > 0 { got += block[0..<n] }
+        let got = try Self.readAll(try #require(try OggOpusFile(path: cut, sampleRate: 16000)), block: 4096)
         #expect(got.count > full.samples.count / 4 && got.count < full.samples.count * 3 / 4)
         Self.expectSame(Array(got.prefix(8000)), Array(full.samples.prefix(8000)))
     }
