@@ -80,8 +80,19 @@ def resumed_config(saved: dict, overrides: dict) -> dict:
     return merge(saved, {"training": overrides.get("training", {})})
 
 
-def lr_at(step, peak, warmup):
+def lr_at(step, peak, warmup, cooldown_start=None, cooldown_steps=0):
+    """Learning rate of a step: linear warmup to `peak`, then inverse square root.
+
+    With `cooldown_start`, the rate reached at that step falls linearly to zero over
+    the next `cooldown_steps` steps. A short decay at the end of a long constant- or
+    slowly-decaying run reaches the loss a full cosine schedule would, without fixing
+    the run's length in advance (Hägele et al. 2024, "Scaling Laws and Compute-Optimal
+    Training Beyond Fixed Training Durations").
+    """
     step = max(step, 1)
+    if cooldown_start is not None and step > cooldown_start:
+        left = max(0.0, 1.0 - (step - cooldown_start) / max(cooldown_steps, 1))
+        return lr_at(cooldown_start, peak, warmup) * left
     return peak * min(step / warmup, math.sqrt(warmup / step))
 
 
@@ -321,7 +332,7 @@ def main(argv=None):
                 for k in range(len(b)):
                     spec_augment(x[k], int(lengths[k]), g_t, aug["freq_masks"], aug["freq_width"],
                                  aug["time_masks"], aug["time_width"], aug["time_ratio"])
-            lr = lr_at(step + 1, tc["lr"], tc["warmup_steps"])
+            lr = lr_at(step + 1, tc["lr"], tc["warmup_steps"], tc.get("cooldown_start"), tc.get("cooldown_steps", 0))
             for pg in opt.param_groups:
                 pg["lr"] = lr
             loss, lc, la, _ = model.forward_loss(x, lengths, y, yl, tc["ctc_weight"], tc["label_smoothing"])

@@ -102,3 +102,14 @@ def test_sigterm_stops_at_a_step_boundary_with_a_checkpoint(tmp_path):
     assert "stopped by signal SIGTERM" in log[-1]
     ck = torch.load(out / "last.pt", weights_only=False)
     assert f"at step {ck['step']}," in log[-1] and ck["epoch"] >= 2
+
+
+def test_cooldown_falls_linearly_to_zero_from_the_rate_it_starts_at():
+    peak, warmup = 1e-3, 1600
+    before = train.lr_at(20000, peak, warmup)
+    assert train.lr_at(20000, peak, warmup, 20000, 1000) == before      # untouched up to the start
+    assert train.lr_at(19000, peak, warmup, 20000, 1000) == train.lr_at(19000, peak, warmup)
+    assert abs(train.lr_at(20500, peak, warmup, 20000, 1000) - before / 2) < 1e-12
+    assert abs(train.lr_at(20001, peak, warmup, 20000, 1000) - before * 0.999) < 1e-12
+    assert train.lr_at(21000, peak, warmup, 20000, 1000) == 0.0
+    assert train.lr_at(25000, peak, warmup, 20000, 1000) == 0.0          # and stays there
