@@ -66,7 +66,8 @@ train-data: venv
 train-export: venv
 	rm -rf $(CANDIDATE) $(CANDIDATE)-fixtures
 	$(LASR_PY) lasr_train.export --checkpoint $(CHECKPOINT) --tokens $(RUNS)/tokenizer --fixture-text-file $(PROMPTS) \
-	  --out $(CANDIDATE) --fixtures $(CANDIDATE)-fixtures $(if $(CARD),--card $(CARD))
+	  --out $(CANDIDATE) --fixtures $(CANDIDATE)-fixtures $(if $(CARD),--card $(CARD)) \
+	  $(if $(wildcard $(RUNS)/synth/summary.json),--synth-summary $(RUNS)/synth/summary.json)
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
 	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
 	$(LASR_PY) lasr_train.timing calibrate --model $(CANDIDATE) --manifest $(RUNS)/timing/manifest.jsonl \
@@ -95,6 +96,7 @@ train-smoke: venv
 	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
 	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 8 --resume
 	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer --fixture-text-file $(PROMPTS) \
-	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures
+	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures --synth-summary $(SMOKE_DIR)/synth/summary.json
+	grep -q "synthetic speech (.*piper" $(SMOKE_DIR)/model/MODEL_CARD.md
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(SMOKE_DIR)/timing --count 2
 	@echo "train-smoke OK ($(SMOKE_DIR))"

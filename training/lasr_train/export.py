@@ -90,7 +90,8 @@ def engine_eval(model_dir, manifest: str, lasr: str, jobs: int = 2) -> dict:
         return json.loads(out.read_text())
 
 
-def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: dict | None = None) -> LasrModel:
+def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: dict | None = None,
+                 synth_summary: dict | None = None) -> LasrModel:
     """Write the model directory; returns the in-memory model with float16-rounded weights."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,7 @@ def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: di
     if (tok_dir / "sentencepiece.model").exists():
         shutil.copy(tok_dir / "sentencepiece.model", out / "sentencepiece.model")
     write_config(out / "config.yaml", engine_config(cfg, model.args.vocab_size))
-    write_model_card(out, model, cfg, card_info or {})
+    write_model_card(out, model, cfg, card_info or {}, synth_summary)
     rounded = LasrModel(model.args)
     rounded.load_state_dict({k: v.float() for k, v in sd.items()})
     rounded.eval()
@@ -217,7 +218,24 @@ def augmentation_summary(training: dict) -> str:
     return ", ".join(parts) or "none"
 
 
-def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict):
+ENGINE_NAMES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival", "piper": "piper"}
+
+
+def synthetic_summary(summary: dict | None) -> str:
+    """The synthetic set's line of the model card, from lasr_train.synth's summary.json."""
+    if not summary:
+        return "synthetic speech rendered by lasr_train.synth (its summary.json was not given to the export)"
+    by_engine = {}
+    for voice, hours in summary.get("hours_by_voice", {}).items():
+        engine = voice.split(":", 1)[0]
+        by_engine[engine] = by_engine.get(engine, 0.0) + hours
+    engines = ", ".join(f"{ENGINE_NAMES.get(e, e)} {h:.1f} h" for e, h in sorted(by_engine.items(), key=lambda x: -x[1]))
+    prompts = ", ".join(summary.get("prompts", [])) or "prompt files not recorded"
+    return (f"{summary.get('hours', sum(by_engine.values())):.1f} h of synthetic speech ({engines}) rendered by "
+            f"lasr_train.synth from public-domain text ({prompts})")
+
+
+def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict, synth: dict | None = None):
     a = model.args
     lines = [
         f"# lasr model `{cfg.get('name', 'default')}`", "",
@@ -234,7 +252,7 @@ def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict):
         "- LibriSpeech train-clean-5 (mini LibriSpeech, openslr 31), CC BY 4.0",
         "- speechocean762 train (openslr 101), free for commercial and non-commercial use",
         "- 364 LJ Speech 1.1 excerpts, public domain",
-        "- synthetic speech rendered with espeak-ng and flite from the LJ Speech sentence list (public domain)",
+        "- " + synthetic_summary(synth),
         "- augmentation at the end of the run: " + augmentation_summary(cfg.get("training", {})), "",
         "## Training run", "",
     ]
@@ -265,6 +283,8 @@ def main(argv=None):
     ap.add_argument("--fixtures", default=None)
     ap.add_argument("--fixture-text-file", default="/work/shared/speech/text/ljspeech-sentences.txt")
     ap.add_argument("--card", default=None, help="JSON file with training facts for MODEL_CARD.md")
+    ap.add_argument("--synth-summary", default=None,
+                    help="summary.json of the synthetic set the model was trained on (for MODEL_CARD.md)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--require-wer-below", type=float, default=0.0,
                     help="export only if the checkpoint's best LibriSpeech dev greedy WER is below this")
@@ -294,7 +314,8 @@ def main(argv=None):
         # The run's best by its own greedy measure, which need not be this checkpoint.
         info.setdefault(f"greedy dev WER of the run's best step so far (step {ck['best'].get('step')}, "
                         "training-time dev subset)", json.dumps(ck["best"].get("dev")))
-    rounded = export_model(model, cfg, a.tokens, a.out, info)
+    synth = json.loads(Path(a.synth_summary).read_text()) if a.synth_summary else None
+    rounded = export_model(model, cfg, a.tokens, a.out, info, synth)
     text = pick_fixture_sentence(a.fixture_text_file)
     feats = torch.from_numpy(log_mel(render_espeak(text), feature_config(cfg)))
     diff = round_trip_check(rounded, a.out, feats)

@@ -272,7 +272,8 @@ def main(argv=None):
             if n_ok % 1000 == 0:
                 print(f"{n_ok}/{len(jobs)} rendered, {sum(hours.values()):.2f} h", flush=True)
     tmp_manifest.rename(manifest)
-    summary = {"utterances": n_ok, "hours": round(sum(hours.values()), 3),
+    summary = {"utterances": n_ok, "hours": round(sum(hours.values()), 3), "mix": a.mix,
+               "prompts": [Path(t).name for t in a.text],
                "hours_by_voice": {k: round(h, 3) for k, h in sorted(hours.items())}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))

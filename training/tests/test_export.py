@@ -48,3 +48,12 @@ def test_export_round_trip_and_fixtures(tmp_path):
     (tmp_path / "fx" / "parity.json").write_text(json.dumps({**info, "model_sha256": "0" * 64}))
     with pytest.raises(SystemExit, match="fixtures belong to model 000000000000"):
         refresh_fixtures(tmp_path / "model", tmp_path / "fx")
+
+
+def test_model_card_names_the_synthetic_engines_and_hours_from_the_synth_summary():
+    from lasr_train.export import synthetic_summary
+    line = synthetic_summary({"hours": 23.138, "prompts": ["ljspeech-sentences.txt"], "hours_by_voice": {
+        "espeak:en-029": 2.2, "espeak:en-gb": 2.1, "flite:awb": 1.5, "piper:en_US-joe-medium": 0.4}})
+    assert line == ("23.1 h of synthetic speech (espeak-ng 4.3 h, flite 1.5 h, piper 0.4 h) rendered by "
+                    "lasr_train.synth from public-domain text (ljspeech-sentences.txt)")
+    assert "not given" in synthetic_summary(None)
