@@ -361,7 +361,9 @@ def main(argv=None):
                 checkpoint(ckpt_path)
                 last_ckpt = time.time()
                 say(f"checkpoint {ckpt_path} (step {step})")
-            if (a.max_steps and step >= a.max_steps) or interrupted:
+            # A stop on an epoch's last step still closes the epoch below (its epoch-NNN.pt and
+            # dev evaluation), so that the run's record does not depend on where it stopped.
+            if ((a.max_steps and step >= a.max_steps) or interrupted) and batch_pos < len(batches):
                 stop = True
                 break
         if not stop:
@@ -373,6 +375,7 @@ def main(argv=None):
             say(f"end of epoch {epoch}: checkpoint {ckpt_path}")
             evaluate_dev()
             checkpoint(ckpt_path)
+            stop = bool((a.max_steps and step >= a.max_steps) or interrupted)
     checkpoint(ckpt_path)
     why = f" by signal {signal.Signals(interrupted[0]).name}" if interrupted else ""
     say(f"stopped{why} at step {step}, epoch {epoch}; best {json.dumps(best)}")

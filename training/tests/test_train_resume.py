@@ -113,3 +113,17 @@ def test_cooldown_falls_linearly_to_zero_from_the_rate_it_starts_at():
     assert abs(train.lr_at(20001, peak, warmup, 20000, 1000) - before * 0.999) < 1e-12
     assert train.lr_at(21000, peak, warmup, 20000, 1000) == 0.0
     assert train.lr_at(25000, peak, warmup, 20000, 1000) == 0.0          # and stays there
+
+
+def test_a_stop_on_the_last_step_of_an_epoch_still_closes_the_epoch(tmp_path):
+    make_cache(tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--tokens", str(tmp_path / "tok"), "--train-cache", str(tmp_path / "cache") + ":1",
+              "--threads", "1"]
+    train.main(common + ["--out", str(tmp_path / "one"), "--set", *SET, "training.epochs=1"])
+    per_epoch = torch.load(tmp_path / "one" / "last.pt", weights_only=False)["step"]
+    train.main(common + ["--out", str(tmp_path / "r"), "--max-steps", str(per_epoch), "--set", *SET])
+    ck = torch.load(tmp_path / "r" / "last.pt", weights_only=False)
+    assert ck["step"] == per_epoch and ck["epoch"] == 1
+    assert (tmp_path / "r" / "epoch-001.pt").exists()
+    assert "end of epoch 1" in (tmp_path / "r" / "train.log").read_text()
