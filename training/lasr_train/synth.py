@@ -214,6 +214,30 @@ def render(job: dict) -> dict | None:
     return {"duration": round(len(x) / 16000, 3)}
 
 
+def resume_partial(path: Path, jobs: list[dict]) -> list[dict]:
+    """Entries of an interrupted rendering that belong to this job list, the file cut to them.
+
+    Rendering runs in job order, so the entries are a prefix of the jobs (less the prompts
+    a voice could not render); a line cut short by the interruption is dropped.
+    """
+    if not path.exists():
+        return []
+    ids = {j["id"]: j for j in jobs}
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        job = ids.get(entry.get("id"))
+        if job is None or job["text"] != entry.get("text") or job["voice"]["engine"] != entry["voice"]["engine"]:
+            raise SystemExit(f"{path}: {entry.get('id')} was rendered with other prompts, voices or seed; "
+                             "delete the folder to render again")
+        kept.append(entry)
+    path.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
+    return kept
+
+
 def read_prompts(paths: list[str]) -> list[str]:
     prompts = []
     for p in paths:
@@ -255,11 +279,19 @@ def main(argv=None):
             jobs.append({"id": uid, "text": text, "voice": pick_voice(rng, voices, mix),
                          "out": str(out / "audio" / f"p{p}" / f"{i // 1000:02d}" / f"{uid}.flac"), "seed": a.seed * 1000003 + p * 100000 + i})
     hours = defaultdict(float)
-    n_ok = 0
     tmp_manifest = out / "manifest.jsonl.partial"
     out.mkdir(parents=True, exist_ok=True)
-    with Pool(a.jobs) as pool, open(tmp_manifest, "w", encoding="utf-8") as f:
-        for job, res in zip(jobs, pool.imap(render, jobs, chunksize=16)):
+    kept = resume_partial(tmp_manifest, jobs)
+    for entry in kept:
+        v = entry["voice"]
+        hours[f"{v['engine']}:{v['voice'].split('+')[0]}"] += entry["duration"] / 3600
+    n_ok = len(kept)
+    if kept:
+        print(f"resuming after {kept[-1]['id']}: {n_ok} utterances kept from {tmp_manifest}", flush=True)
+    start = next(i for i, j in enumerate(jobs) if j["id"] == kept[-1]["id"]) + 1 if kept else 0
+    todo = jobs[start:]
+    with Pool(a.jobs) as pool, open(tmp_manifest, "a", encoding="utf-8") as f:
+        for job, res in zip(todo, pool.imap(render, todo, chunksize=16)):
             if res is None:
                 continue
             v = job["voice"]
@@ -267,6 +299,7 @@ def main(argv=None):
                      "text": job["text"], "speaker": f"{v['engine']}:{v['voice']}",
                      "corpus": f"synth-{v['engine']}", "voice": {k: x for k, x in v.items() if k != "model"}}
             f.write(json.dumps(entry) + "\n")
+            f.flush()
             hours[f"{v['engine']}:{v['voice'].split('+')[0]}"] += res["duration"] / 3600
             n_ok += 1
             if n_ok % 1000 == 0:

@@ -85,3 +85,33 @@ def test_all_festival_voices_render_at_the_rate_asked(tmp_path):
 def test_a_missing_engine_is_an_error_that_says_how_to_install_it():
     with pytest.raises(SystemExit, match="pip install piper-tts"):
         synth.available_voices({"piper": 1.0}, "/nonexistent/voice.onnx")
+
+
+def test_an_interrupted_rendering_resumes_where_it_stopped(tmp_path):
+    import json
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(["The first short sentence here.", "A second one follows it.",
+                                  "Then comes the third.", "And a fourth ends the list."]) + "\n")
+    args = ["--text", str(prompts), "--jobs", "1", "--mix", "espeak:1,flite:1"]
+    synth.main(args + ["--out", str(tmp_path / "whole")])
+    whole = (tmp_path / "whole" / "manifest.jsonl").read_text().splitlines()
+    assert len(whole) == 4
+    # Interrupted after two utterances, the second line cut short.
+    part = tmp_path / "part"
+    synth.main(args + ["--out", str(part)])
+    (part / "manifest.jsonl").unlink()
+    (part / "summary.json").unlink()
+    (part / "manifest.jsonl.partial").write_text(whole[0] + "\n" + whole[1][:20])
+    first = part / json.loads(whole[0])["audio"]
+    rendered_at = first.stat().st_mtime_ns
+    synth.main(args + ["--out", str(part)])
+    assert first.stat().st_mtime_ns == rendered_at      # kept, not rendered again
+    resumed = (part / "manifest.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in resumed] == [json.loads(x) for x in whole]
+    assert json.loads((part / "summary.json").read_text())["utterances"] == 4
+    # Another prompt list in the same folder is refused rather than mixed in.
+    (part / "manifest.jsonl").rename(part / "manifest.jsonl.partial")
+    prompts.write_text("Something else entirely.\n")
+    with pytest.raises(SystemExit, match="other prompts"):
+        synth.main(args + ["--out", str(part)])
+    assert (part / "manifest.jsonl.partial").exists()
