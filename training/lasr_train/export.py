@@ -218,7 +218,7 @@ def augmentation_summary(training: dict) -> str:
     return ", ".join(parts) or "none"
 
 
-ENGINE_NAMES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival", "piper": "piper"}
+ENGINE_NAMES = {"espeak": "espeak-ng"}   # lasr_train.synth's short names that differ from the program's
 
 
 def synthetic_summary(summary: dict | None) -> str:

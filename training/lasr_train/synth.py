@@ -96,8 +96,7 @@ def available_voices(mix: dict[str, float], piper_model: str | None) -> dict[str
     found = {}
     for engine in mix:
         if engine == "espeak":
-            ok = shutil.which("espeak-ng") is not None
-            found[engine] = [a for a in ESPEAK_ACCENTS] if ok else []
+            found[engine] = ESPEAK_ACCENTS if shutil.which("espeak-ng") else []
         elif engine == "flite":
             found[engine] = flite_voices()
         elif engine == "festival":
@@ -113,18 +112,16 @@ def available_voices(mix: dict[str, float], piper_model: str | None) -> dict[str
 
 
 def pick_voice(rng: random.Random, voices: dict[str, list[str]], mix: dict[str, float]) -> dict:
-    engine = "espeak"
-    if len(mix) > 1:
+    # One engine takes no draw, as the recipe drew before it had a choice of engines.
+    in_order = [name for name in ENGINES if name in mix]
+    engine = in_order[-1]               # also where rounding leaves u just below 1
+    if len(in_order) > 1:
         u, edge = rng.random(), 0.0
-        for name in ENGINES:
-            edge += mix.get(name, 0.0)
+        for name in in_order:
+            edge += mix[name]
             if u < edge:
                 engine = name
                 break
-        else:
-            engine = [name for name in ENGINES if name in mix][-1]
-    else:
-        engine = next(iter(mix))
     if engine == "flite":
         return {"engine": "flite", "voice": rng.choice(voices["flite"]),
                 "stretch": round(rng.uniform(0.85, 1.2), 3),
@@ -136,12 +133,12 @@ def pick_voice(rng: random.Random, voices: dict[str, list[str]], mix: dict[str, 
             v["f0"] = rng.randint(80, 170)
         return v
     if engine == "piper":
-        return {"engine": "piper", "voice": Path(rng.choice(voices["piper"])).stem,
-                "model": voices["piper"][0],
+        model = rng.choice(voices["piper"])
+        return {"engine": "piper", "voice": Path(model).stem, "model": model,
                 "length_scale": round(rng.uniform(0.85, 1.2), 3),
                 "noise_scale": round(rng.uniform(0.4, 0.9), 3),
                 "noise_w": round(rng.uniform(0.5, 1.0), 3)}
-    return {"engine": "espeak", "voice": f"{rng.choice(ESPEAK_ACCENTS)}+{rng.choice(ESPEAK_VARIANTS)}",
+    return {"engine": "espeak", "voice": f"{rng.choice(voices['espeak'])}+{rng.choice(ESPEAK_VARIANTS)}",
             "rate": rng.randint(130, 210), "pitch": rng.randint(25, 75)}
 
 
@@ -177,7 +174,7 @@ def piper_render(v: dict, text: str) -> tuple[np.ndarray, int]:
 
 
 def render(job: dict) -> dict | None:
-    """Render one prompt; returns its manifest entry (without the text) or None on failure."""
+    """Render one prompt to its FLAC file; returns {"duration": seconds}, or None on failure."""
     v, text, out_path, seed = job["voice"], job["text"], Path(job["out"]), job["seed"]
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
         stdin = None
@@ -212,6 +209,11 @@ def render(job: dict) -> dict | None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(out_path), x.astype(np.float32), 16000, format="FLAC", subtype="PCM_16")
     return {"duration": round(len(x) / 16000, 3)}
+
+
+def voice_group(v: dict) -> str:
+    """The summary's hours_by_voice key: engine and voice, without espeak's variant."""
+    return f"{v['engine']}:{v['voice'].split('+')[0]}"
 
 
 def resume_partial(path: Path, jobs: list[dict]) -> list[dict]:
@@ -283,8 +285,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     kept = resume_partial(tmp_manifest, jobs)
     for entry in kept:
-        v = entry["voice"]
-        hours[f"{v['engine']}:{v['voice'].split('+')[0]}"] += entry["duration"] / 3600
+        hours[voice_group(entry["voice"])] += entry["duration"] / 3600
     n_ok = len(kept)
     if kept:
         print(f"resuming after {kept[-1]['id']}: {n_ok} utterances kept from {tmp_manifest}", flush=True)
@@ -300,7 +301,7 @@ def main(argv=None):
                      "corpus": f"synth-{v['engine']}", "voice": {k: x for k, x in v.items() if k != "model"}}
             f.write(json.dumps(entry) + "\n")
             f.flush()
-            hours[f"{v['engine']}:{v['voice'].split('+')[0]}"] += res["duration"] / 3600
+            hours[voice_group(v)] += res["duration"] / 3600
             n_ok += 1
             if n_ok % 1000 == 0:
                 print(f"{n_ok}/{len(jobs)} rendered, {sum(hours.values()):.2f} h", flush=True)
