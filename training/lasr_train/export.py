@@ -310,6 +310,12 @@ def main(argv=None):
     info.setdefault("checkpoint", (f"weights averaged over steps {', '.join(map(str, averaged))} (lasr_train.average); "
                                    if averaged else "") + f"step {ck['step']}, epoch {ck['epoch']}, "
                     f"{ck.get('audio_seconds', 0) / 3600:.1f} h of audio seen")
+    if ck.get("init"):
+        # A run started from an exported model: its step and hours count from that start.
+        init = ck["init"]
+        info.setdefault("initialized from", f"{init['model']} (model.safetensors {init['sha256'][:12]}"
+                        + (f"; its card: {init['its_checkpoint']}" if init.get("its_checkpoint") else "")
+                        + "); the step and hours of this card count from there")
     if ck.get("best"):
         # The run's best by its own greedy measure, which need not be this checkpoint.
         info.setdefault(f"greedy dev WER of the run's best step so far (step {ck['best'].get('step')}, "

@@ -3,6 +3,7 @@
     python -m lasr_train.train --config configs/default.yaml --tokens DIR \
         --train-cache /work/lasr-runs/cache/train:2 /work/lasr-runs/cache/synth:1 \
         --dev-cache /work/lasr-runs/cache/dev --out /work/lasr-runs/default [--resume]
+        [--init-model models/default]
 
 `--train-cache DIR:R` lists a cached set R times per epoch (each time with a fresh
 random speed per utterance). Checkpoints: OUT/last.pt (every
@@ -10,11 +11,19 @@ random speed per utterance). Checkpoints: OUT/last.pt (every
 (best dev greedy WER on the LibriSpeech part of the dev subset). A checkpoint holds
 model args, config, model and optimizer state, step, epoch, position in the epoch and
 every RNG state, so `--resume` continues exactly where it stopped.
+
+`--init-model DIR` starts a new run from the weights of an exported model directory
+(docs/model-format.md) instead of random ones: the architecture, features and
+vocabulary come from DIR, the training settings from the config and `--set`. An
+exported model keeps no optimizer state, so such a run starts a fresh Adam at step 0
+under its own schedule (a short warmup, then e.g. a cooldown). It is how training goes
+on when the run's checkpoints are gone, since models/default is always at hand.
 """
 from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -78,6 +87,39 @@ def resumed_config(saved: dict, overrides: dict) -> dict:
             raise SystemExit(f"--set {key}={value}: a resumed run keeps the checkpoint's {key} "
                              f"({saved_flat.get(key)!r}); only training.* settings can change on resume")
     return merge(saved, {"training": overrides.get("training", {})})
+
+
+def init_model_config(base: dict, model_cfg: dict, overrides: dict) -> dict:
+    """The config of a run that starts from an exported model.
+
+    The model directory's engine blocks (features, vocabulary, encoder, ctc, decoder,
+    decoding) replace the base config's, because its weights fix them; `--set` may
+    change `training.*` only, as on resume.
+    """
+    from .export import ENGINE_BLOCKS
+    blocks = {k: model_cfg[k] for k in ENGINE_BLOCKS if k in model_cfg}
+    blocks["vocabulary"] = {k: v for k, v in blocks["vocabulary"].items() if k != "tokens"}
+    return resumed_config(merge(base, blocks), overrides)
+
+
+def load_init_model(model_dir, tok: Tokenizer, margs: ModelArgs):
+    """State dict of an exported model, checked against the run's vocabulary and shapes."""
+    from .export import load_model_dir
+    model_dir = Path(model_dir)
+    if not (model_dir / "model.safetensors").exists():
+        raise SystemExit(f"--init-model {model_dir}: no model.safetensors there (docs/model-format.md)")
+    loaded, _, model_tok = load_model_dir(model_dir)
+    if model_tok.pieces != tok.pieces:
+        diff = next((i for i, (a, b) in enumerate(zip(model_tok.pieces, tok.pieces)) if a != b),
+                    min(len(model_tok.pieces), len(tok.pieces)))
+        raise SystemExit(f"--init-model {model_dir}: its tokens.txt differs from --tokens at id {diff} "
+                         f"({len(model_tok.pieces)} vs {len(tok.pieces)} entries); pass --tokens {model_dir}")
+    expected = {k: v.shape for k, v in LasrModel(margs).state_dict().items()}
+    got = loaded.state_dict()
+    bad = [k for k in expected if k not in got or got[k].shape != expected[k]]
+    if bad:
+        raise SystemExit(f"--init-model {model_dir}: tensor {bad[0]} does not fit the model of its own config")
+    return got
 
 
 def lr_at(step, peak, warmup, cooldown_start=None, cooldown_steps=0):
@@ -198,7 +240,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="train lasr")
     ap.add_argument("--config", default=None)
     ap.add_argument("--set", nargs="*", default=[], help="config overrides key.sub=value")
-    ap.add_argument("--tokens", required=True, help="folder with tokens.txt (and sentencepiece.model)")
+    ap.add_argument("--tokens", default=None,
+                    help="folder with tokens.txt (and sentencepiece.model); default: the --init-model folder")
+    ap.add_argument("--init-model", default=None, metavar="DIR",
+                    help="start a new run from the weights of this exported model directory (ignored on resume)")
     ap.add_argument("--train-cache", nargs="+", required=True)
     ap.add_argument("--dev-cache", default=None)
     ap.add_argument("--out", required=True)
@@ -208,9 +253,17 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
+    if not (a.tokens or a.init_model):
+        ap.error("--tokens is required (or --init-model, whose tokens.txt is then used)")
     cfg = load_config(a.config) if a.config else load_config()
     overrides = parse_overrides(a.set)
-    cfg = merge(cfg, overrides)
+    if a.init_model:
+        model_cfg_path = Path(a.init_model) / "config.yaml"
+        if not model_cfg_path.exists():
+            raise SystemExit(f"--init-model {a.init_model}: no config.yaml there (docs/model-format.md)")
+        cfg = init_model_config(cfg, yaml.safe_load(model_cfg_path.read_text(encoding="utf-8")), overrides)
+    else:
+        cfg = merge(cfg, overrides)
     tc = cfg["training"]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -227,7 +280,7 @@ def main(argv=None):
         log.write(line + "\n")
         log.flush()
 
-    tok = Tokenizer.load(a.tokens)
+    tok = Tokenizer.load(a.tokens or a.init_model)
     sets = parse_sets(a.train_cache)
     data = TrainData(sets, tok, int(tc["max_utterance_seconds"] * 100))
     say(f"train items: {len(data.items)} (skipped {data.skipped}) from {sets}")
@@ -252,17 +305,28 @@ def main(argv=None):
                            weight_decay=tc.get("weight_decay", 0.0))
     step, epoch, batch_pos, best = 0, 0, 0, None
     audio_seconds = 0.0
+    init = None   # where a run started from an exported model came from (kept in every checkpoint)
     if resume:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, epoch, batch_pos, best = ck["step"], ck["epoch"], ck["batch_pos"], ck.get("best")
         audio_seconds = ck.get("audio_seconds", 0.0)
+        init = ck.get("init")
         set_rng_state(ck["rng"])
         say(f"resumed from {ckpt_path}: step {step}, epoch {epoch}, batch {batch_pos}")
         saved = dict(flatten(ck["config"]["training"]))
         changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in flatten(tc) if saved.get(k) != v]
         if changed:
             say("training settings changed on resume: " + "; ".join(changed))
+    elif a.init_model:
+        # The normalizer's statistics come with the weights: the model learned on them.
+        model.load_state_dict(load_init_model(a.init_model, tok, margs))
+        card = Path(a.init_model) / "MODEL_CARD.md"
+        seen = next((l.split(":", 1)[1].strip() for l in card.read_text(encoding="utf-8").splitlines()
+                     if l.startswith("- checkpoint:")), "") if card.exists() else ""
+        init = {"model": str(a.init_model), "sha256": hashlib.sha256(
+            (Path(a.init_model) / "model.safetensors").read_bytes()).hexdigest(), "its_checkpoint": seen}
+        say(f"initialized from {a.init_model} (model.safetensors {init['sha256'][:12]}; {seen or 'no card'})")
     else:
         mean, std = combined_stats([p for p, _ in sets])
         model.normalizer.mean.copy_(torch.from_numpy(mean))
@@ -277,7 +341,7 @@ def main(argv=None):
         save_checkpoint(path, model_args=margs.to_dict(), config=cfg, model=model.state_dict(),
                         optimizer=opt.state_dict(), step=step, epoch=epoch, batch_pos=batch_pos,
                         best=best if extra_best is None else extra_best, audio_seconds=audio_seconds,
-                        rng=rng_state(), tokens=tok.pieces)
+                        rng=rng_state(), tokens=tok.pieces, init=init)
 
     def evaluate_dev():
         nonlocal best

@@ -127,3 +127,38 @@ def test_a_stop_on_the_last_step_of_an_epoch_still_closes_the_epoch(tmp_path):
     assert ck["step"] == per_epoch and ck["epoch"] == 1
     assert (tmp_path / "r" / "epoch-001.pt").exists()
     assert "end of epoch 1" in (tmp_path / "r" / "train.log").read_text()
+
+
+def test_a_run_can_start_from_an_exported_model(tmp_path):
+    """--init-model: the first step starts from the model directory's weights (lr 0 keeps them),
+    its architecture wins over the config, and a mismatched vocabulary or shape is refused."""
+    import pytest
+    from lasr_train.export import export_model, load_checkpoint_model
+    make_cache(tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--train-cache", str(tmp_path / "cache") + ":1", "--threads", "1"]
+    train.main(common + ["--tokens", str(tmp_path / "tok"), "--out", str(tmp_path / "a"), "--max-steps", "6",
+                         "--set", *SET])
+    model, cfg, _ = load_checkpoint_model(tmp_path / "a" / "last.pt", tmp_path / "tok")
+    export_model(model, cfg, tmp_path / "tok", tmp_path / "model")
+    exported = {k: v.half().float() for k, v in model.state_dict().items()}
+
+    # No --set of the architecture: it comes from the model's config.yaml, not configs/default.yaml.
+    train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "b"),
+                         "--max-steps", "2", "--set", "training.lr=0", "training.batch_seconds=6"])
+    ck = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert ck["step"] == 2 and ck["config"]["encoder"]["d_model"] == 16
+    assert ck["init"]["model"] == str(tmp_path / "model") and len(ck["init"]["sha256"]) == 64
+    for k, v in exported.items():
+        assert torch.equal(ck["model"][k], v), k
+    assert "initialized from" in (tmp_path / "b" / "train.log").read_text()
+
+    with pytest.raises(SystemExit, match="encoder.d_model"):
+        train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "c"),
+                             "--max-steps", "1", "--set", "encoder.d_model=32"])
+    (tmp_path / "tok2").mkdir()   # the same characters, two of them swapped
+    pieces = (tmp_path / "tok" / "tokens.txt").read_text().splitlines()
+    (tmp_path / "tok2" / "tokens.txt").write_text("\n".join(pieces[:5] + [pieces[6], pieces[5]] + pieces[7:]) + "\n")
+    with pytest.raises(SystemExit, match="differs from --tokens at id 5"):
+        train.main(common + ["--init-model", str(tmp_path / "model"), "--tokens", str(tmp_path / "tok2"),
+                             "--out", str(tmp_path / "d"), "--max-steps", "1"])
