@@ -22,6 +22,11 @@ CANDIDATE ?= $(RUNS)/candidate
 CARD ?=
 TRAIN_NICE ?= nice -n 15
 TRAIN_JOBS ?= 2
+# The cached sets an epoch lists, each DIR:REPEATS.
+TRAIN_CACHES ?= $(RUNS)/cache/train:2 $(RUNS)/cache/synth:1
+# An exported model directory a new run starts from instead of random weights
+# (lasr_train.train --init-model; ignored once TRAIN_OUT has a last.pt to resume).
+INIT ?=
 # Extra arguments for lasr_train.train, e.g. "--max-steps 6086 --set training.ctc_weight=1.0"
 # (training/README.md "How models/default was trained" runs the phases this way).
 TRAIN_ARGS ?=
@@ -36,8 +41,8 @@ SYNTH_MIX ?= espeak:3,flite:1
 
 train: train-data
 	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
-	  --train-cache $(RUNS)/cache/train:2 $(RUNS)/cache/synth:1 --dev-cache $(RUNS)/cache/dev \
-	  --out $(TRAIN_OUT) --resume $(TRAIN_ARGS)
+	  --train-cache $(TRAIN_CACHES) --dev-cache $(RUNS)/cache/dev \
+	  --out $(TRAIN_OUT) --resume $(if $(INIT),--init-model $(INIT)) $(TRAIN_ARGS)
 	$(MAKE) --no-print-directory train-average
 	$(MAKE) --no-print-directory train-export CHECKPOINT=$(TRAIN_OUT)/average.pt
 
@@ -45,7 +50,8 @@ train: train-data
 train-average: venv
 	$(LASR_PY) lasr_train.average --out $(TRAIN_OUT)/average.pt $$(ls $(TRAIN_OUT)/epoch-*.pt | tail -n $(AVERAGE))
 
-# Synthetic speech, feature caches and the vocabulary (each skips finished work).
+# Synthetic speech, feature caches and the vocabulary (each skips finished work). A run
+# from INIT takes that model's vocabulary, since its weights are tied to it.
 train-data: venv
 	$(LASR_PY) lasr_train.synth --text $(PROMPTS) --out $(RUNS)/synth --mix $(SYNTH_MIX) --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
@@ -54,6 +60,7 @@ train-data: venv
 	  --out $(RUNS)/cache/synth --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/dev.jsonl \
 	  --out $(RUNS)/cache/dev --jobs $(TRAIN_JOBS)
+	$(if $(INIT),[ -f $(RUNS)/tokenizer/tokens.txt ] || { mkdir -p $(RUNS)/tokenizer && cp $(INIT)/tokens.txt $(INIT)/sentencepiece.model $(RUNS)/tokenizer/; })
 	$(LASR_PY) lasr_train.tokenizer --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
 	  --text $(PROMPTS) --out $(RUNS)/tokenizer --skip-existing
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
