@@ -91,7 +91,7 @@ def engine_eval(model_dir, manifest: str, lasr: str, jobs: int = 2) -> dict:
 
 
 def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: dict | None = None,
-                 synth_summary: dict | None = None) -> LasrModel:
+                 synth_summary: dict | None = None, earlier_synth: list[str] | None = None) -> LasrModel:
     """Write the model directory; returns the in-memory model with float16-rounded weights."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: di
     if (tok_dir / "sentencepiece.model").exists():
         shutil.copy(tok_dir / "sentencepiece.model", out / "sentencepiece.model")
     write_config(out / "config.yaml", engine_config(cfg, model.args.vocab_size))
-    write_model_card(out, model, cfg, card_info or {}, synth_summary)
+    write_model_card(out, model, cfg, card_info or {}, synth_summary, earlier_synth)
     rounded = LasrModel(model.args)
     rounded.load_state_dict({k: v.float() for k, v in sd.items()})
     rounded.eval()
@@ -235,8 +235,14 @@ def synthetic_summary(summary: dict | None) -> str:
             f"lasr_train.synth from public-domain text ({prompts})")
 
 
-def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict, synth: dict | None = None):
+def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict, synth: dict | None = None,
+                     earlier_synth: list[str] | None = None):
+    """MODEL_CARD.md; `earlier_synth`: the synthetic-speech lines of the model a run started from
+    (`--init-model`), whose weights learned from that data too."""
     a = model.args
+    earlier = " (learned by the model this run started from)"
+    synth_lines = [f"- {l}" + ("" if l.endswith(earlier) else earlier) for l in earlier_synth or []]
+    synth_lines.append("- " + synthetic_summary(synth))
     lines = [
         f"# lasr model `{cfg.get('name', 'default')}`", "",
         "Offline English speech recognizer for the lasr engine: convolutional encoder, CTC head and an LSTM",
@@ -252,7 +258,7 @@ def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict, synth: 
         "- LibriSpeech train-clean-5 (mini LibriSpeech, openslr 31), CC BY 4.0",
         "- speechocean762 train (openslr 101), free for commercial and non-commercial use",
         "- 364 LJ Speech 1.1 excerpts, public domain",
-        "- " + synthetic_summary(synth),
+        *synth_lines,
         "- augmentation at the end of the run: " + augmentation_summary(cfg.get("training", {})), "",
         "## Training run", "",
     ]
@@ -271,6 +277,23 @@ def pick_fixture_sentence(path: str, min_words: int = 5, max_words: int = 7) -> 
         if min_words <= len(w) <= max_words and line.strip().endswith("."):
             return line.strip()
     raise RuntimeError("no fixture sentence found")
+
+
+def init_synthetic_speech(init: dict | None) -> list[str]:
+    """Synthetic-speech lines of the card of the model a run started from: as the checkpoint
+    recorded them, else from that model's folder if it still holds the same weights."""
+    if not init:
+        return []
+    if "its_synthetic_speech" in init:
+        return init["its_synthetic_speech"]
+    d = Path(init["model"])
+    if not (d / "MODEL_CARD.md").exists() or \
+            hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest() != init["sha256"]:
+        print(f"note: {d} no longer holds the model this run started from; its synthetic speech is not on the card")
+        return []
+    from .train import card_section
+    lines = (d / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines()
+    return [l[2:] for l in card_section(lines, "Training data") if "synthetic speech" in l]
 
 
 def main(argv=None):
@@ -321,7 +344,7 @@ def main(argv=None):
         info.setdefault(f"greedy dev WER of the run's best step so far (step {ck['best'].get('step')}, "
                         "training-time dev subset)", json.dumps(ck["best"].get("dev")))
     synth = json.loads(Path(a.synth_summary).read_text()) if a.synth_summary else None
-    rounded = export_model(model, cfg, a.tokens, a.out, info, synth)
+    rounded = export_model(model, cfg, a.tokens, a.out, info, synth, init_synthetic_speech(ck.get("init")))
     text = pick_fixture_sentence(a.fixture_text_file)
     feats = torch.from_numpy(log_mel(render_espeak(text), feature_config(cfg)))
     diff = round_trip_check(rounded, a.out, feats)

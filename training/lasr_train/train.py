@@ -102,6 +102,17 @@ def init_model_config(base: dict, model_cfg: dict, overrides: dict) -> dict:
     return resumed_config(merge(base, blocks), overrides)
 
 
+def card_section(lines: list[str], title: str) -> list[str]:
+    """The "- " lines of a MODEL_CARD.md section."""
+    out, inside = [], False
+    for l in lines:
+        if l.startswith("## "):
+            inside = l[3:].strip() == title
+        elif inside and l.startswith("- "):
+            out.append(l)
+    return out
+
+
 def load_init_model(model_dir, tok: Tokenizer, margs: ModelArgs):
     """State dict of an exported model, checked against the run's vocabulary and shapes."""
     from .export import load_model_dir
@@ -322,10 +333,14 @@ def main(argv=None):
         # The normalizer's statistics come with the weights: the model learned on them.
         model.load_state_dict(load_init_model(a.init_model, tok, margs))
         card = Path(a.init_model) / "MODEL_CARD.md"
-        seen = next((l.split(":", 1)[1].strip() for l in card.read_text(encoding="utf-8").splitlines()
-                     if l.startswith("- checkpoint:")), "") if card.exists() else ""
+        card_lines = card.read_text(encoding="utf-8").splitlines() if card.exists() else []
+        seen = next((l.split(":", 1)[1].strip() for l in card_lines if l.startswith("- checkpoint:")), "")
+        # The data the weights already learned from, for this run's model card (the folder
+        # may hold another model by the time this run is exported).
+        synth_lines = [l[2:] for l in card_section(card_lines, "Training data") if "synthetic speech" in l]
         init = {"model": str(a.init_model), "sha256": hashlib.sha256(
-            (Path(a.init_model) / "model.safetensors").read_bytes()).hexdigest(), "its_checkpoint": seen}
+            (Path(a.init_model) / "model.safetensors").read_bytes()).hexdigest(), "its_checkpoint": seen,
+            "its_synthetic_speech": synth_lines}
         say(f"initialized from {a.init_model} (model.safetensors {init['sha256'][:12]}; {seen or 'no card'})")
     else:
         mean, std = combined_stats([p for p, _ in sets])

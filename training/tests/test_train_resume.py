@@ -152,6 +152,19 @@ def test_a_run_can_start_from_an_exported_model(tmp_path):
     for k, v in exported.items():
         assert torch.equal(ck["model"][k], v), k
     assert "initialized from" in (tmp_path / "b" / "train.log").read_text()
+    # The data the start model learned from stays on the card of what this run exports.
+    from lasr_train.export import init_synthetic_speech
+    assert ck["init"]["its_synthetic_speech"] == [l[2:] for l in (tmp_path / "model" / "MODEL_CARD.md")
+                                                  .read_text().splitlines() if l.startswith("- ") and "synthetic speech" in l]
+    ck["init"].pop("its_synthetic_speech")        # as in checkpoints written before the field existed
+    assert init_synthetic_speech(ck["init"]) == init_synthetic_speech(torch.load(
+        tmp_path / "b" / "last.pt", weights_only=False)["init"])
+    model_b, cfg_b, _ = load_checkpoint_model(tmp_path / "b" / "last.pt", tmp_path / "tok")
+    export_model(model_b, cfg_b, tmp_path / "tok", tmp_path / "model_b",
+                 synth_summary={"hours": 1.5, "hours_by_voice": {"piper:joe": 1.5}, "prompts": ["p.txt"]},
+                 earlier_synth=init_synthetic_speech(ck["init"]))
+    card = (tmp_path / "model_b" / "MODEL_CARD.md").read_text()
+    assert "(learned by the model this run started from)" in card and "1.5 h of synthetic speech (piper 1.5 h)" in card
 
     with pytest.raises(SystemExit, match="encoder.d_model"):
         train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "c"),
