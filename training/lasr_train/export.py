@@ -291,9 +291,8 @@ def init_synthetic_speech(init: dict | None) -> list[str]:
             hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest() != init["sha256"]:
         print(f"note: {d} no longer holds the model this run started from; its synthetic speech is not on the card")
         return []
-    from .train import card_section
-    lines = (d / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines()
-    return [l[2:] for l in card_section(lines, "Training data") if "synthetic speech" in l]
+    from .train import card_synthetic_speech
+    return card_synthetic_speech((d / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines())
 
 
 def main(argv=None):

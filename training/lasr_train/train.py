@@ -102,14 +102,14 @@ def init_model_config(base: dict, model_cfg: dict, overrides: dict) -> dict:
     return resumed_config(merge(base, blocks), overrides)
 
 
-def card_section(lines: list[str], title: str) -> list[str]:
-    """The "- " lines of a MODEL_CARD.md section."""
+def card_synthetic_speech(card_lines: list[str]) -> list[str]:
+    """The synthetic-speech items of a MODEL_CARD.md's "Training data" section."""
     out, inside = [], False
-    for l in lines:
+    for l in card_lines:
         if l.startswith("## "):
-            inside = l[3:].strip() == title
-        elif inside and l.startswith("- "):
-            out.append(l)
+            inside = l[3:].strip() == "Training data"
+        elif inside and l.startswith("- ") and "synthetic speech" in l:
+            out.append(l[2:])
     return out
 
 
@@ -337,10 +337,9 @@ def main(argv=None):
         seen = next((l.split(":", 1)[1].strip() for l in card_lines if l.startswith("- checkpoint:")), "")
         # The data the weights already learned from, for this run's model card (the folder
         # may hold another model by the time this run is exported).
-        synth_lines = [l[2:] for l in card_section(card_lines, "Training data") if "synthetic speech" in l]
         init = {"model": str(a.init_model), "sha256": hashlib.sha256(
             (Path(a.init_model) / "model.safetensors").read_bytes()).hexdigest(), "its_checkpoint": seen,
-            "its_synthetic_speech": synth_lines}
+            "its_synthetic_speech": card_synthetic_speech(card_lines)}
         say(f"initialized from {a.init_model} (model.safetensors {init['sha256'][:12]}; {seen or 'no card'})")
     else:
         mean, std = combined_stats([p for p, _ in sets])
