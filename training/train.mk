@@ -62,7 +62,8 @@ train-data: venv
 	  --out $(RUNS)/cache/synth --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/dev.jsonl \
 	  --out $(RUNS)/cache/dev --jobs $(TRAIN_JOBS)
-	$(if $(INIT),[ -f $(RUNS)/tokenizer/tokens.txt ] || { mkdir -p $(RUNS)/tokenizer && cp $(INIT)/tokens.txt $(INIT)/sentencepiece.model $(RUNS)/tokenizer/; })
+	$(if $(INIT),[ -f $(RUNS)/tokenizer/tokens.txt ] || { mkdir -p $(RUNS)/tokenizer && \
+	  cp $(INIT)/tokens.txt $(wildcard $(INIT)/sentencepiece.model) $(RUNS)/tokenizer/; })
 	$(LASR_PY) lasr_train.tokenizer --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
 	  --text $(PROMPTS) --out $(RUNS)/tokenizer --skip-existing
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing

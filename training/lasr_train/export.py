@@ -279,6 +279,17 @@ def pick_fixture_sentence(path: str, min_words: int = 5, max_words: int = 7) -> 
     raise RuntimeError("no fixture sentence found")
 
 
+def card_synthetic_speech(card_lines: list[str]) -> list[str]:
+    """The synthetic-speech items of a MODEL_CARD.md's "Training data" section."""
+    out, inside = [], False
+    for l in card_lines:
+        if l.startswith("## "):
+            inside = l[3:].strip() == "Training data"
+        elif inside and l.startswith("- ") and "synthetic speech" in l:
+            out.append(l[2:])
+    return out
+
+
 def init_synthetic_speech(init: dict | None) -> list[str]:
     """Synthetic-speech lines of the card of the model a run started from: as the checkpoint
     recorded them, else from that model's folder if it still holds the same weights."""
@@ -291,7 +302,6 @@ def init_synthetic_speech(init: dict | None) -> list[str]:
             hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest() != init["sha256"]:
         print(f"note: {d} no longer holds the model this run started from; its synthetic speech is not on the card")
         return []
-    from .train import card_synthetic_speech
     return card_synthetic_speech((d / "MODEL_CARD.md").read_text(encoding="utf-8").splitlines())
 
 

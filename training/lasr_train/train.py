@@ -35,12 +35,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from safetensors.torch import load_file
 
 from .config import feature_config, load_config, merge
 from .data import (FeatureStore, add_noise, collate, combined_stats, make_batches, noise_profiles,
                    spec_augment)
 from .decode import attention_greedy, ctc_greedy
 from .evaluate import wer_counts
+from .export import ENGINE_BLOCKS, card_synthetic_speech
 from .model import LasrModel, ModelArgs, count_params, subsampled_lengths
 from .text import normalize_text
 from .tokenizer import Tokenizer
@@ -96,41 +98,28 @@ def init_model_config(base: dict, model_cfg: dict, overrides: dict) -> dict:
     decoding) replace the base config's, because its weights fix them; `--set` may
     change `training.*` only, as on resume.
     """
-    from .export import ENGINE_BLOCKS
     blocks = {k: model_cfg[k] for k in ENGINE_BLOCKS if k in model_cfg}
     blocks["vocabulary"] = {k: v for k, v in blocks["vocabulary"].items() if k != "tokens"}
     return resumed_config(merge(base, blocks), overrides)
 
 
-def card_synthetic_speech(card_lines: list[str]) -> list[str]:
-    """The synthetic-speech items of a MODEL_CARD.md's "Training data" section."""
-    out, inside = [], False
-    for l in card_lines:
-        if l.startswith("## "):
-            inside = l[3:].strip() == "Training data"
-        elif inside and l.startswith("- ") and "synthetic speech" in l:
-            out.append(l[2:])
-    return out
-
-
-def load_init_model(model_dir, tok: Tokenizer, margs: ModelArgs):
-    """State dict of an exported model, checked against the run's vocabulary and shapes."""
-    from .export import load_model_dir
+def load_init_model(model: LasrModel, model_dir, tok: Tokenizer):
+    """Load an exported model's weights (float16 -> float32) into `model`, built from the run's
+    config, which took the directory's architecture; the run's vocabulary must be the model's."""
     model_dir = Path(model_dir)
     if not (model_dir / "model.safetensors").exists():
         raise SystemExit(f"--init-model {model_dir}: no model.safetensors there (docs/model-format.md)")
-    loaded, _, model_tok = load_model_dir(model_dir)
+    model_tok = Tokenizer.load(model_dir)
     if model_tok.pieces != tok.pieces:
         diff = next((i for i, (a, b) in enumerate(zip(model_tok.pieces, tok.pieces)) if a != b),
                     min(len(model_tok.pieces), len(tok.pieces)))
         raise SystemExit(f"--init-model {model_dir}: its tokens.txt differs from --tokens at id {diff} "
                          f"({len(model_tok.pieces)} vs {len(tok.pieces)} entries); pass --tokens {model_dir}")
-    expected = {k: v.shape for k, v in LasrModel(margs).state_dict().items()}
-    got = loaded.state_dict()
-    bad = [k for k in expected if k not in got or got[k].shape != expected[k]]
-    if bad:
-        raise SystemExit(f"--init-model {model_dir}: tensor {bad[0]} does not fit the model of its own config")
-    return got
+    weights = {k: v.float() for k, v in load_file(str(model_dir / "model.safetensors")).items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:   # names every missing, unexpected or misshapen tensor
+        raise SystemExit(f"--init-model {model_dir}: model.safetensors does not fit its config.yaml: {e}")
 
 
 def lr_at(step, peak, warmup, cooldown_start=None, cooldown_steps=0):
@@ -331,7 +320,7 @@ def main(argv=None):
             say("training settings changed on resume: " + "; ".join(changed))
     elif a.init_model:
         # The normalizer's statistics come with the weights: the model learned on them.
-        model.load_state_dict(load_init_model(a.init_model, tok, margs))
+        load_init_model(model, a.init_model, tok)
         card = Path(a.init_model) / "MODEL_CARD.md"
         card_lines = card.read_text(encoding="utf-8").splitlines() if card.exists() else []
         seen = next((l.split(":", 1)[1].strip() for l in card_lines if l.startswith("- checkpoint:")), "")

@@ -169,6 +169,12 @@ def test_a_run_can_start_from_an_exported_model(tmp_path):
     with pytest.raises(SystemExit, match="encoder.d_model"):
         train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "c"),
                              "--max-steps", "1", "--set", "encoder.d_model=32"])
+    cfg_text = (tmp_path / "model" / "config.yaml").read_text()
+    (tmp_path / "model" / "config.yaml").write_text(cfg_text.replace("hidden: 16", "hidden: 20"))
+    with pytest.raises(SystemExit, match=r"(?s)does not fit its config.yaml.*size mismatch for decoder.lstm"):
+        train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "e"),
+                             "--max-steps", "1"])
+    (tmp_path / "model" / "config.yaml").write_text(cfg_text)
     (tmp_path / "tok2").mkdir()   # the same characters, two of them swapped
     pieces = (tmp_path / "tok" / "tokens.txt").read_text().splitlines()
     (tmp_path / "tok2" / "tokens.txt").write_text("\n".join(pieces[:5] + [pieces[6], pieces[5]] + pieces[7:]) + "\n")
