@@ -254,6 +254,10 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--passes", type=int, default=1, help="renderings per prompt (different voices)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts (0 = all)")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="leave out the first N prompts, keeping every later prompt's voice: with the same "
+                         "--mix and --seed (and one pass), --skip N renders the part of the whole set after an "
+                         "earlier --limit N")
     ap.add_argument("--mix", default=DEFAULT_MIX,
                     help=f"engine weights, e.g. espeak:2,flite:1,festival:1,piper:1 (default {DEFAULT_MIX}, "
                          "the mix of the set models/default was trained on)")
@@ -269,8 +273,12 @@ def main(argv=None):
         print(f"{manifest} exists; nothing to do (delete it to re-render)")
         return
     prompts = read_prompts(a.text)
+    if a.skip < 0 or a.limit < 0:
+        raise SystemExit("--skip and --limit take a count of prompts, 0 or more")
     if a.limit:
-        prompts = prompts[: a.limit]
+        prompts = prompts[: a.skip + a.limit]
+    if a.skip >= len(prompts):
+        raise SystemExit(f"--skip {a.skip} leaves none of the {len(prompts)} prompts")
     mix = parse_mix(a.mix)
     voices = available_voices(mix, a.piper_model or default_piper_model())
     rng = random.Random(a.seed)
@@ -280,6 +288,8 @@ def main(argv=None):
             uid = f"synth-{p}-{i:05d}"
             jobs.append({"id": uid, "text": text, "voice": pick_voice(rng, voices, mix),
                          "out": str(out / "audio" / f"p{p}" / f"{i // 1000:02d}" / f"{uid}.flac"), "seed": a.seed * 1000003 + p * 100000 + i})
+    # The skipped prompts were drawn above all the same, so each later prompt keeps its voice.
+    jobs = [j for j in jobs if int(j["id"].rsplit("-", 1)[1]) >= a.skip]
     hours = defaultdict(float)
     tmp_manifest = out / "manifest.jsonl.partial"
     out.mkdir(parents=True, exist_ok=True)
@@ -307,7 +317,8 @@ def main(argv=None):
                 print(f"{n_ok}/{len(jobs)} rendered, {sum(hours.values()):.2f} h", flush=True)
     tmp_manifest.rename(manifest)
     summary = {"utterances": n_ok, "hours": round(sum(hours.values()), 3), "mix": a.mix,
-               "prompts": [Path(t).name for t in a.text],
+               "prompts": [Path(t).name for t in a.text], "seed": a.seed,
+               "prompt_range": [a.skip, len(prompts)],
                "hours_by_voice": {k: round(h, 3) for k, h in sorted(hours.items())}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))

@@ -115,3 +115,22 @@ def test_an_interrupted_rendering_resumes_where_it_stopped(tmp_path):
     with pytest.raises(SystemExit, match="other prompts"):
         synth.main(args + ["--out", str(part)])
     assert (part / "manifest.jsonl.partial").exists()
+
+
+def test_a_skipped_rendering_continues_an_earlier_limited_one(tmp_path):
+    import json
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n".join(["The first short sentence here.", "A second one follows it.",
+                                  "Then comes the third.", "And a fourth ends the list."]) + "\n")
+    args = ["--text", str(prompts), "--jobs", "1", "--mix", "espeak:1,flite:1", "--seed", "5"]
+    synth.main(args + ["--out", str(tmp_path / "whole")])
+    synth.main(args + ["--out", str(tmp_path / "head"), "--limit", "1"])
+    synth.main(args + ["--out", str(tmp_path / "tail"), "--skip", "1", "--limit", "2"])
+    read = lambda d: [json.loads(x) for x in (tmp_path / d / "manifest.jsonl").read_text().splitlines()]
+    whole, head, tail = read("whole"), read("head"), read("tail")
+    # Same ids, texts and voices as the whole set's prompts 0 and 1-2: the two sets are one prefix.
+    assert head == whole[:1]
+    assert tail == whole[1:3]
+    assert json.loads((tmp_path / "tail" / "summary.json").read_text())["prompt_range"] == [1, 3]
+    with pytest.raises(SystemExit, match="leaves none of the 4 prompts"):
+        synth.main(args + ["--out", str(tmp_path / "none"), "--skip", "4"])
