@@ -27,7 +27,7 @@ TRAIN_CACHES ?= $(RUNS)/cache/train:2 $(RUNS)/cache/synth:1
 # An exported model directory a new run starts from instead of random weights
 # (lasr_train.train --init-model; ignored once TRAIN_OUT has a last.pt to resume).
 INIT ?=
-# summary.json of the synthetic set the run trained on, for the model card.
+# summary.json of each synthetic set the run trained on (a list), for the model card.
 SYNTH_SUMMARY ?= $(RUNS)/synth/summary.json
 # Extra arguments for lasr_train.train, e.g. "--max-steps 6086 --set training.ctc_weight=1.0"
 # (training/README.md "How models/default was trained" runs the phases this way).

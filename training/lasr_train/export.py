@@ -91,8 +91,11 @@ def engine_eval(model_dir, manifest: str, lasr: str, jobs: int = 2) -> dict:
 
 
 def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: dict | None = None,
-                 synth_summary: dict | None = None, earlier_synth: list[str] | None = None) -> LasrModel:
-    """Write the model directory; returns the in-memory model with float16-rounded weights."""
+                 synth_summary: dict | list[dict] | None = None,
+                 earlier_synth: list[str] | None = None) -> LasrModel:
+    """Write the model directory; returns the in-memory model with float16-rounded weights.
+
+    `synth_summary`: the summary.json of each synthetic set the run trained on."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok_dir = Path(tokens_dir)
@@ -231,18 +234,25 @@ def synthetic_summary(summary: dict | None) -> str:
         by_engine[engine] = by_engine.get(engine, 0.0) + hours
     engines = ", ".join(f"{ENGINE_NAMES.get(e, e)} {h:.1f} h" for e, h in sorted(by_engine.items(), key=lambda x: -x[1]))
     prompts = ", ".join(summary.get("prompts", [])) or "prompt files not recorded"
+    if summary.get("prompt_range"):
+        first, end = summary["prompt_range"]
+        prompts += f", prompts {first + 1}-{end}, seed {summary.get('seed')}"
     return (f"{summary.get('hours', sum(by_engine.values())):.1f} h of synthetic speech ({engines}) rendered by "
             f"lasr_train.synth from public-domain text ({prompts})")
 
 
-def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict, synth: dict | None = None,
-                     earlier_synth: list[str] | None = None):
-    """MODEL_CARD.md; `earlier_synth`: the synthetic-speech lines of the model a run started from
-    (`--init-model`), whose weights learned from that data too."""
+def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict,
+                     synth: dict | list[dict] | None = None, earlier_synth: list[str] | None = None):
+    """MODEL_CARD.md; `synth`: the summary of each synthetic set of this run; `earlier_synth`: the
+    synthetic-speech lines of the model a run started from (`--init-model`), whose weights learned
+    from that data too."""
     a = model.args
     earlier = " (learned by the model this run started from)"
-    synth_lines = [f"- {l}" + ("" if l.endswith(earlier) else earlier) for l in earlier_synth or []]
-    synth_lines.append("- " + synthetic_summary(synth))
+    own = [synthetic_summary(s) for s in (synth if isinstance(synth, list) else [synth])] or [synthetic_summary(None)]
+    # A set this run trained on again is listed once, as this run's.
+    synth_lines = [f"- {l.removesuffix(earlier)}{earlier}" for l in earlier_synth or []
+                   if l.removesuffix(earlier) not in own]
+    synth_lines += [f"- {l}" for l in own]
     lines = [
         f"# lasr model `{cfg.get('name', 'default')}`", "",
         "Offline English speech recognizer for the lasr engine: convolutional encoder, CTC head and an LSTM",
@@ -315,8 +325,8 @@ def main(argv=None):
     ap.add_argument("--fixtures", default=None)
     ap.add_argument("--fixture-text-file", default="/work/shared/speech/text/ljspeech-sentences.txt")
     ap.add_argument("--card", default=None, help="JSON file with training facts for MODEL_CARD.md")
-    ap.add_argument("--synth-summary", default=None,
-                    help="summary.json of the synthetic set the model was trained on (for MODEL_CARD.md)")
+    ap.add_argument("--synth-summary", nargs="+", default=[],
+                    help="summary.json of each synthetic set the model was trained on (for MODEL_CARD.md)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--require-wer-below", type=float, default=0.0,
                     help="export only if the checkpoint's best LibriSpeech dev greedy WER is below this")
@@ -352,7 +362,7 @@ def main(argv=None):
         # The run's best by its own greedy measure, which need not be this checkpoint.
         info.setdefault(f"greedy dev WER of the run's best step so far (step {ck['best'].get('step')}, "
                         "training-time dev subset)", json.dumps(ck["best"].get("dev")))
-    synth = json.loads(Path(a.synth_summary).read_text()) if a.synth_summary else None
+    synth = [json.loads(Path(p).read_text()) for p in a.synth_summary]
     rounded = export_model(model, cfg, a.tokens, a.out, info, synth, init_synthetic_speech(ck.get("init")))
     text = pick_fixture_sentence(a.fixture_text_file)
     feats = torch.from_numpy(log_mel(render_espeak(text), feature_config(cfg)))

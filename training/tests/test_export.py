@@ -57,3 +57,19 @@ def test_model_card_names_the_synthetic_engines_and_hours_from_the_synth_summary
     assert line == ("23.1 h of synthetic speech (espeak-ng 4.3 h, flite 1.5 h, piper 0.4 h) rendered by "
                     "lasr_train.synth from public-domain text (ljspeech-sentences.txt)")
     assert "not given" in synthetic_summary(None)
+
+
+def test_model_card_lists_each_synthetic_set_of_the_run_and_the_start_models_once(tmp_path):
+    from lasr_train.export import card_synthetic_speech, synthetic_summary
+    cfg = merge(load_config(), SMALL)
+    tok = train_tokenizer(["hello world"], "characters", 31, tmp_path / "tok")
+    model = LasrModel(ModelArgs.from_config(cfg, tok.size))
+    again = {"hours": 2.466, "prompts": ["p.txt"], "hours_by_voice": {"piper:joe": 1.6, "festival:kal": 0.9}}
+    more = {"hours": 5.2, "prompts": ["p.txt"], "seed": 2026, "prompt_range": [1424, 4424],
+            "hours_by_voice": {"piper:joe": 3.3, "festival:kal": 1.9}}
+    earlier = ["23.1 h of synthetic speech (espeak-ng 17.2 h) rendered by x (learned by the model this run started from)",
+               synthetic_summary(again)]
+    export_model(model, cfg, tmp_path / "tok", tmp_path / "m", {}, [again, more], earlier)
+    lines = card_synthetic_speech((tmp_path / "m" / "MODEL_CARD.md").read_text().splitlines())
+    assert lines == [earlier[0], synthetic_summary(again), synthetic_summary(more)]
+    assert synthetic_summary(more).endswith("(p.txt, prompts 1425-4424, seed 2026)")
