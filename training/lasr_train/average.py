@@ -1,5 +1,8 @@
 """Average the weights of several checkpoints of one run into one checkpoint.
 
+The checkpoints may also span a run and the run it started from (`--init-model`): the
+shipped model averages a fine-tune's end with the weights that fine-tune began from.
+
 Averaging the parameters of the last few checkpoints is standard practice in
 ESPnet's recipes (they average the 10 best by validation accuracy); the average sits
 nearer the middle of the region the run wanders through at the end. For this run
