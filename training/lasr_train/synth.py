@@ -286,10 +286,11 @@ def main(argv=None):
     for p in range(a.passes):
         for i, text in enumerate(prompts):
             uid = f"synth-{p}-{i:05d}"
-            jobs.append({"id": uid, "text": text, "voice": pick_voice(rng, voices, mix),
+            voice = pick_voice(rng, voices, mix)   # drawn for a skipped prompt too: later ones keep theirs
+            if i < a.skip:
+                continue
+            jobs.append({"id": uid, "text": text, "voice": voice,
                          "out": str(out / "audio" / f"p{p}" / f"{i // 1000:02d}" / f"{uid}.flac"), "seed": a.seed * 1000003 + p * 100000 + i})
-    # The skipped prompts were drawn above all the same, so each later prompt keeps its voice.
-    jobs = [j for j in jobs if int(j["id"].rsplit("-", 1)[1]) >= a.skip]
     hours = defaultdict(float)
     tmp_manifest = out / "manifest.jsonl.partial"
     out.mkdir(parents=True, exist_ok=True)
