@@ -97,10 +97,68 @@ def init_model_config(base: dict, model_cfg: dict, overrides: dict) -> dict:
     The model directory's engine blocks (features, vocabulary, encoder, ctc, decoder,
     decoding) replace the base config's, because its weights fix them; `--set` may
     change `training.*` only, as on resume.
+
+    A run may also grow the model's encoder (`--set encoder.num_blocks=N encoder.ff_mult=M`,
+    neither smaller than the model's): `load_init_model` then starts the added blocks
+    and the added MLP units so that the grown model computes what the exported one did.
     """
     blocks = {k: model_cfg[k] for k in ENGINE_BLOCKS if k in model_cfg}
     blocks["vocabulary"] = {k: v for k, v in blocks["vocabulary"].items() if k != "tokens"}
-    return resumed_config(merge(base, blocks), overrides)
+    grow = dict(overrides.get("encoder", {}))
+    has = ", ".join(f"{k} {blocks['encoder'][k]}" for k in GROWABLE)
+    for key, value in grow.items():
+        if key not in GROWABLE or not isinstance(value, int) or value < blocks["encoder"][key]:
+            raise SystemExit(f"--set encoder.{key}={value}: a run from an exported model may only grow "
+                             f"encoder.num_blocks and encoder.ff_mult (the model has {has})")
+    blocks["encoder"] = dict(blocks["encoder"], **grow)
+    rest = {k: v for k, v in overrides.items() if k != "encoder"}
+    return resumed_config(merge(base, blocks), rest)
+
+
+GROWABLE = ("num_blocks", "ff_mult")
+
+
+def grown_block_positions(old: int, new: int) -> list[int]:
+    """Where each of `old` conv blocks goes among `new`: spread evenly, first and last kept
+    in place, so the added identity blocks sit between trained ones."""
+    if old == new:
+        return list(range(old))
+    if old == 1:
+        return [0]
+    return [round(i * (new - 1) / (old - 1)) for i in range(old)]
+
+
+def grow_encoder_weights(weights: dict, model: LasrModel, old_blocks: int) -> dict:
+    """Map an exported model's weights onto `model`, whose encoder has at least as many
+    blocks and at least as wide a block MLP, so that it computes the same function.
+
+    An added block's output layer (ff2) starts at zero, so the block is the identity
+    (x + 0); an added MLP unit gets ff1's fresh random row and a zero ff2 column, so it
+    adds nothing until trained. Everything else is copied. The same idea as the
+    function-preserving growth of Net2Net (Chen et al. 2016) and the identity-initialized
+    blocks of LLaMA Pro (Wu et al. 2024).
+    """
+    fresh = model.state_dict()
+    out = {k: v for k, v in weights.items() if not k.startswith("encoder.blocks.")}
+    positions = grown_block_positions(old_blocks, len(model.encoder.blocks))
+    for old, new in enumerate(positions):
+        for name in ("dw.weight", "dw.bias", "norm.weight", "norm.bias", "ff2.bias"):
+            out[f"encoder.blocks.{new}.{name}"] = weights[f"encoder.blocks.{old}.{name}"]
+        w1, b1 = weights[f"encoder.blocks.{old}.ff1.weight"], weights[f"encoder.blocks.{old}.ff1.bias"]
+        w2 = weights[f"encoder.blocks.{old}.ff2.weight"]
+        inner = w1.shape[0]
+        for name, src in (("ff1.weight", w1), ("ff1.bias", b1)):
+            t = fresh[f"encoder.blocks.{new}.{name}"].clone()
+            t[:inner] = src
+            out[f"encoder.blocks.{new}.{name}"] = t
+        t = torch.zeros_like(fresh[f"encoder.blocks.{new}.ff2.weight"])
+        t[:, :inner] = w2
+        out[f"encoder.blocks.{new}.ff2.weight"] = t
+    for new in set(range(len(model.encoder.blocks))) - set(positions):
+        for name, t in fresh.items():
+            if name.startswith(f"encoder.blocks.{new}."):
+                out[name] = torch.zeros_like(t) if name.endswith((".ff2.weight", ".ff2.bias")) else t.clone()
+    return out
 
 
 def load_init_model(model: LasrModel, model_dir, tok: Tokenizer):
@@ -116,6 +174,10 @@ def load_init_model(model: LasrModel, model_dir, tok: Tokenizer):
         raise SystemExit(f"--init-model {model_dir}: its tokens.txt differs from --tokens at id {diff} "
                          f"({len(model_tok.pieces)} vs {len(tok.pieces)} entries); pass --tokens {model_dir}")
     weights = {k: v.float() for k, v in load_file(str(model_dir / "model.safetensors")).items()}
+    old_blocks = len({k.split(".")[2] for k in weights if k.startswith("encoder.blocks.")})
+    old_inner = weights.get("encoder.blocks.0.ff1.weight", torch.empty(0, 0)).shape[0]
+    if old_blocks != len(model.encoder.blocks) or old_inner != model.encoder.blocks[0].ff1.out_features:
+        weights = grow_encoder_weights(weights, model, old_blocks)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:   # names every missing, unexpected or misshapen tensor

@@ -181,3 +181,60 @@ def test_a_run_can_start_from_an_exported_model(tmp_path):
     with pytest.raises(SystemExit, match="differs from --tokens at id 5"):
         train.main(common + ["--init-model", str(tmp_path / "model"), "--tokens", str(tmp_path / "tok2"),
                              "--out", str(tmp_path / "d"), "--max-steps", "1"])
+
+
+def test_a_run_may_grow_the_exported_encoder_without_changing_what_it_computes(tmp_path):
+    """--init-model with more conv blocks and a wider block MLP: the grown model's outputs
+    equal the exported model's before the first update; shrinking is refused."""
+    import pytest
+    from lasr_train.export import export_model, load_checkpoint_model
+    from lasr_train.model import LasrModel, ModelArgs
+    make_cache(tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--train-cache", str(tmp_path / "cache") + ":1", "--threads", "1"]
+    train.main(common + ["--tokens", str(tmp_path / "tok"), "--out", str(tmp_path / "a"), "--max-steps", "6",
+                         "--set", *SET])
+    model, cfg, _ = load_checkpoint_model(tmp_path / "a" / "last.pt", tmp_path / "tok")
+    export_model(model, cfg, tmp_path / "tok", tmp_path / "model")
+
+    train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "g"),
+                         "--max-steps", "1", "--set", "encoder.num_blocks=5", "encoder.ff_mult=3",
+                         "training.lr=0", "training.batch_seconds=6"])
+    ck = torch.load(tmp_path / "g" / "last.pt", weights_only=False)
+    assert ck["config"]["encoder"]["num_blocks"] == 5 and ck["config"]["encoder"]["ff_mult"] == 3
+    small = LasrModel(ModelArgs(**model_args_of(tmp_path / "a" / "last.pt")))
+    small.load_state_dict({k: v.half().float() for k, v in model.state_dict().items()})
+    grown = LasrModel(ModelArgs(**ck["model_args"]))
+    grown.load_state_dict(ck["model"])
+    assert len(grown.encoder.blocks) == 5 and grown.encoder.blocks[0].ff1.out_features == 3 * 16
+    small.eval(), grown.eval()
+    torch.manual_seed(1)
+    x, lengths = torch.randn(2, 150, 80), torch.tensor([150, 97])
+    y, y_len = torch.randint(3, 31, (2, 7)), torch.tensor([7, 4])
+    with torch.no_grad():
+        enc_s, _ = small.encode(x, lengths)
+        enc_g, _ = grown.encode(x, lengths)
+        loss_s = small.forward_loss(x, lengths, y, y_len, already_normalized=False)[0]
+        loss_g = grown.forward_loss(x, lengths, y, y_len, already_normalized=False)[0]
+    assert torch.allclose(enc_s, enc_g, atol=1e-5) and torch.allclose(loss_s, loss_g, atol=1e-5)
+    # The added units are not dead: their weights move once the rate is above zero.
+    train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "h"),
+                         "--max-steps", "2", "--set", "encoder.num_blocks=5", "training.batch_seconds=6"])
+    moved = torch.load(tmp_path / "h" / "last.pt", weights_only=False)["model"]
+    added = [i for i in range(5) if i not in train.grown_block_positions(2, 5)]
+    assert added and all(moved[f"encoder.blocks.{i}.ff2.weight"].abs().sum() > 0 for i in added)
+
+    with pytest.raises(SystemExit, match="may only grow"):
+        train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "s"),
+                             "--max-steps", "1", "--set", "encoder.num_blocks=1"])
+
+
+def test_grown_blocks_keep_the_trained_ones_in_order_first_and_last_in_place():
+    assert train.grown_block_positions(10, 10) == list(range(10))
+    pos = train.grown_block_positions(10, 16)
+    assert pos[0] == 0 and pos[-1] == 15 and pos == sorted(set(pos)) and len(pos) == 10
+    assert train.grown_block_positions(2, 5) == [0, 4]
+
+
+def model_args_of(path):
+    return torch.load(path, weights_only=False)["model_args"]
