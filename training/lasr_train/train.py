@@ -18,6 +18,8 @@ vocabulary come from DIR, the training settings from the config and `--set`. An
 exported model keeps no optimizer state, so such a run starts a fresh Adam at step 0
 under its own schedule (a short warmup, then e.g. a cooldown). It is how training goes
 on when the run's checkpoints are gone, since models/default is always at hand.
+With `--set encoder.num_blocks=N encoder.ff_mult=M` such a run grows the encoder,
+starting from weights that compute what the exported model did (`grow_encoder_weights`).
 """
 from __future__ import annotations
 
