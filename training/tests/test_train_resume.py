@@ -129,10 +129,9 @@ def test_a_stop_on_the_last_step_of_an_epoch_still_closes_the_epoch(tmp_path):
     assert "end of epoch 1" in (tmp_path / "r" / "train.log").read_text()
 
 
-def test_a_run_can_start_from_an_exported_model(tmp_path):
-    """--init-model: the first step starts from the model directory's weights (lr 0 keeps them),
-    its architecture wins over the config, and a mismatched vocabulary or shape is refused."""
-    import pytest
+def exported_toy_model(tmp_path):
+    """Train the toy model 6 steps on a toy cache and export it to tmp_path/model; returns the
+    train arguments common to runs on that cache, and the trained model (float32)."""
     from lasr_train.export import export_model, load_checkpoint_model
     make_cache(tmp_path / "cache")
     train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
@@ -141,6 +140,15 @@ def test_a_run_can_start_from_an_exported_model(tmp_path):
                          "--set", *SET])
     model, cfg, _ = load_checkpoint_model(tmp_path / "a" / "last.pt", tmp_path / "tok")
     export_model(model, cfg, tmp_path / "tok", tmp_path / "model")
+    return common, model
+
+
+def test_a_run_can_start_from_an_exported_model(tmp_path):
+    """--init-model: the first step starts from the model directory's weights (lr 0 keeps them),
+    its architecture wins over the config, and a mismatched vocabulary or shape is refused."""
+    import pytest
+    from lasr_train.export import export_model, load_checkpoint_model
+    common, model = exported_toy_model(tmp_path)
     exported = {k: v.half().float() for k, v in model.state_dict().items()}
 
     # No --set of the architecture: it comes from the model's config.yaml, not configs/default.yaml.
@@ -187,15 +195,8 @@ def test_a_run_may_grow_the_exported_encoder_without_changing_what_it_computes(t
     """--init-model with more conv blocks and a wider block MLP: the grown model's outputs
     equal the exported model's before the first update; shrinking is refused."""
     import pytest
-    from lasr_train.export import export_model, load_checkpoint_model
     from lasr_train.model import LasrModel, ModelArgs
-    make_cache(tmp_path / "cache")
-    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
-    common = ["--train-cache", str(tmp_path / "cache") + ":1", "--threads", "1"]
-    train.main(common + ["--tokens", str(tmp_path / "tok"), "--out", str(tmp_path / "a"), "--max-steps", "6",
-                         "--set", *SET])
-    model, cfg, _ = load_checkpoint_model(tmp_path / "a" / "last.pt", tmp_path / "tok")
-    export_model(model, cfg, tmp_path / "tok", tmp_path / "model")
+    common, model = exported_toy_model(tmp_path)
 
     train.main(common + ["--init-model", str(tmp_path / "model"), "--out", str(tmp_path / "g"),
                          "--max-steps", "1", "--set", "encoder.num_blocks=5", "encoder.ff_mult=3",
