@@ -123,8 +123,6 @@ GROWABLE = ("num_blocks", "ff_mult")
 def grown_block_positions(old: int, new: int) -> list[int]:
     """Where each of `old` conv blocks goes among `new`: spread evenly, first and last kept
     in place, so the added identity blocks sit between trained ones."""
-    if old == new:
-        return list(range(old))
     if old == 1:
         return [0]
     return [round(i * (new - 1) / (old - 1)) for i in range(old)]
@@ -176,10 +174,13 @@ def load_init_model(model: LasrModel, model_dir, tok: Tokenizer):
         raise SystemExit(f"--init-model {model_dir}: its tokens.txt differs from --tokens at id {diff} "
                          f"({len(model_tok.pieces)} vs {len(tok.pieces)} entries); pass --tokens {model_dir}")
     weights = {k: v.float() for k, v in load_file(str(model_dir / "model.safetensors")).items()}
-    old_blocks = len({k.split(".")[2] for k in weights if k.startswith("encoder.blocks.")})
-    old_inner = weights.get("encoder.blocks.0.ff1.weight", torch.empty(0, 0)).shape[0]
-    if old_blocks != len(model.encoder.blocks) or old_inner != model.encoder.blocks[0].ff1.out_features:
-        weights = grow_encoder_weights(weights, model, old_blocks)
+    # A grown run (init_model_config) has more blocks or wider ones than the file; any
+    # other mismatch is left to load_state_dict, which names it.
+    old = (len({k.split(".")[2] for k in weights if k.startswith("encoder.blocks.")}),
+           weights.get("encoder.blocks.0.ff1.weight", torch.empty(0, 0)).shape[0])
+    new = (len(model.encoder.blocks), model.encoder.blocks[0].ff1.out_features)
+    if old != new and 0 < old[0] <= new[0] and 0 < old[1] <= new[1]:
+        weights = grow_encoder_weights(weights, model, old[0])
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:   # names every missing, unexpected or misshapen tensor
