@@ -72,7 +72,9 @@ train-data: venv
 # directory with its parity fixtures, measure its attention lag with the engine
 # (lasr_train.timing), then let lasr_train.promote score it and the shipped model with
 # `lasr eval` on dev.jsonl: the candidate (card filled with the measured error rates)
-# replaces MODEL_OUT and PARITY_FIXTURES only if its LibriSpeech WER is lower.
+# replaces MODEL_OUT and PARITY_FIXTURES only if it makes fewer LibriSpeech errors with a
+# probability of improvement of at least MIN_POI (paired bootstrap over the utterances).
+MIN_POI ?= 0.95
 train-export: venv
 	rm -rf $(CANDIDATE) $(CANDIDATE)-fixtures
 	$(LASR_PY) lasr_train.export --checkpoint $(CHECKPOINT) --tokens $(RUNS)/tokenizer --fixture-text-file $(PROMPTS) \
@@ -83,7 +85,8 @@ train-export: venv
 	$(LASR_PY) lasr_train.timing calibrate --model $(CANDIDATE) --manifest $(RUNS)/timing/manifest.jsonl \
 	  --lasr $(LASR) --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.promote --candidate $(CANDIDATE) --target $(MODEL_OUT) --fixtures $(CANDIDATE)-fixtures \
-	  --fixtures-target $(PARITY_FIXTURES) --manifest $(SPEECH)/dev.jsonl --lasr $(LASR) --jobs $(TRAIN_JOBS)
+	  --fixtures-target $(PARITY_FIXTURES) --manifest $(SPEECH)/dev.jsonl --lasr $(LASR) --jobs $(TRAIN_JOBS) \
+	  --min-poi $(MIN_POI)
 
 SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
   decoder.embed_dim=32 decoder.hidden=48 decoder.attention.dim=32 decoder.attention.filters=8 \

@@ -76,6 +76,43 @@ import Testing
         }
     }
 
+    /// `lasr eval --summary-json` on the project's recordings: every decoded line appears
+    /// once in `per_utterance`, in manifest order, and their word errors add up to the
+    /// per-corpus counts; a line whose audio is missing is reported and leaves the others'
+    /// scores standing.
+    @Test func evalSummaryListsEachLinesErrors() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let audio = TestSupport.packageRoot.appendingPathComponent("audio")
+        var lines: [String] = []
+        for (i, name) in ["01-welcome", "02-weather", "03-library"].enumerated() {
+            let text = try String(contentsOf: audio.appendingPathComponent(name + ".txt"), encoding: .utf8)
+            let line: [String: Any] = ["id": name, "audio": audio.appendingPathComponent(name + ".wav").path,
+                                       "text": text, "corpus": i == 1 ? "b" : "a"]
+            lines.append(String(decoding: try JSONSerialization.data(withJSONObject: line), as: UTF8.self))
+        }
+        lines.insert(#"{"id": "gone", "audio": "no-such-file.wav", "text": "x", "corpus": "a"}"#, at: 1)
+        let manifest = dir.appendingPathComponent("m.jsonl")
+        try lines.joined(separator: "\n").write(to: manifest, atomically: true, encoding: .utf8)
+        let summaryURL = dir.appendingPathComponent("summary.json")
+        let run = try TestSupport.runLasr(["eval", "--manifest", manifest.path, "--model", Self.directory,
+                                           "--jobs", "2", "--summary-json", summaryURL.path])
+        #expect(run.status == 1 && run.stderr.contains("no-such-file.wav") && run.stderr.contains("1 of 4"), "\(run.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: summaryURL)) as? [String: Any])
+        let rows = try #require(summary["per_utterance"] as? [[String: Any]])
+        #expect(rows.compactMap { $0["id"] as? String } == ["01-welcome", "02-weather", "03-library"])
+        #expect(summary["failures"] as? Int == 1)
+        let corpora = try #require(summary["corpora"] as? [String: [String: Any]])
+        for (name, scores) in corpora {
+            let mine = rows.filter { $0["corpus"] as? String == name }
+            let errors = mine.reduce(0) { $0 + ($1["errors"] as? Int ?? -1_000) }
+            let words = mine.reduce(0) { $0 + ($1["reference_words"] as? Int ?? -1_000) }
+            let counted = ["substitutions", "deletions", "insertions"].reduce(0) { $0 + (scores[$1] as? Int ?? -1_000) }
+            #expect(mine.count == scores["utterances"] as? Int && errors == counted && words == scores["reference_words"] as? Int)
+            #expect(words > 10)
+        }
+    }
+
     @Test func fitsTheSizeBudget() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory)
         let bytes = try files.reduce(0) { sum, name in

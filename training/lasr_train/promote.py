@@ -3,9 +3,12 @@
 `make train-export` exports a checkpoint into a candidate directory, calibrates its
 timestamps (lasr_train.timing), and then runs this: `lasr eval` scores the candidate
 and the current model on the dev manifest; the candidate's MODEL_CARD.md gets the
-measured error rates and word-timing errors; and if its WER on the deciding corpus
-(LibriSpeech by default) is lower than the current model's, or there is no current
-model, the candidate and its parity fixtures replace the current ones.
+measured error rates and word-timing errors; and if it makes fewer errors than the
+current model on the deciding corpus (LibriSpeech by default) with a probability of
+improvement of at least `--min-poi` under a paired bootstrap over that corpus's
+utterances, or there is no current model, the candidate and its parity fixtures replace
+the current ones. A lower WER alone is not enough: on 248 dev utterances, checkpoints of
+one run differ by a few tenths of a point by chance (training/README.md).
 
     python -m lasr_train.promote --candidate /work/lasr-runs/candidate --target models/default \\
         --fixtures /work/lasr-runs/candidate-fixtures --fixtures-target Tests/LasrTests/Fixtures/model-parity \\
@@ -14,6 +17,7 @@ model, the candidate and its parity fixtures replace the current ones.
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 from pathlib import Path
 
@@ -22,6 +26,9 @@ from .export import engine_eval, set_card_line
 DECIDING_CORPUS = "librispeech-train-clean-100-sample"
 WER_KEY = "dev WER, Swift engine (lasr eval)"
 TIMING_KEY = "word timing on the dev words with forced alignments (lasr eval)"
+# A candidate replaces the shipped model only if it makes fewer errors on at least this
+# share of bootstrap draws: a one-sided test at the 5 % level.
+MIN_POI = 0.95
 
 
 def wer_line(summary: dict) -> str:
@@ -40,6 +47,43 @@ def timing_line(summary: dict) -> str | None:
     return (f"{t['matched_words']} matched words: start error median {t['start_median_ms']:.0f} ms, "
             f"p90 {t['start_p90_ms']:.0f} ms; end error median {t['end_median_ms']:.0f} ms, "
             f"p90 {t['end_p90_ms']:.0f} ms; bias {t['start_bias_ms']:+.0f} / {t['end_bias_ms']:+.0f} ms")
+
+
+def paired_bootstrap(old: dict, new: dict, corpus: str, resamples: int = 1000, seed: int = 0) -> dict:
+    """Compare two `lasr eval` summaries of one manifest utterance by utterance.
+
+    Draws the corpus's utterances with replacement `resamples` times and recomputes both
+    WERs on each draw (Bisani & Ney 2004, "Bootstrap estimates for confidence intervals in
+    ASR performance evaluation"). Returns the WER difference new - old in points, its
+    2.5th and 97.5th percentiles, and `poi`, the share of draws on which the candidate
+    made fewer errors (ties count against it)."""
+    def rows(summary, which):
+        per = summary.get("per_utterance")
+        if per is None:
+            raise SystemExit(f"the {which} model's summary has no per_utterance counts: rebuild lasr (make build)")
+        return {r["id"]: r for r in per if r["corpus"] == corpus}
+    a, b = rows(old, "current"), rows(new, "candidate")
+    if set(a) != set(b) or not a:
+        raise SystemExit(f"the two evaluations decoded different '{corpus}' utterances "
+                         f"({len(a)} and {len(b)}; a line failed to decode?)")
+    ids = sorted(a)
+    words = [a[i]["reference_words"] for i in ids]
+    if sum(words) == 0:
+        raise SystemExit(f"the '{corpus}' references have no words")
+    old_err = [a[i]["errors"] for i in ids]
+    new_err = [b[i]["errors"] for i in ids]
+    rng = random.Random(seed)
+    diffs, wins = [], 0
+    for _ in range(resamples):
+        pick = rng.choices(range(len(ids)), k=len(ids))
+        n = sum(words[k] for k in pick) or 1
+        d_err = sum(new_err[k] - old_err[k] for k in pick)
+        diffs.append(100.0 * d_err / n)
+        wins += d_err < 0
+    diffs.sort()
+    return {"delta": 100.0 * (sum(new_err) - sum(old_err)) / sum(words),
+            "low": diffs[int(0.025 * (resamples - 1))], "high": diffs[int(0.975 * (resamples - 1))],
+            "poi": wins / resamples, "utterances": len(ids), "resamples": resamples}
 
 
 def corpus_wer(summary: dict, corpus: str) -> float:
@@ -61,15 +105,21 @@ def score_card(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> dict:
 
 
 def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: str | None,
-            manifest: str, lasr: str, corpus: str = DECIDING_CORPUS, jobs: int = 2) -> bool:
+            manifest: str, lasr: str, corpus: str = DECIDING_CORPUS, jobs: int = 2,
+            min_poi: float = MIN_POI) -> bool:
     new = score_card(candidate, manifest, lasr, jobs)
     new_wer = corpus_wer(new, corpus)
     if (Path(target) / "config.yaml").exists():
-        old_wer = corpus_wer(engine_eval(target, manifest, lasr, jobs), corpus)
-        if new_wer >= old_wer:
-            print(f"kept {target}: {corpus} WER {old_wer:.2f}%, the candidate reads {new_wer:.2f}% ({candidate})")
+        old = engine_eval(target, manifest, lasr, jobs)
+        old_wer = corpus_wer(old, corpus)
+        t = paired_bootstrap(old, new, corpus)
+        verdict = (f"{corpus} WER {new_wer:.2f}% against {old_wer:.2f}%: {t['delta']:+.2f} points, "
+                   f"95% interval [{t['low']:+.2f}, {t['high']:+.2f}], probability of improvement {t['poi']:.3f} "
+                   f"(paired bootstrap, {t['utterances']} utterances, {t['resamples']} draws; needed {min_poi})")
+        if t["poi"] < min_poi:
+            print(f"kept {target}; the candidate ({candidate}) reads {verdict}")
             return False
-        print(f"{candidate} replaces {target}: {corpus} WER {new_wer:.2f}% against {old_wer:.2f}%")
+        print(f"{candidate} replaces {target}: {verdict}")
     else:
         print(f"{candidate} becomes {target}: {corpus} WER {new_wer:.2f}%")
     shutil.rmtree(target, ignore_errors=True)
@@ -92,13 +142,16 @@ def main(argv=None):
     ap.add_argument("--lasr", default=".build/release/lasr")
     ap.add_argument("--corpus", default=DECIDING_CORPUS, help="the corpus whose WER decides")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--min-poi", type=float, default=MIN_POI,
+                    help="probability of improvement (paired bootstrap) the candidate needs; about 0.5 is "
+                         "'any lower WER', 0 promotes every candidate")
     a = ap.parse_args(argv)
     if a.card_only:
         print(wer_line(score_card(a.candidate, a.manifest, a.lasr, a.jobs)))
         return
     if a.target is None:
         ap.error("--target is required unless --card-only")
-    promote(a.candidate, a.target, a.fixtures, a.fixtures_target, a.manifest, a.lasr, a.corpus, a.jobs)
+    promote(a.candidate, a.target, a.fixtures, a.fixtures_target, a.manifest, a.lasr, a.corpus, a.jobs, a.min_poi)
 
 
 if __name__ == "__main__":

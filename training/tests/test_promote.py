@@ -22,12 +22,24 @@ def test_card_lines_carry_every_corpus_and_the_timing():
     assert P.timing_line({"corpora": {}}) is None
 
 
-def fake_scores(monkeypatch, wers):
-    def score(model_dir, manifest, lasr, jobs):
-        s = json.loads(json.dumps(SUMMARY))
-        s["corpora"]["librispeech-train-clean-100-sample"]["wer"] = wers[model_dir]
-        return s
-    monkeypatch.setattr(P, "engine_eval", score)
+LS = "librispeech-train-clean-100-sample"
+
+
+def summary_with(errors: list[int], words: int = 20) -> dict:
+    """A summary whose LibriSpeech utterances have these word errors out of `words` each."""
+    s = json.loads(json.dumps(SUMMARY))
+    s["corpora"][LS]["wer"] = 100.0 * sum(errors) / (words * len(errors))
+    s["per_utterance"] = ([{"id": f"u{i}", "corpus": LS, "errors": e, "reference_words": words}
+                           for i, e in enumerate(errors)]
+                          + [{"id": "so", "corpus": "speechocean762", "errors": 3, "reference_words": 5}])
+    return s
+
+
+def fake_scores(monkeypatch, errors):
+    monkeypatch.setattr(P, "engine_eval", lambda model_dir, manifest, lasr, jobs: summary_with(errors[model_dir]))
+
+
+OLD = [8, 9, 10, 11, 12] * 20   # 100 utterances, WER 50 %
 
 
 def make_model(path, tag):
@@ -36,8 +48,12 @@ def make_model(path, tag):
     (path / "MODEL_CARD.md").write_text("# m\n\n## Training run\n\n- a: 1\n\n## Limitations\n")
 
 
-@pytest.mark.parametrize("new_wer, replaced", [(50.0, True), (60.0, False)])
-def test_the_candidate_replaces_the_target_only_when_better(tmp_path, monkeypatch, new_wer, replaced):
+# Better on every utterance; better by one error on 55 and worse by one on 45 (a WER 0.5
+# points lower, the kind of gain checkpoints of one run show by chance); worse.
+@pytest.mark.parametrize("new, replaced", [([e - 1 for e in OLD], True),
+                                           ([e - 1 if i < 55 else e + 1 for i, e in enumerate(OLD)], False),
+                                           ([e + 1 for e in OLD], False)])
+def test_the_candidate_replaces_the_target_only_when_surely_better(tmp_path, monkeypatch, new, replaced):
     cand, target = tmp_path / "cand", tmp_path / "target"
     make_model(cand, "new")
     make_model(target, "old")
@@ -45,7 +61,7 @@ def test_the_candidate_replaces_the_target_only_when_better(tmp_path, monkeypatc
     fix.mkdir(); fix_target.mkdir()
     (fix / "parity.json").write_text("new")
     (fix_target / "parity.json").write_text("old")
-    fake_scores(monkeypatch, {str(cand): new_wer, str(target): 55.0})
+    fake_scores(monkeypatch, {str(cand): new, str(target): OLD})
     assert P.promote(str(cand), str(target), str(fix), str(fix_target), "m.jsonl", "lasr") == replaced
     assert (target / "config.yaml").read_text() == ("name: new\n" if replaced else "name: old\n")
     assert (fix_target / "parity.json").read_text() == ("new" if replaced else "old")
@@ -56,7 +72,7 @@ def test_the_candidate_replaces_the_target_only_when_better(tmp_path, monkeypatc
 def test_a_missing_deciding_corpus_is_an_error(tmp_path, monkeypatch):
     cand = tmp_path / "cand"
     make_model(cand, "new")
-    fake_scores(monkeypatch, {str(cand): 50.0})
+    fake_scores(monkeypatch, {str(cand): OLD})
     with pytest.raises(SystemExit, match="no 'other'"):
         P.promote(str(cand), str(tmp_path / "none"), None, None, "m.jsonl", "lasr", corpus="other")
 
@@ -66,8 +82,31 @@ def test_card_only_rescores_and_replaces_nothing(tmp_path, monkeypatch):
     make_model(model, "shipped")
     card = model / "MODEL_CARD.md"
     card.write_text(card.read_text().replace("- a: 1\n", f"- a: 1\n- {P.WER_KEY}: stale\n"))
-    fake_scores(monkeypatch, {str(model): 48.13})
+    fake_scores(monkeypatch, {str(model): [e - 1 for e in OLD] + [8] * 100})
     P.main(["--candidate", str(model), "--card-only", "--manifest", "m.jsonl"])
     text = card.read_text()
-    assert "stale" not in text and "librispeech-train-clean-100-sample (248 utts) 48.13%" in text
+    assert "stale" not in text and "librispeech-train-clean-100-sample (248 utts) 42.50%" in text
     assert text.count(P.WER_KEY) == 1 and (model / "config.yaml").read_text() == "name: shipped\n"
+
+
+def test_the_paired_bootstrap_reads_utterances_in_pairs():
+    old = summary_with(OLD)
+    same = P.paired_bootstrap(old, summary_with(OLD), LS)
+    assert same["delta"] == 0 and same["poi"] == 0 and same["low"] == same["high"] == 0
+    better = P.paired_bootstrap(old, summary_with([e - 1 for e in OLD]), LS)
+    assert better["delta"] == pytest.approx(-5.0) and better["poi"] == 1.0 and better["high"] < 0
+    # A 2-point gain made of large swings on a few utterances both ways is far less sure.
+    mixed = [e - 12 if i % 2 == 0 and i < 40 else e + 10 if i % 2 and i < 40 else e for i, e in enumerate(OLD)]
+    noisy = P.paired_bootstrap(old, summary_with(mixed), LS)
+    assert noisy["delta"] == pytest.approx(-2.0) and 0.5 < noisy["poi"] < 0.95 and noisy["low"] < 0 < noisy["high"]
+    assert P.paired_bootstrap(old, summary_with(mixed), LS) == noisy   # seeded
+
+
+def test_the_paired_bootstrap_refuses_different_utterances():
+    shorter = summary_with(OLD[:-1])
+    with pytest.raises(SystemExit, match="different"):
+        P.paired_bootstrap(summary_with(OLD), shorter, LS)
+    bare = summary_with(OLD)
+    del bare["per_utterance"]
+    with pytest.raises(SystemExit, match="rebuild lasr"):
+        P.paired_bootstrap(bare, summary_with(OLD), LS)

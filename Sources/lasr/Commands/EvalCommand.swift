@@ -22,8 +22,8 @@ struct EvalCommand: ParsableCommand {
             lines have 'words', hypothesis words are matched to them by the edit \
             alignment and the median and 90th percentile of |start| and |end| errors are \
             reported, with the bias (median signed error; positive means late). \
-            --summary-json writes the same numbers for scripts. Exit status 0 unless a \
-            line failed to decode.
+            --summary-json writes the same numbers for scripts, with each line's word \
+            errors for paired comparisons. Exit status 0 unless a line failed to decode.
             """)
 
     @Option(help: ArgumentHelp("JSONL manifest to score.", valueName: "file"))
@@ -40,7 +40,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write each utterance's reference, hypothesis and edit alignment here.", valueName: "file"))
     var details: String?
 
-    @Option(help: ArgumentHelp("Write the scores as JSON here (per corpus, overall, real-time factor, word timing).",
+    @Option(help: ArgumentHelp("Write the scores as JSON here (per corpus, overall, real-time factor, word timing, each line's word errors).",
                                valueName: "file"))
     var summaryJson: String?
 
@@ -84,6 +84,7 @@ struct EvalCommand: ParsableCommand {
         var timing = TimingErrors()
         var audioSeconds = 0.0
         var failures = 0
+        var perUtterance: [[String: Any]] = []
         let detailSink = try details.map { try TextSink(path: $0) }
         orderedParallelMap(count: list.count, jobs: workers, makeWorker: {
             let recognizer = makeTranscriber()
@@ -124,6 +125,8 @@ struct EvalCommand: ParsableCommand {
             c.chars = c.chars + scored.chars
             c.count += 1
             corpora[corpus] = c
+            perUtterance.append(["id": list[i].id, "corpus": corpus, "errors": scored.words.errors,
+                                 "reference_words": scored.words.reference])
             timing.merge(scored.timing)
             audioSeconds += scored.audioSeconds
             if let detailSink {
@@ -140,7 +143,7 @@ struct EvalCommand: ParsableCommand {
         if let summaryJson {
             do {
                 try Self.summary(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed,
-                                 info: info, failures: failures)
+                                 info: info, failures: failures, perUtterance: perUtterance)
                     .write(to: URL(fileURLWithPath: summaryJson))
             } catch {
                 Terminal.report(LasrError(.invalidArgument, path: summaryJson, "cannot write the summary: \(error.localizedDescription)"))
@@ -176,9 +179,12 @@ struct EvalCommand: ParsableCommand {
         corpora.values.reduce((EditCounts(), EditCounts(), 0)) { ($0.0 + $1.words, $0.1 + $1.chars, $0.2 + $1.count) }
     }
 
-    /// The report as JSON: error rates in percent, timing in milliseconds.
+    /// The report as JSON: error rates in percent, timing in milliseconds. `per_utterance`
+    /// lists each decoded line's word errors in manifest order, so that two models can be
+    /// compared utterance by utterance (a paired test, as `lasr_train.promote` does).
     static func summary(corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)], timing: TimingErrors,
-                        audioSeconds: Double, elapsed: Double, info: DecodingInfo, failures: Int) throws -> Data {
+                        audioSeconds: Double, elapsed: Double, info: DecodingInfo, failures: Int,
+                        perUtterance: [[String: Any]]) throws -> Data {
         func scores(_ c: (words: EditCounts, chars: EditCounts, count: Int)) -> [String: Any] {
             ["utterances": c.count, "wer": 100 * c.words.rate, "cer": 100 * c.chars.rate,
              "substitutions": c.words.substitutions, "deletions": c.words.deletions,
@@ -189,6 +195,7 @@ struct EvalCommand: ParsableCommand {
             "corpora": corpora.mapValues(scores), "overall": scores(total(corpora)), "failures": failures,
             "audio_seconds": audioSeconds, "elapsed_seconds": elapsed,
             "real_time_factor": elapsed > 0 ? audioSeconds / elapsed : 0,
+            "per_utterance": perUtterance,
         ]
         if let t = timing.summary {
             out["timing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t))
