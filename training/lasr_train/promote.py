@@ -9,6 +9,7 @@ improvement of at least `--min-poi` under a paired bootstrap over that corpus's
 utterances, or there is no current model, the candidate and its parity fixtures replace
 the current ones. A lower WER alone is not enough: on 248 dev utterances, checkpoints of
 one run differ by a few tenths of a point by chance (training/README.md).
+`--compare OLD.json NEW.json` runs the same test on two saved summaries.
 
     python -m lasr_train.promote --candidate /work/lasr-runs/candidate --target models/default \\
         --fixtures /work/lasr-runs/candidate-fixtures --fixtures-target Tests/LasrTests/Fixtures/model-parity \\
@@ -17,6 +18,7 @@ one run differ by a few tenths of a point by chance (training/README.md).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 from pathlib import Path
@@ -49,41 +51,68 @@ def timing_line(summary: dict) -> str | None:
             f"p90 {t['end_p90_ms']:.0f} ms; bias {t['start_bias_ms']:+.0f} / {t['end_bias_ms']:+.0f} ms")
 
 
-def paired_bootstrap(old: dict, new: dict, corpus: str, resamples: int = 1000, seed: int = 0) -> dict:
+def utterance_rows(summary: dict, corpus: str, which: str = "the") -> dict:
+    """The corpus's `per_utterance` rows of a `lasr eval --summary-json`, by id."""
+    per = summary.get("per_utterance")
+    if per is None:
+        raise SystemExit(f"{which} model's summary has no per_utterance counts: rebuild lasr (make build)")
+    rows = {r["id"]: r for r in per if r["corpus"] == corpus}
+    if not rows or sum(r["reference_words"] for r in rows.values()) == 0:
+        raise SystemExit(f"{which} model's summary has no '{corpus}' words to score")
+    return rows
+
+
+def bootstrap(words: list[int], errors: list[int], resamples: int = 1000, seed: int = 0) -> dict:
+    """Draw utterances with replacement `resamples` times and recompute 100·Σerrors/Σwords
+    on each draw (Bisani & Ney 2004, "Bootstrap estimates for confidence intervals in ASR
+    performance evaluation"). `errors` may be differences of two models' errors. Returns
+    the 2.5th and 97.5th percentiles and the share of draws below zero."""
+    rng = random.Random(seed)
+    draws, below = [], 0
+    for _ in range(resamples):
+        pick = rng.choices(range(len(words)), k=len(words))
+        e = sum(errors[k] for k in pick)
+        draws.append(100.0 * e / (sum(words[k] for k in pick) or 1))
+        below += e < 0
+    draws.sort()
+    return {"low": draws[int(0.025 * (resamples - 1))], "high": draws[int(0.975 * (resamples - 1))],
+            "below": below / resamples, "resamples": resamples}
+
+
+def wer_interval(summary: dict, corpus: str) -> tuple[float, float]:
+    """95 % bootstrap interval of one model's WER on the corpus, in percent."""
+    rows = list(utterance_rows(summary, corpus).values())
+    b = bootstrap([r["reference_words"] for r in rows], [r["errors"] for r in rows])
+    return b["low"], b["high"]
+
+
+def paired_bootstrap(old: dict, new: dict, corpus: str) -> dict:
     """Compare two `lasr eval` summaries of one manifest utterance by utterance.
 
-    Draws the corpus's utterances with replacement `resamples` times and recomputes both
-    WERs on each draw (Bisani & Ney 2004, "Bootstrap estimates for confidence intervals in
-    ASR performance evaluation"). Returns the WER difference new - old in points, its
-    2.5th and 97.5th percentiles, and `poi`, the share of draws on which the candidate
-    made fewer errors (ties count against it)."""
-    def rows(summary, which):
-        per = summary.get("per_utterance")
-        if per is None:
-            raise SystemExit(f"the {which} model's summary has no per_utterance counts: rebuild lasr (make build)")
-        return {r["id"]: r for r in per if r["corpus"] == corpus}
-    a, b = rows(old, "current"), rows(new, "candidate")
-    if set(a) != set(b) or not a:
+    Returns the WER difference new - old in points, the 95 % interval of that difference
+    over bootstrap draws of the corpus's utterances, and `poi`, the share of draws on which
+    the candidate made fewer errors (ties count against it)."""
+    a, b = utterance_rows(old, corpus, "the current"), utterance_rows(new, corpus, "the candidate")
+    if set(a) != set(b):
         raise SystemExit(f"the two evaluations decoded different '{corpus}' utterances "
                          f"({len(a)} and {len(b)}; a line failed to decode?)")
     ids = sorted(a)
     words = [a[i]["reference_words"] for i in ids]
-    if sum(words) == 0:
-        raise SystemExit(f"the '{corpus}' references have no words")
-    old_err = [a[i]["errors"] for i in ids]
-    new_err = [b[i]["errors"] for i in ids]
-    rng = random.Random(seed)
-    diffs, wins = [], 0
-    for _ in range(resamples):
-        pick = rng.choices(range(len(ids)), k=len(ids))
-        n = sum(words[k] for k in pick) or 1
-        d_err = sum(new_err[k] - old_err[k] for k in pick)
-        diffs.append(100.0 * d_err / n)
-        wins += d_err < 0
-    diffs.sort()
-    return {"delta": 100.0 * (sum(new_err) - sum(old_err)) / sum(words),
-            "low": diffs[int(0.025 * (resamples - 1))], "high": diffs[int(0.975 * (resamples - 1))],
-            "poi": wins / resamples, "utterances": len(ids), "resamples": resamples}
+    diff = [b[i]["errors"] - a[i]["errors"] for i in ids]
+    t = bootstrap(words, diff)
+    return {"delta": 100.0 * sum(diff) / sum(words), "low": t["low"], "high": t["high"], "poi": t["below"],
+            "utterances": len(ids), "resamples": t["resamples"]}
+
+
+def compare(old_json: str, new_json: str) -> None:
+    """Print each corpus's WER of two saved summaries with its interval, and the paired test."""
+    old, new = (json.loads(Path(p).read_text()) for p in (old_json, new_json))
+    for corpus in sorted(old["corpora"]):
+        (a_lo, a_hi), (b_lo, b_hi) = (wer_interval(s, corpus) for s in (old, new))
+        t = paired_bootstrap(old, new, corpus)
+        print(f"{corpus}: {corpus_wer(old, corpus):.2f}% [{a_lo:.2f}, {a_hi:.2f}] -> "
+              f"{corpus_wer(new, corpus):.2f}% [{b_lo:.2f}, {b_hi:.2f}]; difference {t['delta']:+.2f} points "
+              f"[{t['low']:+.2f}, {t['high']:+.2f}], probability of improvement {t['poi']:.3f}")
 
 
 def corpus_wer(summary: dict, corpus: str) -> float:
@@ -132,13 +161,16 @@ def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--candidate", required=True, help="exported model directory to consider")
+    ap.add_argument("--compare", nargs=2, metavar=("OLD_JSON", "NEW_JSON"),
+                    help="only compare two saved `lasr eval --summary-json` files: each corpus's WER with its "
+                         "95%% bootstrap interval, and the paired test promotion uses")
+    ap.add_argument("--candidate", help="exported model directory to consider")
     ap.add_argument("--target", help="the shipped model directory (replaced if the candidate wins)")
     ap.add_argument("--card-only", action="store_true",
                     help="only rescore the candidate's card (after an engine change), replace nothing")
     ap.add_argument("--fixtures", default=None, help="the candidate's parity fixtures")
     ap.add_argument("--fixtures-target", default=None, help="where the shipped model's parity fixtures live")
-    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--manifest")
     ap.add_argument("--lasr", default=".build/release/lasr")
     ap.add_argument("--corpus", default=DECIDING_CORPUS, help="the corpus whose WER decides")
     ap.add_argument("--jobs", type=int, default=2)
@@ -146,6 +178,11 @@ def main(argv=None):
                     help="probability of improvement (paired bootstrap) the candidate needs; about 0.5 is "
                          "'any lower WER', 0 promotes every candidate")
     a = ap.parse_args(argv)
+    if a.compare:
+        compare(*a.compare)
+        return
+    if a.candidate is None or a.manifest is None:
+        ap.error("--candidate and --manifest are required unless --compare")
     if a.card_only:
         print(wer_line(score_card(a.candidate, a.manifest, a.lasr, a.jobs)))
         return

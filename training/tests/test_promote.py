@@ -110,3 +110,16 @@ def test_the_paired_bootstrap_refuses_different_utterances():
     del bare["per_utterance"]
     with pytest.raises(SystemExit, match="rebuild lasr"):
         P.paired_bootstrap(bare, summary_with(OLD), LS)
+
+
+def test_compare_prints_each_corpus_with_intervals_and_the_paired_test(tmp_path, capsys):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(summary_with(OLD)))
+    new.write_text(json.dumps(summary_with([e - 1 for e in OLD])))
+    lo, hi = P.wer_interval(summary_with(OLD), LS)
+    assert lo < 50.0 < hi and hi - lo < 10
+    P.main(["--compare", str(old), str(new)])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith(f"{LS}: 50.00% [{lo:.2f}, {hi:.2f}] -> 45.00% [")
+    assert "difference -5.00 points" in out[0] and out[0].endswith("probability of improvement 1.000")
+    assert out[1].startswith("speechocean762: 58.00%")
