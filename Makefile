@@ -102,19 +102,21 @@ test: test-deps swift-test python-test train-smoke
 # stops the target and names itself. About 20 minutes on 2 cores.
 PORTABLE_CORETYPES ?= Haswell Sandybridge Prescott
 PORTABLE_BUILD := .build-portable
+# The tests import internals (@testable), which a release build allows only when asked.
+TESTABLE := -Xswiftc -enable-testing
 test-portable: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) build -c release --build-tests $(AVX2_FLAGS)
-	$(SWIFT) build -c release --build-tests --scratch-path $(PORTABLE_BUILD)
+	$(SWIFT) build -c release --build-tests $(TESTABLE) $(AVX2_FLAGS)
+	$(SWIFT) build -c release --build-tests $(TESTABLE) --scratch-path $(PORTABLE_BUILD)
 	@set -e; for core in $(PORTABLE_CORETYPES); do \
 	  kernel=$$(OPENBLAS_VERBOSE=2 OPENBLAS_CORETYPE=$$core .build/debug/lasr info audio/01-welcome.wav 2>&1 | sed -n 's/^Core: //p'); \
 	  [ "$$kernel" = "$$core" ] || { echo "OpenBLAS did not take OPENBLAS_CORETYPE=$$core (it chose '$$kernel')"; exit 1; }; \
 	  for build in debug release$(if $(AVX2_FLAGS),-avx2) release-portable; do \
 	    case $$build in \
 	      debug) args="" ;; \
-	      release-avx2) args="-c release $(AVX2_FLAGS)" ;; \
-	      release-portable) args="-c release --scratch-path $(PORTABLE_BUILD)" ;; \
-	      release) args="-c release" ;; \
+	      release-avx2) args="-c release $(TESTABLE) $(AVX2_FLAGS)" ;; \
+	      release-portable) args="-c release $(TESTABLE) --scratch-path $(PORTABLE_BUILD)" ;; \
+	      release) args="-c release $(TESTABLE)" ;; \
 	    esac; \
 	    echo "=== OPENBLAS_CORETYPE=$$core, $$build"; \
 	    OPENBLAS_CORETYPE=$$core $(SWIFT) test --skip-build $$args > $(PORTABLE_BUILD)/test-$$core-$$build.log 2>&1 \

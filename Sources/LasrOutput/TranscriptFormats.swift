@@ -84,6 +84,8 @@ public enum TranscriptWriter {
         var text: String
         var decoding: DecodingInfo
         var segments: [Segment]
+        /// What of the input could not be decoded; absent for a sound file.
+        var warnings: [String]?
     }
 
     static func rounded(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
@@ -98,7 +100,8 @@ public enum TranscriptWriter {
                                                confidence: (($0.confidence * 1e4).rounded()) / 1e4) },
                     tokens: s.tokens.map { .init(id: $0.id, token: $0.piece, start: rounded($0.start), end: rounded($0.end),
                                                  frame: $0.frame, logprob: (($0.logProb * 1e4).rounded()) / 1e4) })
-            })
+            },
+            warnings: t.warnings.isEmpty ? nil : t.warnings.map(\.reason))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(doc), as: UTF8.self) + "\n"
