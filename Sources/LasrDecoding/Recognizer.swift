@@ -17,7 +17,7 @@ public final class Recognizer {
 
     public init(model: LasrModel, options: DecodingOptions? = nil, segmenter: Segmenter = Segmenter()) {
         self.model = model
-        self.options = options ?? DecodingOptions(model.config.decoding)
+        self.options = options ?? DecodingOptions(model.config.decoding, lm: model.config.lm)
         self.segmenter = segmenter
         extractor = LogMelExtractor(config: model.config.features)
     }

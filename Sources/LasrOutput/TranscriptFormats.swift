@@ -15,6 +15,9 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
     public var ctcWeight: Double
     public var lengthNormalization: Bool
     public var attentionWindow: [Int]?
+    /// Shallow fusion's β and γ, when the decoding used a language model.
+    public var lmWeight: Double?
+    public var lengthBonus: Double?
 
     public init(model: String, options: DecodingOptions) {
         self.model = model
@@ -22,6 +25,10 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
         ctcWeight = options.ctcWeight
         lengthNormalization = options.lengthNormalization
         attentionWindow = options.attentionWindow.map { [$0.back, $0.forward] }
+        if options.lmWeight > 0 {
+            lmWeight = options.lmWeight
+            lengthBonus = options.lengthBonus
+        }
     }
 
     /// A Whisper model's decoding: beam search ranked by mean log-probability, no CTC.
@@ -36,6 +43,7 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, beam, ctcWeight = "ctc_weight", lengthNormalization = "length_normalization"
         case attentionWindow = "attention_window_frames"
+        case lmWeight = "lm_weight", lengthBonus = "length_bonus"
     }
 }
 

@@ -71,6 +71,36 @@ enum TestSupport {
         writer.close()
     }
 
+    /// Writes float32 tensors as a safetensors file (8-byte header length, JSON header, data).
+    static func writeSafeTensors(_ path: String, _ tensors: [(name: String, shape: [Int], values: [Float])]) throws {
+        var entries: [String] = []
+        var data = Data()
+        for t in tensors {
+            precondition(t.shape.reduce(1, *) == t.values.count, t.name)
+            let start = data.count
+            t.values.withUnsafeBytes { data.append(contentsOf: $0) }
+            entries.append("\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(start),\(data.count)]}")
+        }
+        var header = Data(("{" + entries.joined(separator: ",") + "}").utf8)
+        while header.count % 8 != 0 { header.append(0x20) }
+        var file = Data()
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(header)
+        file.append(data)
+        try file.write(to: URL(fileURLWithPath: path))
+    }
+
+    /// CRC-32 (zlib's: reflected polynomial 0xEDB88320), written out here so the tests
+    /// check the engine's vocabulary checksum against an independent implementation.
+    static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+
     /// The built `lasr` executable next to the test bundle.
     static var lasrExecutable: URL {
         let candidates = [
