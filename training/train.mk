@@ -2,6 +2,7 @@
 #   make train         full run: synth -> feature cache -> tokenizer -> train -> average -> export -> timing
 #                      calibration -> promotion if the engine scores it better (resumable)
 #   make train-smoke   a few steps on ~30 utterances with a tiny model, into a temp dir (< 5 min)
+#   make train-lm      the language model of models/default (resumable; see train-lm below)
 # Every step skips what is already done, so re-running `make train` continues the run.
 
 VENV ?= .venv
@@ -39,7 +40,26 @@ PROMPTS := $(SPEECH)/text/ljspeech-sentences.txt
 # the set models/default was trained on; festival and piper joined the recipe after it.
 SYNTH_MIX ?= espeak:3,flite:1
 
-.PHONY: train train-smoke train-data train-average train-export
+.PHONY: train train-smoke train-data train-average train-export train-lm
+
+# The language model of MODEL_OUT (lasr_train.lm), trained on the public-domain books and
+# the LJ Speech sentences, into a run directory named by the vocabulary's CRC-32: a new
+# vocabulary gets a new run, an interrupted one resumes. The export adds lm.safetensors
+# and the lm: section (LM_WEIGHT, LM_BONUS: the fusion defaults tuned on dev) to
+# MODEL_OUT and writes the Swift parity fixture.
+LM_TEXT ?= $(abspath $(SPEECH)/../text/books/books.txt.xz) $(PROMPTS)
+LM_ARGS ?= --hidden 256 --embed 128 --layers 1 --batch-tokens 4096 --max-steps 4000 --lr 2e-3 --warmup 100 \
+  --eval-every 1000 --save-every 100 --log-every 25 --threads $(TRAIN_JOBS)
+LM_WEIGHT ?= 0.3
+LM_BONUS ?= 0.0
+LM_FIXTURES ?= Tests/LasrTests/Fixtures/lm-parity
+LM_RUN = $(RUNS)/lm/vocab-$(shell python3 -c "import zlib,sys;print('%08x' % zlib.crc32(open(sys.argv[1],'rb').read()))" $(MODEL_OUT)/tokens.txt)
+train-lm: venv
+	$(LASR_PY) lasr_train.lm prepare --text $(LM_TEXT) --model $(MODEL_OUT) --out $(LM_RUN)/data --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.lm train --data $(LM_RUN)/data --out $(LM_RUN)/run --resume $(LM_ARGS)
+	$(LASR_PY) lasr_train.lm export --checkpoint $(LM_RUN)/run/last.pt --model $(MODEL_OUT) --fixtures $(LM_FIXTURES) \
+	  --weight $(LM_WEIGHT) --length-bonus $(LM_BONUS)
+	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(LM_RUN)/run/last.pt --data $(LM_RUN)/data
 
 train: train-data
 	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
@@ -112,4 +132,14 @@ train-smoke: venv
 	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures --synth-summary $(SMOKE_DIR)/synth/summary.json
 	grep -q "synthetic speech (.*piper" $(SMOKE_DIR)/model/MODEL_CARD.md
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(SMOKE_DIR)/timing --count 2
+	$(LASR_PY) lasr_train.lm prepare --text $(PROMPTS) --model $(SMOKE_DIR)/model --out $(SMOKE_DIR)/lm/data \
+	  --max-paragraphs 400 --jobs 1
+	$(LASR_PY) lasr_train.lm train --data $(SMOKE_DIR)/lm/data --out $(SMOKE_DIR)/lm/run --hidden 16 --embed 8 \
+	  --batch-tokens 512 --max-steps 8 --stop-at 4 --eval-every 4 --save-every 2 --log-every 2 --threads 1
+	$(LASR_PY) lasr_train.lm train --data $(SMOKE_DIR)/lm/data --out $(SMOKE_DIR)/lm/run --hidden 16 --embed 8 \
+	  --batch-tokens 512 --max-steps 8 --eval-every 4 --save-every 2 --log-every 2 --threads 1 --resume
+	$(LASR_PY) lasr_train.lm export --checkpoint $(SMOKE_DIR)/lm/run/last.pt --model $(SMOKE_DIR)/model \
+	  --fixtures $(SMOKE_DIR)/lm/fixtures
+	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(SMOKE_DIR)/lm/run/last.pt --data $(SMOKE_DIR)/lm/data
+	grep -q "^lm:" $(SMOKE_DIR)/model/config.yaml
 	@echo "train-smoke OK ($(SMOKE_DIR))"

@@ -85,7 +85,9 @@ final class StreamProcess {
     func finish() -> ([String], String, Int32) {
         try? stdin.fileHandleForWriting.close()
         var lines: [String] = []
-        while let line = readLine(timeout: 20) { lines.append(line) }
+        // Until the child closes stdout (it exits): the wait is only a guard against a hung
+        // child, long enough for a loaded 2-core machine, not a time the test measures.
+        while let line = readLine(timeout: 300) { lines.append(line) }
         process.waitUntilExit()
         let errors = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         return (lines, errors, process.terminationStatus)
@@ -105,7 +107,7 @@ final class StreamProcess {
         let stream = try StreamProcess(["--json"])
         stream.sendPaced(StreamFixture.s16le(first))
         // stdin is still open: the first utterance must already be out.
-        let line = try #require(stream.readLine(timeout: 15), "no line before stdin closed")
+        let line = try #require(stream.readLine(timeout: 120), "no line before stdin closed")
         let u1 = try decode(line)
         stream.sendPaced(StreamFixture.s16le(second))
         let (rest, errors, status) = stream.finish()
@@ -153,7 +155,7 @@ final class StreamProcess {
         Thread.sleep(forTimeInterval: 0.5)
         stream.process.interrupt()           // SIGINT, stdin still open
         var lines: [String] = []
-        while let line = stream.readLine(timeout: 20) { lines.append(line) }
+        while let line = stream.readLine(timeout: 300) { lines.append(line) }
         stream.process.waitUntilExit()
         #expect(stream.process.terminationStatus == 0)
         #expect(lines.count == 1)
@@ -181,7 +183,7 @@ final class StreamProcess {
         let stream = try StreamProcess([])
         let utterance = StreamFixture.s16le(a + StreamFixture.silence(1))
         stream.send(utterance)
-        #expect(stream.readLine(timeout: 15) != nil)
+        #expect(stream.readLine(timeout: 120) != nil)
         try stream.stdout.fileHandleForReading.close()  // like `| head -1`
         for _ in 0..<3 { stream.send(utterance) }
         try? stream.stdin.fileHandleForWriting.close()

@@ -43,7 +43,7 @@ HELDOUT_EVERY = 200
 MAX_TOKENS = 160
 # A sentence ends at . ! or ? (with closing quotes or brackets), before a space and
 # something that can start a sentence.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+(?=[\"'“‘(\[]*[A-Z0-9])")
 # Chapter headings, tables of contents and other lines without a lowercase word.
 _PROSE = re.compile(r"[a-z]{2,}")
 
@@ -232,7 +232,9 @@ def perplexity(model: LSTMLM, stream: np.ndarray, batch_tokens: int = 8192, limi
 
 def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_tokens: int, max_steps: int,
           lr: float, warmup: int, resume: bool, eval_every: int, save_every: int, seed: int, threads: int | None,
-          log_every: int = 50) -> Path:
+          log_every: int = 50, stop_at: int | None = None) -> Path:
+    """Trains to `max_steps` (the learning rate falls linearly to 0 there), or stops early at
+    `stop_at` with a checkpoint that `resume` continues exactly as if never stopped."""
     if threads:
         torch.set_num_threads(threads)
     d, outd = Path(data), Path(out)
@@ -274,7 +276,7 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
         os.replace(tmp, last)
 
     started, window, window_tokens = time.time(), 0.0, 0
-    while step < max_steps:
+    while step < min(max_steps, stop_at or max_steps):
         x, y = make_batch(train_stream, bounds, next(batches))
         for g in opt.param_groups:
             g["lr"] = rate(step)
@@ -300,7 +302,7 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
             p = perplexity(model, heldout)
             log.append({"step": step, "heldout_token_perplexity": p["token_perplexity"]})
             print(f"step {step}: held-out perplexity {p['token_perplexity']:.3f} per token", flush=True)
-        if step % save_every == 0 or step == max_steps:
+        if step % save_every == 0 or step == max_steps or step == stop_at:
             save()
     return last
 
@@ -400,6 +402,7 @@ def main(argv=None):
     t.add_argument("--seed", type=int, default=20261201)
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--resume", action="store_true")
+    t.add_argument("--stop-at", type=int, default=None, help="stop (with a checkpoint) at this step; --resume goes on")
     e = sub.add_parser("export", help="write lm.safetensors and the lm: config section into a model directory")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--model", required=True)
@@ -415,7 +418,7 @@ def main(argv=None):
         prepare(a.text, a.model, a.out, jobs=a.jobs, max_paragraphs=a.max_paragraphs)
     elif a.command == "train":
         train(a.data, a.out, a.hidden, a.embed, a.layers, a.batch_tokens, a.max_steps, a.lr, a.warmup,
-              a.resume, a.eval_every, a.save_every, a.seed, a.threads, a.log_every)
+              a.resume, a.eval_every, a.save_every, a.seed, a.threads, a.log_every, a.stop_at)
     elif a.command == "export":
         info = export(a.checkpoint, a.model, a.fixtures, a.weight, a.length_bonus)
         print(f"{a.model}: lm.safetensors ({info['parameters']:,} parameters, step {info['step']}), "

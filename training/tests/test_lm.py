@@ -1,0 +1,117 @@
+"""The language model recipe on a few hundred sentences: text preparation, batches,
+resume that continues exactly, export into a model directory, perplexity."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.numpy import load_file
+
+from lasr_train import lm
+from lasr_train.tokenizer import SOS_EOS
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "Tests/LasrTests/Fixtures/tiny-model"
+PARAGRAPHS = [
+    "The weather will be cloudy in the morning. Light rain is expected after 3 o'clock!",
+    "CHAPTER IV. THE ISLANDS VANISH 27",
+    "He said, “Well, come in.” She smiled; it was the 2nd time that day.",
+    "Welcome to the library. Please return your books by Friday? Thank you.",
+] * 60
+
+
+@pytest.fixture()
+def text_file(tmp_path):
+    p = tmp_path / "books.txt"
+    p.write_text("\n".join(PARAGRAPHS) + "\n")
+    return p
+
+
+def test_sentences_are_split_normalized_and_headings_dropped(tmp_path, text_file):
+    assert lm.split_sentences("One. Two! “Three?” Four") == ["One.", "Two!", "“Three?”", "Four"]
+    meta = lm.prepare([str(text_file)], str(TINY), str(tmp_path / "data"), jobs=1)
+    assert meta["vocabulary_crc32"] == lm.vocabulary_checksum(TINY / "tokens.txt")
+    stream = np.fromfile(tmp_path / "data/train.u16", dtype=np.uint16)
+    assert stream[0] == SOS_EOS and stream[-1] == SOS_EOS
+    bounds = lm.sentence_bounds(stream)
+    # Seven sentences in each group of four paragraphs; the heading is not prose.
+    assert meta["train_sentences"] + meta["heldout_sentences"] == 7 * 60
+    assert len(bounds) == meta["train_sentences"]
+    tok = lm.load_tokenizer(TINY)
+    texts = {tok.decode(stream[s:e].tolist()) for s, e in bounds}
+    assert "light rain is expected after three o'clock" in texts
+    assert not any("chapter" in t for t in texts)
+    # A second call finds the work done.
+    assert lm.prepare([str(text_file)], str(TINY), str(tmp_path / "data"), jobs=1) == meta
+
+
+def test_batches_pad_targets_and_start_each_sentence_from_sos(tmp_path, text_file):
+    lm.prepare([str(text_file)], str(TINY), str(tmp_path / "data"), jobs=1)
+    stream = np.fromfile(tmp_path / "data/train.u16", dtype=np.uint16)
+    bounds = lm.sentence_bounds(stream)
+    x, y = lm.make_batch(stream, bounds, [0, 1])
+    assert (x[:, 0] == SOS_EOS).all()
+    n0 = int(bounds[0, 1] - bounds[0, 0])
+    assert y[0, n0] == SOS_EOS and (y[0, n0 + 1:] == -100).all()
+    assert torch.equal(x[0, 1:n0 + 1], y[0, :n0])
+
+
+def test_resume_continues_exactly(tmp_path, text_file):
+    data = tmp_path / "data"
+    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
+    args = dict(hidden=16, embed=8, layers=2, batch_tokens=256, lr=3e-3, warmup=2, eval_every=4,
+                save_every=3, seed=7, threads=1, log_every=2)
+    lm.train(str(data), str(tmp_path / "a"), max_steps=8, resume=False, **args)
+    # Stopped at step 5 and resumed: the same weights as the straight run.
+    lm.train(str(data), str(tmp_path / "b"), max_steps=8, resume=False, stop_at=5, **args)
+    assert torch.load(tmp_path / "b/last.pt", weights_only=False)["step"] == 5
+    lm.train(str(data), str(tmp_path / "b"), max_steps=8, resume=True, **args)
+    a = torch.load(tmp_path / "a/last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b/last.pt", weights_only=False)["model"]
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    log = torch.load(tmp_path / "a/last.pt", weights_only=False)["log"]
+    assert any("heldout_token_perplexity" in e for e in log)
+
+
+def test_export_writes_weights_config_and_fixture(tmp_path, text_file):
+    data = tmp_path / "data"
+    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
+    ckpt = lm.train(str(data), str(tmp_path / "run"), hidden=12, embed=6, layers=1, batch_tokens=256,
+                    max_steps=6, lr=3e-3, warmup=2, resume=False, eval_every=100, save_every=100, seed=1,
+                    threads=1)
+    model_dir = tmp_path / "model"
+    shutil.copytree(TINY, model_dir)
+    info = lm.export(str(ckpt), str(model_dir), str(tmp_path / "fix"), weight=0.4, length_bonus=0.5)
+    cfg = yaml.safe_load((model_dir / "config.yaml").read_text())
+    assert cfg["lm"]["hidden"] == 12 and cfg["lm"]["weight"] == 0.4 and cfg["lm"]["length_bonus"] == 0.5
+    assert cfg["lm"]["vocabulary_crc32"] == lm.vocabulary_checksum(model_dir / "tokens.txt")
+    assert cfg["decoding"] == yaml.safe_load((TINY / "config.yaml").read_text())["decoding"]
+    tensors = load_file(str(model_dir / "lm.safetensors"))
+    assert tensors["lm.embed.weight"].dtype == np.float16 and tensors["lm.lstm0.weight_hh"].shape == (48, 12)
+    fixture = load_file(str(tmp_path / "fix/lm-parity.safetensors"))
+    assert fixture["log_probs"].shape == (len(fixture["tokens"]) - 1, 64)
+    assert np.allclose(np.exp(fixture["log_probs"]).sum(1), 1, atol=1e-4)
+    assert info["heldout_token_perplexity"] > 1
+    # Exporting again replaces the section instead of adding a second one.
+    lm.export(str(ckpt), str(model_dir), None, weight=0.2, length_bonus=0.0)
+    text = (model_dir / "config.yaml").read_text()
+    assert text.count("\nlm:") == 1 and yaml.safe_load(text)["lm"]["weight"] == 0.2
+
+
+def test_export_refuses_another_vocabulary(tmp_path, text_file):
+    data = tmp_path / "data"
+    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
+    ckpt = lm.train(str(data), str(tmp_path / "run"), hidden=8, embed=4, layers=1, batch_tokens=256,
+                    max_steps=2, lr=3e-3, warmup=1, resume=False, eval_every=100, save_every=100, seed=1,
+                    threads=1)
+    model_dir = tmp_path / "model"
+    shutil.copytree(TINY, model_dir)
+    lines = (model_dir / "tokens.txt").read_text().split("\n")
+    lines[10], lines[11] = lines[11], lines[10]
+    (model_dir / "tokens.txt").write_text("\n".join(lines))
+    with pytest.raises(SystemExit, match="another vocabulary"):
+        lm.export(str(ckpt), str(model_dir), None, weight=0.3, length_bonus=0.0)
