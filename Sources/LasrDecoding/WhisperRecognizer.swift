@@ -7,7 +7,7 @@ import LasrModel
 import LasrNN
 
 /// Options of Whisper decoding; the defaults are the model config's `decoding`
-/// block, which holds openai-whisper's own defaults.
+/// block, which holds openai-whisper's own defaults, and its `timestamps` block.
 public struct WhisperOptions: Sendable {
     public var beam: Int
     /// Tried in order while a window's result fails the guards below; the first is
@@ -27,6 +27,11 @@ public struct WhisperOptions: Sendable {
     public var seed: UInt64 = 0
     /// How the audio is padded to whole 30 s windows.
     public var padding: Padding = .openai
+    /// Seconds subtracted from every word and token time (the config's
+    /// `timestamps.attention_lag`): the checkpoint's constant offset of the
+    /// alignment heads' times behind the speech, negative where they come early.
+    /// It moves times only; the decoding and the seek do not depend on it.
+    public var attentionLag = 0.0
 
     public enum Padding: String, Sendable, CaseIterable {
         /// openai-whisper's `transcribe`: 30 s of digital silence appended to the
@@ -37,12 +42,14 @@ public struct WhisperOptions: Sendable {
         case fasterWhisper = "faster-whisper"
     }
 
-    public init(_ config: WhisperConfig.Decoding) {
-        beam = config.beam
-        temperatures = config.temperatures
-        compressionRatioThreshold = config.compressionRatioThreshold
-        logProbThreshold = config.logProbThreshold
-        noSpeechThreshold = config.noSpeechThreshold
+    public init(_ config: WhisperConfig) {
+        let decoding = config.decoding
+        beam = decoding.beam
+        temperatures = decoding.temperatures
+        compressionRatioThreshold = decoding.compressionRatioThreshold
+        logProbThreshold = decoding.logProbThreshold
+        noSpeechThreshold = decoding.noSpeechThreshold
+        attentionLag = config.timestamps.attentionLag
     }
 }
 
@@ -64,7 +71,7 @@ public final class WhisperRecognizer {
 
     public init(model: WhisperModel, options: WhisperOptions? = nil) {
         self.model = model
-        self.options = options ?? WhisperOptions(model.config.decoding)
+        self.options = options ?? WhisperOptions(model.config)
         extractor = LogMelExtractor(config: model.config.features)
         random = SplitMix64(seed: self.options.seed)
         filter = WhisperLogitFilter(vocabulary: model.config.vocabulary, spaceToken: model.tokenizer.spaceToken)
@@ -116,6 +123,7 @@ public final class WhisperRecognizer {
             mel = extended
         }
         let framesPerSecond = rate / Double(hop)
+        let duration = Double(samples.count) / rate
         var seek = 0
         var segments: [TranscriptSegment] = []
         var history: [Int] = []
@@ -180,9 +188,12 @@ public final class WhisperRecognizer {
                 madeTokens.append(piece.tokens)
             }
             if options.wordTimestamps, !made.isEmpty {
-                addWordTimes(&made, windowTokens: madeTokens, audio: audio, windowFrames: windowSize,
-                             timeOffset: timeOffset, windowEnd: windowEnd)
-                if !singleTimestampEnding, let lastEnd = made.last?.words.last?.end, lastEnd > timeOffset {
+                let rawLastEnd = addWordTimes(&made, windowTokens: madeTokens, audio: audio, windowFrames: windowSize,
+                                              timeOffset: timeOffset, windowEnd: windowEnd,
+                                              bounds: Self.wordBounds(after: segments, windowEnd: windowEnd, duration: duration))
+                // The seek follows the alignment itself, not the calibrated times, so the
+                // attention lag never changes what is decoded.
+                if !singleTimestampEnding, let lastEnd = rawLastEnd, lastEnd > timeOffset {
                     nextSeek = Int((lastEnd * framesPerSecond).rounded())
                 }
             }
@@ -193,7 +204,7 @@ public final class WhisperRecognizer {
             seek = max(nextSeek, seek + 1)
             progress?(min(1, Double(seek) / Double(max(contentFrames, 1))))
         }
-        return Transcript(source: source, duration: Double(samples.count) / rate, segments: segments)
+        return Transcript(source: source, duration: duration, segments: segments)
     }
 
     // MARK: - One window
@@ -333,10 +344,34 @@ public final class WhisperRecognizer {
 
     // MARK: - Word times (cross-attention + DTW)
 
+    /// Where a window's word times may lie: inside the audio, up to the window's end, and
+    /// not before the last word already placed, so that words never overlap (with a
+    /// positive lag a window's first word would otherwise move back over the previous
+    /// window's last). The upper bound never falls below the lower one.
+    static func wordBounds(after previous: [TranscriptSegment], windowEnd: Double, duration: Double) -> ClosedRange<Double> {
+        let earliest = previous.last(where: { !$0.words.isEmpty })?.words.last?.end ?? 0
+        return earliest...max(earliest, min(windowEnd, duration))
+    }
+
+    /// A time of the alignment (seconds from the audio start) moved by the attention lag
+    /// and clamped into `bounds`. Clamping is monotonic, so times in order stay in order
+    /// and a word that ends where the next begins still does.
+    static func place(_ alignedTime: Double, lag: Double, bounds: ClosedRange<Double>) -> Double {
+        min(bounds.upperBound, max(bounds.lowerBound, alignedTime - lag))
+    }
+
+    /// Gives the window's segments their tokens and words with times from the alignment
+    /// heads, moved by `options.attentionLag` and clamped into `bounds` (inside the audio,
+    /// not before the previous window's last word). Returns the last word's end as the
+    /// alignment put it (before the lag and the clamp into `bounds`), which the seek follows.
+    @discardableResult
     func addWordTimes(_ segments: inout [TranscriptSegment], windowTokens: [[Int]], audio: WhisperDecoder.AudioContext,
-                      windowFrames: Int, timeOffset: Double, windowEnd: Double) {
+                      windowFrames: Int, timeOffset: Double, windowEnd: Double,
+                      bounds: ClosedRange<Double>) -> Double? {
         let textTokens = windowTokens.flatMap { $0.filter { $0 < vocab.endOfText } }
-        guard !textTokens.isEmpty else { return }
+        guard !textTokens.isEmpty else { return nil }
+        let lag = options.attentionLag
+        func place(_ t: Double) -> Double { Self.place(t, lag: lag, bounds: bounds) }
         let decoder = model.network.decoder
         let start = startSequence + [vocab.noTimestamps]
         let sequence = start + textTokens + [vocab.endOfText]
@@ -366,8 +401,8 @@ public final class WhisperRecognizer {
             let ids = windowTokens[s].filter { $0 < vocab.endOfText }
             var tokens: [TranscriptToken] = []
             for id in ids {
-                let start = min(windowEnd, timeOffset + Double(jumps[g]) * Self.timePrecision)
-                let end = min(windowEnd, max(start, timeOffset + Double(jumps[g + 1]) * Self.timePrecision))
+                let start = place(timeOffset + Double(jumps[g]) * Self.timePrecision)
+                let end = max(start, place(timeOffset + Double(jumps[g + 1]) * Self.timePrecision))
                 tokens.append(TranscriptToken(id: id, piece: String(decoding: model.tokenizer.bytes[id], as: UTF8.self),
                                               frame: jumps[g], start: start, end: end,
                                               logProb: Foundation.log(max(probabilities[g], 1e-30))))
@@ -378,18 +413,21 @@ public final class WhisperRecognizer {
         }
         // Words back into their segments, in order.
         var k = 0, tokenIndex = 0
+        var rawLastEnd: Double?  // of the last segment's last word
         for s in segments.indices {
             let count = windowTokens[s].filter { $0 < vocab.endOfText }.count
             var placed = 0
+            rawLastEnd = nil
             var segmentWords: [TranscriptWord] = []
             while k < words.count && placed < count {
                 let w = words[k]
                 let p = w.tokens.indices.map { probabilities[tokenIndex + $0] }
                 let confidence = p.isEmpty ? 0 : p.reduce(0, +) / Double(p.count)
-                let startTime = min(windowEnd, timeOffset + times[k].start)
-                let endTime = min(windowEnd, max(startTime, timeOffset + times[k].end))
-                segmentWords.append(TranscriptWord(text: w.text.trimmingCharacters(in: .whitespaces), start: startTime,
-                                                   end: endTime, confidence: confidence))
+                let startTime = place(timeOffset + times[k].start)
+                let endTime = max(startTime, place(timeOffset + times[k].end))
+                let text = w.text.trimmingCharacters(in: .whitespaces)
+                segmentWords.append(TranscriptWord(text: text, start: startTime, end: endTime, confidence: confidence))
+                if !text.isEmpty { rawLastEnd = min(windowEnd, max(timeOffset + times[k].start, timeOffset + times[k].end)) }
                 placed += w.tokens.count
                 tokenIndex += w.tokens.count
                 k += 1
@@ -402,6 +440,7 @@ public final class WhisperRecognizer {
             // Attention columns are the window's frames, counted from the window start.
             segments[s].frameOffset = timeOffset - segments[s].start
         }
+        return rawLastEnd
     }
 }
 

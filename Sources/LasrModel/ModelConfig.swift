@@ -154,6 +154,9 @@ public struct DecodingConfig: Sendable, Equatable, Codable, ConfigSection {
 /// evidence a little after the token ends; `attentionLag` (seconds) is that delay as the
 /// recipe measured it on synthetic speech with known word boundaries
 /// (`training/lasr_train/timing.py`), and the engine subtracts it from every token time.
+/// A converted Whisper model's config has the same section: there it is the constant
+/// offset of the alignment heads' word times (`lasr models calibrate`), negative where
+/// a checkpoint's times come early.
 public struct TimestampConfig: Sendable, Equatable, Codable, ConfigSection {
     public var attentionLag: Double
 

@@ -58,6 +58,9 @@ public struct WhisperConfig: Sendable, Equatable {
     public var vocabulary: Vocabulary
     public var alignmentHeads: [[Int]]
     public var decoding: Decoding
+    /// The lag of the alignment heads' word times behind the speech, subtracted from
+    /// every word and token time; absent in a model's config means 0.
+    public var timestamps: TimestampConfig
 
     public struct Vocabulary: Sendable, Equatable, Codable, ConfigSection {
         public var type: String
@@ -135,7 +138,7 @@ public struct WhisperConfig: Sendable, Equatable {
         }
         static var allowedKeys: Set<String> {
             ["format", "format_version", "architecture", "name", "source", "features", "whisper", "vocabulary",
-             "alignment_heads", "decoding"]
+             "alignment_heads", "decoding", "timestamps"]
         }
         func validate(path: String, section: String) throws {}
     }
@@ -164,7 +167,9 @@ public struct WhisperConfig: Sendable, Equatable {
             throw LasrError(.invalidConfig, path: path, "features.n_mels \(features.nMels) differs from whisper.n_mels \(dims.nMels)")
         }
         return WhisperConfig(name: top.name, features: features, whisper: dims, vocabulary: vocabulary,
-                             alignmentHeads: top.alignmentHeads, decoding: try doc.section(Decoding.self, "decoding"))
+                             alignmentHeads: top.alignmentHeads, decoding: try doc.section(Decoding.self, "decoding"),
+                             timestamps: doc.has("timestamps") ? try doc.section(TimestampConfig.self, "timestamps")
+                                 : TimestampConfig())
     }
 }
 

@@ -92,7 +92,7 @@ struct DecodingArguments: ParsableArguments {
 
     /// Whisper's decoding defaults (the model config's) with --beam applied.
     func whisperOptions(for model: WhisperModel) -> WhisperOptions {
-        var options = WhisperOptions(model.config.decoding)
+        var options = WhisperOptions(model.config)
         if let beam { options.beam = beam }
         options.padding = whisperPadding
         if noFallback { options.temperatures = [0] }

@@ -33,7 +33,7 @@ import Testing
     @Test(arguments: [WhisperOptions.Padding.openai, .fasterWhisper])
     func randomWeightsStillGiveAWellFormedTranscript(padding: WhisperOptions.Padding) throws {
         let model = try Self.tinyModel()
-        var options = WhisperOptions(model.config.decoding)
+        var options = WhisperOptions(model.config)
         options.padding = padding
         options.beam = 2
         options.bestOf = 2
@@ -59,7 +59,7 @@ import Testing
     /// a window first, must be in the same state after transcribing the same file.
     @Test func samplingRestartsFromTheSeedOnEveryFile() throws {
         let model = try Self.tinyModel()
-        var options = WhisperOptions(model.config.decoding)
+        var options = WhisperOptions(model.config)
         options.temperatures = [1]
         options.wordTimestamps = false
         let dims = model.config.whisper
