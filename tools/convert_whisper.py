@@ -511,7 +511,7 @@ def detect_layout(source: Path) -> str:
 
 
 def convert(source: Path, out: Path, name: str | None = None, tokenizer: Path | None = None,
-            dtype: str = "float16", alignment_heads: str | None = None) -> dict:
+            dtype: str = "float16", alignment_heads: str | None = None, attention_lag: float = 0.0) -> dict:
     layout = detect_layout(source)
     dims, state = {"openai": from_openai, "huggingface": from_huggingface, "ctranslate2": from_ctranslate2}[layout](source)
     shapes = expected_shapes(dims)
@@ -529,6 +529,8 @@ def convert(source: Path, out: Path, name: str | None = None, tokenizer: Path | 
         if not (0 <= layer < dims["n_text_layer"] and 0 <= head < dims["n_text_head"]):
             raise ConversionError(f"alignment head [{layer}, {head}] is outside the decoder "
                                   f"({dims['n_text_layer']} layers x {dims['n_text_head']} heads)")
+    if not -1 <= attention_lag <= 1:
+        raise ConversionError(f"--attention-lag {attention_lag}: must lie in [-1, 1] seconds")
     np_dtype = {"float16": np.float16, "float32": np.float32}[dtype]
     out.mkdir(parents=True, exist_ok=True)
     write_safetensors(out / "model.safetensors", {k: np.asarray(v, dtype=np_dtype) for k, v in state.items()},
@@ -567,6 +569,9 @@ def convert(source: Path, out: Path, name: str | None = None, tokenizer: Path | 
         "  log_prob_threshold: -1.0",
         "  no_speech_threshold: 0.6",
         "  length_penalty: null",
+        "timestamps:            # docs/model-format.md \"Whisper\"",
+        f"  attention_lag: {attention_lag:.3f}   # seconds subtracted from every word time; "
+        + ("lasr models calibrate measures it" if attention_lag == 0 else "measured for this checkpoint (lasr models calibrate)"),
     ]
     (out / "config.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     params = sum(int(np.prod(v.shape)) for v in state.values())
@@ -590,9 +595,12 @@ def main(argv=None) -> int:
     p.add_argument("--tokenizer", type=Path, help="tokenizer.json, vocab.json or *.tiktoken (needed for .pt)")
     p.add_argument("--dtype", choices=["float16", "float32"], default="float16")
     p.add_argument("--alignment-heads", help="'layer,head;layer,head' (overrides what the checkpoint lists)")
+    p.add_argument("--attention-lag", type=float, default=0.0,
+                   help="seconds the checkpoint's word times lag the speech (timestamps.attention_lag; "
+                        "default 0: `lasr models calibrate` measures it)")
     a = p.parse_args(argv)
     try:
-        info = convert(a.source, a.out, a.name, a.tokenizer, a.dtype, a.alignment_heads)
+        info = convert(a.source, a.out, a.name, a.tokenizer, a.dtype, a.alignment_heads, a.attention_lag)
     except (ConversionError, OSError, KeyError, ValueError) as e:
         print(f"convert_whisper: {e}", file=sys.stderr)
         return 1

@@ -231,3 +231,27 @@ public struct WhisperTokenizer: Sendable {
         return String(decoding: all, as: UTF8.self)
     }
 }
+
+extension WhisperConfig {
+    /// `text` (a config.yaml) with its top-level `timestamps` block replaced by one that
+    /// sets `attention_lag` to `lag` seconds (written to the millisecond), or with that
+    /// block appended where there is none; every other line stays as it was. `note`
+    /// becomes the block's comment.
+    public static func settingAttentionLag(_ lag: Double, in text: String, note: String) -> String {
+        var lines = text.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        // A top-level key starts its line; `timestamps: {…}` on one line is a block too.
+        if let header = lines.firstIndex(where: { $0.hasPrefix("timestamps:") }) {
+            var end = header + 1
+            // The block: the indented lines (and blank ones) under its key.
+            while end < lines.count, lines[end].isEmpty || lines[end].first == " " || lines[end].first == "\t" { end += 1 }
+            // Blank lines that separate it from the next key stay.
+            while end > header + 1, lines[end - 1].trimmingCharacters(in: .whitespaces).isEmpty { end -= 1 }
+            lines.removeSubrange(header..<end)
+        }
+        let value = String(format: "%.3f", lag)
+        lines += ["timestamps:            # docs/model-format.md \"Whisper\"",
+                  "  attention_lag: \(value == "-0.000" ? "0.000" : value)   # \(note)"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

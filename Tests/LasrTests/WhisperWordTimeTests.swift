@@ -6,7 +6,7 @@ import LasrModel
 import Testing
 
 /// A converted Whisper model's word-time offset, `timestamps.attention_lag`: the config
-/// field and how the recognizer applies it —
+/// field, how `lasr models calibrate` rewrites it, and how the recognizer applies it —
 /// on the random-weight fixture (Fixtures/tiny-whisper), whose alignment is arbitrary
 /// but deterministic, so the same window aligned with and without the offset compares
 /// time by time.
@@ -53,6 +53,32 @@ import Testing
                 return text.contains("config.yaml") && names.allSatisfy { text.contains($0) }
             }
         }
+    }
+
+    /// What `lasr models calibrate` writes: the timestamps block alone changes, whether
+    /// it is missing, at the end, or between other keys, and writing a value twice is
+    /// writing it once.
+    @Test func calibrationRewritesOnlyTheTimestampsBlock() throws {
+        let original = try String(contentsOfFile: TestSupport.fixture("tiny-whisper/config.yaml"), encoding: .utf8)
+        let once = WhisperConfig.settingAttentionLag(0.0934, in: original, note: "test")
+        #expect(once.hasPrefix(original))
+        #expect(once.contains("  attention_lag: 0.093   # test\n"))
+        #expect(WhisperConfig.settingAttentionLag(0.0934, in: once, note: "test") == once)
+        #expect(WhisperConfig.settingAttentionLag(-0.05, in: once, note: "again")
+                == WhisperConfig.settingAttentionLag(-0.05, in: original, note: "again"))
+        #expect(WhisperConfig.settingAttentionLag(-0.0001, in: original, note: "n").contains("attention_lag: 0.000 "))
+
+        let middle = original.replacingOccurrences(of: "decoding:\n",
+                                                   with: "timestamps:\n  attention_lag: 0.200   # old\n\ndecoding:\n")
+        #expect(middle != original)
+        let rewritten = WhisperConfig.settingAttentionLag(0.01, in: middle, note: "new")
+        #expect(!rewritten.contains("# old") && rewritten.contains("\n\ndecoding:\n  beam: 5\n"))
+        #expect(rewritten.split(separator: "\n").filter { $0.hasPrefix("timestamps:") }.count == 1)
+        let dir = try Self.fixtureCopy { _ in rewritten }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = try WhisperModel(directory: dir.path).config
+        #expect(config.timestamps.attentionLag == 0.01)
+        #expect(try config.decoding == WhisperModel(directory: TestSupport.fixture("tiny-whisper")).config.decoding)
     }
 
     /// The fixture's cross-attention over 30 s of the project's recordings, and one window
@@ -161,5 +187,25 @@ import Testing
         // A previous word ending after this window's end: the bounds collapse onto it.
         #expect(WhisperRecognizer.wordBounds(after: [first.0], windowEnd: 0, duration: 30)
                 == first.0.words.last!.end...first.0.words.last!.end)
+    }
+
+    /// `lasr models calibrate` refuses what it cannot measure, and says why. (Its
+    /// measurement is `lasr eval`'s timing score; the fixture's random weights would
+    /// transcribe nothing, slowly, so no decoding here.)
+    @Test func calibrateCommandNeedsWordsAndAWhisperModel() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let audio = TestSupport.packageRoot.appendingPathComponent("audio/01-welcome.wav").path
+        let manifest = dir.appendingPathComponent("m.jsonl")
+        try "{\"audio\": \"\(audio)\", \"text\": \"welcome\", \"words\": [[0.1, 0.5, \"welcome\"]]}\n"
+            .write(to: manifest, atomically: true, encoding: .utf8)
+        let model = try Self.fixtureCopy { $0 }
+        defer { try? FileManager.default.removeItem(at: model) }
+        let native = try TestSupport.runLasr(["models", "calibrate", TestSupport.fixture("tiny-model"), "--manifest", manifest.path])
+        #expect(native.status == 1 && native.stderr.contains("lasr_train.timing"), "\(native.stderr)")
+        let noWords = dir.appendingPathComponent("n.jsonl")
+        try "{\"audio\": \"\(audio)\", \"text\": \"welcome\"}\n".write(to: noWords, atomically: true, encoding: .utf8)
+        let none = try TestSupport.runLasr(["models", "calibrate", model.path, "--manifest", noWords.path])
+        #expect(none.status == 1 && none.stderr.contains("words"), "\(none.stderr)")
     }
 }

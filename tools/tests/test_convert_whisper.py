@@ -166,6 +166,8 @@ def test_tokens_and_specials(converted, layout):
     assert written[50257] == "<|startoftranscript|>" and written[-1] == "<|30.00|>"
     text = (folder / "config.yaml").read_text()
     assert "timestamp_begin: 50363" in text and "no_timestamps: 50362" in text and "english_only: true" in text
+    # no word-time offset unless one is given (lasr models calibrate measures it)
+    assert "timestamps:" in text and "  attention_lag: 0.000" in text
     if layout != "openai":
         assert "alignment_heads: [[1, 0], [1, 1]]" in text
     else:
@@ -186,6 +188,14 @@ def test_fp16_output_and_shape_errors(tmp_path):
     write_openai(tmp_path / "b.pt", state)
     with pytest.raises(cw.ConversionError, match=r"decoder.ln.weight has shape \(4,\), expected \(8,\)"):
         cw.convert(tmp_path / "b.pt", tmp_path / "out2", tokenizer=tmp_path / "tokenizer.json")
+
+
+def test_attention_lag(tmp_path):
+    write_ctranslate2(tmp_path / "ct2", random_state(2), tokens())
+    assert cw.main([str(tmp_path / "ct2"), str(tmp_path / "out"), "--attention-lag", "-0.0314"]) == 0
+    assert "\n  attention_lag: -0.031   #" in (tmp_path / "out" / "config.yaml").read_text()
+    with pytest.raises(cw.ConversionError, match=r"--attention-lag 1.5: must lie in \[-1, 1\]"):
+        cw.convert(tmp_path / "ct2", tmp_path / "out2", attention_lag=1.5)
 
 
 def test_unpickler_refuses_code(tmp_path):

