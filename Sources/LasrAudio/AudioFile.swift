@@ -71,7 +71,12 @@ public enum AudioFile {
             reader = opus
         }
         let resampler = Resampler(inputRate: info.sampleRate, outputRate: sampleRate)
-        reserve(Resampler.outputCount(inputCount: info.frames, inputRate: info.sampleRate, outputRate: sampleRate))
+        // A damaged header can claim any frame count (2^36 in a FLAC STREAMINFO), and the
+        // caller allocates what it is told: trust it only as far as the file's size allows
+        // (FLAC's constant blocks, the densest coding, hold under 8192 samples a byte).
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        reserve(min(Resampler.outputCount(inputCount: info.frames, inputRate: info.sampleRate, outputRate: sampleRate),
+                    8192 * min(bytes, 1 << 40)))
         var interleaved = [Float](repeating: 0, count: blockFrames * info.channels)
         var mono = [Float](repeating: 0, count: blockFrames)
         var block: [Float] = []

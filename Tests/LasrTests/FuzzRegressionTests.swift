@@ -46,4 +46,65 @@ import Testing
         }
         #expect(total < 1 << 20)
     }
+
+    // MARK: - Findings, one test each: what the user sees instead of the crash
+
+    /// The LasrError `body` throws, recording an issue when it throws something else or nothing.
+    static func lasrError(_ body: () throws -> Void) -> LasrError? {
+        do {
+            try body()
+            Issue.record("no error thrown")
+        } catch let error as LasrError {
+            #expect(!error.description.contains("\n"), "\(error)")
+            return error
+        } catch {
+            Issue.record("not a LasrError: \(error)")
+        }
+        return nil
+    }
+
+    /// The finding's bytes in a scratch file named `name`, for the readers that take a path.
+    static func finding(_ name: String, as file: String, dropFirst: Int = 0) throws -> (path: String, dir: URL) {
+        let dir = try TestSupport.temporaryDirectory()
+        let bytes = try Self.bytes(fuzzRoot.appendingPathComponent("findings/\(name)").path).dropFirst(dropFirst)
+        let url = dir.appendingPathComponent(file)
+        try Data(bytes).write(to: url)
+        return (url.path, dir)
+    }
+
+    /// fuzz-audio: a FLAC whose STREAMINFO gives the total sample count as 0, "unknown",
+    /// as encoders writing to a pipe leave it. libsndfile then reports SF_COUNT_MAX
+    /// frames, and `Resampler.outputCount` trapped multiplying that by L (8 → 16 kHz);
+    /// at 16 kHz `load`'s `reserveCapacity(count + 16)` did. Any such FLAC crashed lasr.
+    /// Now the count saturates and the reservation is bounded by the file's size.
+    @Test func flacOfUnknownLengthLoads() throws {
+        let (path, dir) = try Self.finding("audio/flac-frame-count-overflow", as: "unknown-length.flac")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var reserved = 0
+        do {
+            try AudioFile.stream(path, reserve: { reserved = $0 }) { _ in }
+        } catch let error as LasrError {
+            #expect(error.path == path)  // the fuzzer's bytes after the header are not all FLAC
+        }
+        #expect(reserved <= 8192 * 190, "reserved \(reserved) samples for a 190-byte file")
+
+        // A valid FLAC with its length zeroed, at each kind of rate ratio, loads whole.
+        for rate in [8000, 16000, 44100] {
+            let flac = dir.appendingPathComponent("\(rate).flac").path
+            let samples = TestSupport.sine(frequency: 440, rate: rate, count: rate / 2)
+            try TestSupport.writeAudio(flac, samples: samples, rate: rate, channels: 1, encoding: .flac16)
+            let known = try AudioFile.load(flac)
+            var bytes = try Self.bytes(flac)
+            // STREAMINFO starts at byte 8; its 36-bit sample count ends it, bytes 21 (low nibble) to 25.
+            bytes[21] &= 0xF0
+            for i in 22...25 { bytes[i] = 0 }
+            try Data(bytes).write(to: URL(fileURLWithPath: flac))
+            #expect(try AudioFile.info(flac).frames > Int(Int32.max), "libsndfile no longer reports an unknown length as SF_COUNT_MAX")
+            let streamed = try AudioFile.load(flac)
+            #expect(streamed.samples == known.samples, "\(rate) Hz")
+        }
+        #expect(Resampler.outputCount(inputCount: Int.max, inputRate: 8000, outputRate: 16000) == Int.max)
+        #expect(Resampler.outputCount(inputCount: (1 << 36) - 1, inputRate: 44100, outputRate: 16000) == 24_932_236_458)
+        #expect(Resampler.outputCount(inputCount: Int.max - 5, inputRate: 48000, outputRate: 16000) == 3_074_457_345_618_258_601)
+    }
 }
