@@ -158,6 +158,12 @@ final class SoundFile: FrameReader {
             throw LasrError(.corruptAudio, path: path,
                             "header declares \(sfInfo.samplerate) Hz and \(sfInfo.channels) channels")
         }
+        guard Resampler.inputRates.contains(Int(sfInfo.samplerate)) else {
+            sf_close(handle)
+            self.handle = nil
+            throw LasrError(.corruptAudio, path: path, "header declares \(sfInfo.samplerate) Hz, outside the "
+                            + "\(Resampler.inputRates.lowerBound)–\(Resampler.inputRates.upperBound) Hz lasr reads")
+        }
         isOggOpus = Int32(sfInfo.format) & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_OGG)
             && Int32(sfInfo.format) & Int32(SF_FORMAT_SUBMASK) == Int32(SF_FORMAT_OPUS)
         info = AudioFileInfo(

@@ -32,6 +32,11 @@ public final class Resampler {
         }
     }
 
+    /// Input rates lasr reads. Outside them a header is damaged, and the cost per
+    /// sample is unbounded: from 1 Hz every output sample needs its own taps (16000
+    /// phases), from 4 GHz the filter has millions of taps.
+    public static let inputRates = 1000...384_000  // as `lasr stream --rate` accepts
+
     public let inputRate: Int
     public let outputRate: Int
     private let up: Int      // L

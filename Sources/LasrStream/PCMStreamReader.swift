@@ -1,4 +1,5 @@
 import Foundation
+import LasrAudio
 import LasrCore
 
 /// Sample encodings of a PCM stream.
@@ -183,6 +184,11 @@ public final class PCMStreamReader {
         if tag == 0xFFFE && b.count >= 26 { tag = u16(24) }
         guard channels > 0, rate > 0 else {
             throw LasrError(.corruptAudio, path: name, "WAV header declares \(channels) channels at \(rate) Hz")
+        }
+        // The stream is resampled; a damaged rate (1 Hz, 4 GHz) would make that unbounded work.
+        guard Resampler.inputRates.contains(rate) else {
+            throw LasrError(.corruptAudio, path: name, "WAV header at byte \(offset) declares \(rate) Hz, outside the "
+                            + "\(Resampler.inputRates.lowerBound)–\(Resampler.inputRates.upperBound) Hz lasr reads")
         }
         let encoding: PCMEncoding? = switch (tag, bits) {
         case (1, 8): .u8

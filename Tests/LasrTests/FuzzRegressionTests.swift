@@ -2,6 +2,7 @@ import Foundation
 import LasrAudio
 import LasrCore
 import LasrFuzz
+import LasrStream
 import Testing
 
 /// The fuzz targets' committed inputs, replayed through the same entry points the
@@ -106,5 +107,33 @@ import Testing
         #expect(Resampler.outputCount(inputCount: Int.max, inputRate: 8000, outputRate: 16000) == Int.max)
         #expect(Resampler.outputCount(inputCount: (1 << 36) - 1, inputRate: 44100, outputRate: 16000) == 24_932_236_458)
         #expect(Resampler.outputCount(inputCount: Int.max - 5, inputRate: 48000, outputRate: 16000) == 3_074_457_345_618_258_601)
+    }
+
+    /// fuzz-audio: a WAV header declaring 1 Hz. The resampler to 16 kHz then has 16000
+    /// phases, too many to tabulate, and computed its Kaiser taps for every output
+    /// sample: 160 bytes of samples took over 10 s (libFuzzer's timeout). Rates outside
+    /// 1–384 kHz are now refused when the file is opened.
+    @Test func wavAtOneHertzIsRefused() throws {
+        let (path, dir) = try Self.finding("audio/wav-1-hz-resampler-hang", as: "one-hertz.wav")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for body: () throws -> Void in [{ _ = try AudioFile.info(path) }, { _ = try AudioFile.load(path) }] {
+            let error = Self.lasrError(body)
+            #expect(error?.kind == .corruptAudio)
+            #expect(error?.path == path)
+            #expect(error?.reason == "header declares 1 Hz, outside the 1000–384000 Hz lasr reads")
+        }
+    }
+
+    /// Not a fuzzer finding, the same cause on stdin: a WAV stream header at 1 Hz would
+    /// send `lasr stream` into the same resampler.
+    @Test func wavStreamAtOneHertzIsRefused() throws {
+        var header = Array("RIFF\u{0}\u{0}\u{0}\u{0}WAVEfmt ".utf8)
+        for v: UInt32 in [16, 0x0001_0001, 1, 2] { withUnsafeBytes(of: v.littleEndian) { header += $0 } }
+        for v: UInt16 in [2, 16] { withUnsafeBytes(of: v.littleEndian) { header += $0 } }
+        header += Array("data".utf8) + [0, 0, 0, 0]
+        let reader = PCMStreamReader(declared: PCMFormat(encoding: .s16le, sampleRate: 16000, channels: 1))
+        let error = Self.lasrError { _ = try header.withUnsafeBytes { try reader.push($0) } }
+        #expect(error?.kind == .corruptAudio)
+        #expect(error?.description == "stdin: WAV header at byte 12 declares 1 Hz, outside the 1000–384000 Hz lasr reads")
     }
 }
