@@ -104,10 +104,12 @@ public final class SafeTensorsFile {
     private static func parseHeader(_ base: UnsafeMutableRawPointer, length: Int, path: String) throws
         -> ([String: String], [String: TensorInfo], Int)
     {
-        let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-        guard headerLength > 0, headerLength <= length - 8 else {
-            throw LasrError(.invalidModel, path: path, "header length \(headerLength) does not fit a \(length)-byte file")
+        // Compared as UInt64: a damaged length above Int.max does not convert to Int.
+        let declared = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        guard declared > 0, declared <= UInt64(length - 8) else {
+            throw LasrError(.invalidModel, path: path, "header length \(declared) (bytes 0–7) does not fit a \(length)-byte file")
         }
+        let headerLength = Int(declared)
         let headerData = Data(bytes: base + 8, count: headerLength)
         guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
             throw LasrError(.invalidModel, path: path, "header is not a JSON object")

@@ -2,6 +2,7 @@ import Foundation
 import LasrAudio
 import LasrCore
 import LasrFuzz
+import LasrNN
 import LasrStream
 import Testing
 
@@ -135,5 +136,18 @@ import Testing
         let error = Self.lasrError { _ = try header.withUnsafeBytes { try reader.push($0) } }
         #expect(error?.kind == .corruptAudio)
         #expect(error?.description == "stdin: WAV header at byte 12 declares 1 Hz, outside the 1000–384000 Hz lasr reads")
+    }
+
+    /// fuzz-model: a safetensors file whose first 8 bytes (the header length) read as
+    /// 0xA6A6A6A6A6A6A6A6, above Int.max; converting it to Int trapped. It is now compared
+    /// as UInt64 against the file's size.
+    @Test func safetensorsHeaderLengthAboveIntMax() throws {
+        // Byte 0 of a model-target input picks the file; the rest is the safetensors file.
+        let (path, dir) = try Self.finding("model/safetensors-header-length-above-int-max", as: "model.safetensors", dropFirst: 1)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let error = Self.lasrError { _ = try SafeTensorsFile(path: path) }
+        #expect(error?.kind == .invalidModel)
+        #expect(error?.path == path)
+        #expect(error?.reason.hasPrefix("header length 12008468691120727718 (bytes 0–7) does not fit a ") == true)
     }
 }
