@@ -4,7 +4,10 @@
 # never into the committed corpus, which libFuzzer only reads. Exit status 1 when any
 # target found a crash, a leak, a timeout or ran out of memory.
 #
-#   tools/fuzz.sh [target ...]     (default: all; FUZZ_SECONDS, RUNS, SWIFT from the environment)
+#   tools/fuzz.sh [target ...]     (default: all)
+#
+# Environment: FUZZ_SECONDS (60), RUNS (/work/lasr-runs), SWIFT, FUZZ_JOBS (build
+# parallelism; SwiftPM's default when unset), FUZZ_SCRATCH (.build-fuzz), FUZZ_BUILD=0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +22,7 @@ declare -A MAX_LEN=([audio]=8192 [opus]=8192 [pcm-stream]=4096 [model]=8192 [man
 
 # One -sanitize= flag with both: swiftc keeps only the last of several. lld: gold
 # aborts on the ASan-instrumented objects (internal error in format_file_lineno).
-build_flags=(-c release --scratch-path "$SCRATCH" -j "${FUZZ_JOBS:-1}"
+build_flags=(-c release --scratch-path "$SCRATCH" ${FUZZ_JOBS:+-j "$FUZZ_JOBS"}
   -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address
   -Xswiftc -DLASR_FUZZ -Xswiftc -use-ld=lld)
 start=$(date +%s)
