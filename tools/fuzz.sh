@@ -18,7 +18,7 @@ SCRATCH=${FUZZ_SCRATCH:-.build-fuzz}
 ALL_TARGETS="audio opus pcm-stream model manifest"
 TARGETS=${*:-$ALL_TARGETS}
 # Inputs larger than these add nothing the format's structure does not already give.
-declare -A MAX_LEN=([audio]=8192 [opus]=8192 [pcm-stream]=4096 [model]=8192 [manifest]=2048)
+declare -A MAX_LEN=([audio]=8192 [opus]=8192 [pcm-stream]=4096 [model]=12288 [manifest]=2048)
 
 # One -sanitize= flag with both: swiftc keeps only the last of several. lld: gold
 # aborts on the ASan-instrumented objects (internal error in format_file_lineno).

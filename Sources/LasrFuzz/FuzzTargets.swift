@@ -27,7 +27,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case opus
     /// `PCMStreamReader`, stdin's raw PCM and WAV stream parser.
     case pcmStream = "pcm-stream"
-    /// `LasrModel(directory:)`: config.yaml, tokens.txt or model.safetensors of a model directory.
+    /// A model directory as `--model` loads it (`ModelArchitecture`, then `LasrModel` or
+    /// `WhisperModel`), one of its config.yaml, model.safetensors, tokens.txt replaced.
     case model
     /// `Manifest.read`, the JSONL manifests of `lasr eval`.
     case manifest
@@ -94,22 +95,28 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         try reader.finish()
     }
 
-    /// The model directory is the tiny fixture model with one of its files replaced by
-    /// the input: byte 0 picks which (config.yaml, model.safetensors, tokens.txt).
-    /// A safetensors input is also read tensor by tensor, whatever the config expects.
+    /// The model directory is one of the tiny fixture models with one of its files
+    /// replaced by the input. Byte 0 picks which: the file (config.yaml,
+    /// model.safetensors, tokens.txt) is `byte % 3`, the model `byte / 3 % 2` (native,
+    /// Whisper). The directory is loaded as `lasr` loads `--model`: its architecture
+    /// read first, then the loader for it. A safetensors input is also read tensor by
+    /// tensor, whatever the config expects.
     static func model(_ data: UnsafeRawBufferPointer) throws {
-        guard let selector = data.first else { return }
+        guard let selector = data.first.map(Int.init) else { return }
         let body = UnsafeRawBufferPointer(rebasing: data.dropFirst())
-        let directory = Scratch.shared.modelDirectory()
-        let files = ["config.yaml", "model.safetensors", "tokens.txt"]
-        let replaced = files[Int(selector) % files.count]
-        Scratch.shared.write(body, name: "model/" + replaced)
-        defer { Scratch.shared.restore(replaced) }
+        let model = Scratch.fixtureModels[selector / 3 % Scratch.fixtureModels.count]
+        let replaced = Scratch.modelFiles[selector % Scratch.modelFiles.count]
+        let directory = Scratch.shared.modelDirectory(model)
+        Scratch.shared.write(body, name: model + "/" + replaced)
+        defer { Scratch.shared.restore(model, replaced) }
         if replaced == "model.safetensors" {
             let file = try SafeTensorsFile(path: directory + "/model.safetensors")
             for name in file.names { _ = try file.floats(name) }
         }
-        _ = try LasrModel(directory: directory)
+        switch try ModelArchitecture.of(directory: directory) {
+        case .lasr: _ = try LasrModel(directory: directory)
+        case .whisper: _ = try WhisperModel(directory: directory)
+        }
     }
 
     static func manifest(_ data: UnsafeRawBufferPointer) throws {
@@ -121,35 +128,42 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 /// writing to tmpfs keeps an execution to microseconds.
 final class Scratch: @unchecked Sendable {
     static let shared = Scratch()
+    /// Tests/LasrTests/Fixtures/<name> of this checkout, copied into the folder.
+    static let fixtureModels = ["tiny-model", "tiny-whisper"]
+    static let modelFiles = ["config.yaml", "model.safetensors", "tokens.txt"]
 
     let folder: String
-    /// The fixture model's files, written back after an input replaced one.
+    /// The fixture models' files, written back after an input replaced one.
     private let fixture: [String: [UInt8]]
 
     private init() {
         let root = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
         folder = "\(root)/lasr-fuzz-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: folder + "/model", withIntermediateDirectories: true)
         var files: [String: [UInt8]] = [:]
-        for name in ["config.yaml", "model.safetensors", "tokens.txt"] {
-            let path = Scratch.fixtureModel + "/" + name
-            guard let bytes = FileManager.default.contents(atPath: path) else {
-                fatalError("fuzz: cannot read \(path), the fixture model the model target starts from")
+        for model in Scratch.fixtureModels {
+            try? FileManager.default.createDirectory(atPath: folder + "/" + model, withIntermediateDirectories: true)
+            for name in Scratch.modelFiles {
+                let path = Scratch.fixtures + "/" + model + "/" + name
+                guard let bytes = FileManager.default.contents(atPath: path) else {
+                    fatalError("fuzz: cannot read \(path), a fixture the model target starts from")
+                }
+                files[model + "/" + name] = [UInt8](bytes)
             }
-            files[name] = [UInt8](bytes)
         }
         fixture = files
-        for name in files.keys { restore(name) }
+        for model in Scratch.fixtureModels {
+            for name in Scratch.modelFiles { restore(model, name) }
+        }
         atexit { try? FileManager.default.removeItem(atPath: Scratch.shared.folder) }
     }
 
-    /// Tests/LasrTests/Fixtures/tiny-model of this checkout.
-    static var fixtureModel: String {
+    /// Tests/LasrTests/Fixtures of this checkout.
+    static var fixtures: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Tests/LasrTests/Fixtures/tiny-model").path
+            .deletingLastPathComponent().appendingPathComponent("Tests/LasrTests/Fixtures").path
     }
 
-    func modelDirectory() -> String { folder + "/model" }
+    func modelDirectory(_ model: String) -> String { folder + "/" + model }
 
     /// Writes `data` to `name` in the scratch folder and returns its path.
     @discardableResult
@@ -161,8 +175,8 @@ final class Scratch: @unchecked Sendable {
         return path
     }
 
-    /// Puts the fixture model's `name` back.
-    func restore(_ name: String) {
-        _ = fixture[name]!.withUnsafeBytes { write($0, name: "model/" + name) }
+    /// Puts the fixture `model`'s file `name` back.
+    func restore(_ model: String, _ name: String) {
+        _ = fixture[model + "/" + name]!.withUnsafeBytes { write($0, name: model + "/" + name) }
     }
 }
