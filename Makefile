@@ -20,6 +20,9 @@ RELEASE_FLAGS := -Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -DLASR_AVX2
 endif
 endif
 endif
+# The AVX2 build's flags whatever PORTABLE says, for test-portable (empty without AVX2 + FMA).
+AVX2_FLAGS := $(shell [ "$$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo && \
+  echo -Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -DLASR_AVX2)
 # Extra pip arguments for the venv. Where /opt/wheels (PIP_FIND_LINKS) does not hold
 # torch's CPU wheel, PIP_EXTRA="--extra-index-url https://download.pytorch.org/whl/cpu"
 # gets the same 200 MB build instead of PyPI's CUDA one (about 5 GB).
@@ -33,11 +36,12 @@ SYSTEM_PACKAGES := pkg-config libsndfile1-dev libopus-dev libogg-dev libfftw3-de
 TEST_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
   sox librsvg2-bin
 
-.PHONY: help demo test build deps test-deps venv swift-test python-test bench clean fuzz
+.PHONY: help demo test test-portable build deps test-deps venv swift-test python-test bench clean fuzz
 
 help:
 	@echo "make demo    install missing system packages, build release, run lasr on audio/"
 	@echo "make test    install missing packages and the training venv, run every test"
+	@echo "make test-portable  the Swift suite under other OpenBLAS kernels and builds (~20 min)"
 	@echo "make bench   build release and run the benchmarks (docs/benchmarks.md)"
 	@echo "make fuzz    build the libFuzzer targets with ASan, run each FUZZ_SECONDS (docs/fuzzing.md)"
 	@echo "make train   retrain models/default (hours); make train-smoke: a few steps"
@@ -103,6 +107,36 @@ fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 RUNS=/tmp/lasr-fuzz-smoke
 .PHONY: fuzz-smoke
 
+# The Swift suite with OpenBLAS forced onto other CPUs' kernels (each sums in its own
+# order) and in the debug build, the release build with the AVX2 path and the portable
+# release build: what passes here passes on any x86-64 CPU. A combination that fails
+# stops the target and names itself. About 20 minutes on 2 cores.
+PORTABLE_CORETYPES ?= Haswell Sandybridge Prescott
+PORTABLE_BUILD := .build-portable
+# The tests import internals (@testable), which a release build allows only when asked.
+TESTABLE := -Xswiftc -enable-testing
+test-portable: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) build -c release --build-tests $(TESTABLE) $(AVX2_FLAGS)
+	$(SWIFT) build -c release --build-tests $(TESTABLE) --scratch-path $(PORTABLE_BUILD)
+	@set -e; for core in $(PORTABLE_CORETYPES); do \
+	  kernel=$$(OPENBLAS_VERBOSE=2 OPENBLAS_CORETYPE=$$core .build/debug/lasr info audio/01-welcome.wav 2>&1 | sed -n 's/^Core: //p'); \
+	  [ "$$kernel" = "$$core" ] || { echo "OpenBLAS did not take OPENBLAS_CORETYPE=$$core (it chose '$$kernel')"; exit 1; }; \
+	  for build in debug release$(if $(AVX2_FLAGS),-avx2) release-portable; do \
+	    case $$build in \
+	      debug) args="" ;; \
+	      release-avx2) args="-c release $(TESTABLE) $(AVX2_FLAGS)" ;; \
+	      release-portable) args="-c release $(TESTABLE) --scratch-path $(PORTABLE_BUILD)" ;; \
+	      release) args="-c release $(TESTABLE)" ;; \
+	    esac; \
+	    echo "=== OPENBLAS_CORETYPE=$$core, $$build"; \
+	    OPENBLAS_CORETYPE=$$core $(SWIFT) test --skip-build $$args > $(PORTABLE_BUILD)/test-$$core-$$build.log 2>&1 \
+	      || { tail -40 $(PORTABLE_BUILD)/test-$$core-$$build.log; echo "FAILED: OPENBLAS_CORETYPE=$$core, $$build"; exit 1; }; \
+	    grep -E "Test run with" $(PORTABLE_BUILD)/test-$$core-$$build.log; \
+	  done; \
+	done
+	@echo "test-portable: every combination passed ($(PORTABLE_CORETYPES) × debug, release$(if $(AVX2_FLAGS), with AVX2), portable release)"
+
 # Every stage with models/default; without a trained model yet, the weight-independent
 # stages (audio, features, encoder, decoder step) with an untrained model of the same shapes.
 SPEECH_DEV ?= ../shared/speech/dev.jsonl
@@ -126,7 +160,7 @@ bench: build
 	fi
 
 clean:
-	rm -rf .build
+	rm -rf .build $(PORTABLE_BUILD)
 
 include training/train.mk
 

@@ -52,7 +52,7 @@ let package = Package(
         // Stage 3: tensors, weights files and the BLAS-backed layers.
         .target(name: "LasrNN", dependencies: ["LasrCore", "COpenBLAS"]),
         // Stage 4: the native model (conv encoder, attention, LSTM speller) loaded from its directory.
-        .target(name: "LasrModel", dependencies: ["LasrCore", "LasrFeatures", "LasrNN"]),
+        .target(name: "LasrModel", dependencies: ["LasrCore", "LasrFeatures", "LasrNN", "CZlib"]),
         // Stage 5: beam search, vocabulary decoding, timestamps from the attention alignments.
         .target(name: "LasrDecoding", dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "CZlib"]),
         // Live recognition: PCM/WAV streams, endpointing, a decoder thread.

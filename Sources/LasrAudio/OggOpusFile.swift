@@ -198,8 +198,14 @@ package final class OggOpusFile {
     private static func nextPage(file: UnsafeMutablePointer<FILE>, sync: inout ogg_sync_state,
                                  into page: inout ogg_page) -> Bool {
         while true {
-            // -1 means bytes were skipped to regain sync; keep reading as decoders do.
-            if ogg_sync_pageout(&sync, &page) == 1 { return true }
+            switch ogg_sync_pageout(&sync, &page) {
+            case 1: return true
+            // Bytes were skipped to regain sync (a damaged page): the pages after it may
+            // already be buffered, so ask again before reading more, or a damaged page
+            // near the end would hide the pages that follow it.
+            case let status where status < 0: continue
+            default: break
+            }
             guard let buffer = ogg_sync_buffer(&sync, 65536) else { return false }
             let n = fread(buffer, 1, 65536, file)
             if n == 0 { return false }

@@ -20,6 +20,11 @@ public struct DecodingOptions: Sendable, Equatable {
     public var maxBacktrackFrames: Int?
     /// Frames scored around the previous attention peak; nil scores every frame.
     public var attentionWindow: AttentionWindow?
+    /// Shallow-fusion weight β of the model's language model: each candidate gains
+    /// `β · log p_lm`. 0 (or a model without an LM) decodes without it, exactly as before.
+    public var lmWeight: Double = 0
+    /// γ added per token, which offsets the bias toward short hypotheses that fusion adds.
+    public var lengthBonus: Double = 0
 
     /// The window lasr decodes with unless told otherwise: 0.8 s back, 2.4 s ahead
     /// (20 and 60 frames of 40 ms).
@@ -37,9 +42,12 @@ public struct DecodingOptions: Sendable, Equatable {
         self.attentionWindow = attentionWindow
     }
 
-    public init(_ config: DecodingConfig) {
+    /// The model's defaults: its `decoding` section, and its `lm` section's β and γ.
+    public init(_ config: DecodingConfig, lm: LMConfig? = nil) {
         self.init(beam: config.beam, ctcWeight: config.ctcWeight, lengthNormalization: config.lengthNormalization,
                   maxLenRatio: config.maxLenRatio, eosThreshold: config.eosThreshold)
+        lmWeight = lm?.weight ?? 0
+        lengthBonus = lm?.lengthBonus ?? 0
     }
 }
 
@@ -55,6 +63,8 @@ public struct Hypothesis: Sendable {
     public var tokenLogProbs: [Double]
     /// CTC log-probability of the whole sequence (0 without CTC).
     public var ctcLogProb: Double
+    /// The language model's log-probability of the tokens and the end (0 without fusion).
+    public var lmLogProb: Double = 0
     /// Attention weights of each step, `(tokens.count + 1) × T′` (the last row is the end step's).
     public var alignment: [[Float]]
 }
@@ -65,7 +75,10 @@ public struct Hypothesis: Sendable {
 /// LSTM GEMM and one attention pass for the whole beam). A hypothesis proposes its
 /// `⌊1.5·beam⌋` best next tokens (`beam` without CTC); each is scored
 /// `score + (1−w)·log p_att(c) + w·(log ψ(g+c) − log ψ(g))`, and the best `beam`
-/// candidates survive. Where `<sos/eos>` passes the threshold (and always at the last
+/// candidates survive. With a language model (shallow fusion, `lmWeight` β > 0) each
+/// candidate also gains `β·log p_lm(c | g) + γ`, the end `β·log p_lm(<eos> | g)`, and the
+/// proposals are the best by `(1−w)·log p_att + β·log p_lm`; the LM's state is carried
+/// per hypothesis and stepped for the whole beam at once, like the decoder's. Where `<sos/eos>` passes the threshold (and always at the last
 /// step) the hypothesis also ends, scored with the CTC probability of the complete
 /// prefix. The search stops at the maximum length, when none is left, or when no
 /// running hypothesis ranks above the best ended one.
@@ -91,6 +104,7 @@ public struct BeamSearch {
         var tokens: [Int]
         var score: Double
         var tokenLogProbs: [Double]
+        var lmLogProb = 0.0
         var ctc: CTCPrefixScorer.State?
         var alignment: [[Float]]
         var peak: Int?
@@ -115,11 +129,24 @@ public struct BeamSearch {
         func rank(_ score: Double, tokens: Int) -> Double { normalize ? score / Double(tokens + 1) : score }
         var logProbs: [Float] = []
         let V = vocab.count
+        // Shallow fusion: off (and the search exactly the one without an LM) at β = 0.
+        let lm = options.lmWeight > 0 ? model.languageModel : nil
+        let beta = lm != nil ? options.lmWeight : 0, gamma = options.lengthBonus
+        let lmState = lm?.initialState()
+        var lmLogProbs: [Float] = []
+        var proposal = [Float](repeating: 0, count: lm != nil ? V : 0)
+        /// What fusion adds to a candidate of row r: β·log p_lm(token) + γ.
+        func fused(_ r: Int, _ token: Int) -> Double {
+            lm != nil ? beta * Double(lmLogProbs[r * V + token]) + gamma : gamma
+        }
+        func lmLogProb(_ r: Int, _ token: Int) -> Double { lm != nil ? Double(lmLogProbs[r * V + token]) : 0 }
 
         for step in 0...maxLen {
-            model.decoder.step(previous: live.map { $0.tokens.last ?? eos }, state: state, memory: memory, logProbs: &logProbs,
+            let previous = live.map { $0.tokens.last ?? eos }
+            model.decoder.step(previous: previous, state: state, memory: memory, logProbs: &logProbs,
                                window: options.attentionWindow)
-            struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let ctc: (extension: Int, index: Int)? }
+            if let lm, let lmState { lm.step(previous: previous, state: lmState, logProbs: &lmLogProbs) }
+            struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let lmLogProb: Double; let ctc: (extension: Int, index: Int)? }
             var candidates: [Candidate] = []
             var extensions: [CTCPrefixScorer.Extension] = []
             var pending: [(parent: Int, tokens: [Int])] = []  // hypotheses whose candidates need CTC scores
@@ -137,7 +164,14 @@ public struct BeamSearch {
                         $0 != eos && $0 != blank
                     }
                 }
-                let top = step == maxLen ? [] : order
+                var top = step == maxLen ? [] : order
+                if lm != nil, !top.isEmpty {
+                    // Proposals by what fusion will rank them by, so the LM can bring in a
+                    // token the acoustics alone would not have proposed.
+                    let attWeight = Float(scorer != nil ? 1 - w : 1), lmWeight = Float(beta)
+                    for t in 0..<V { proposal[t] = attWeight * logProbs[base + t] + lmWeight * lmLogProbs[base + t] }
+                    top = BeamRanking.topTokens(proposal, k: preBeam) { $0 != eos && $0 != blank }
+                }
                 let bestOther = order.first.map { Double(logProbs[base + $0]) } ?? -Double.infinity
                 let eosLogProb = Double(logProbs[base + eos])
                 if eosLogProb >= options.eosThreshold * bestOther || step == maxLen {
@@ -147,11 +181,15 @@ public struct BeamSearch {
                         ctcTotal = scorer.final(c)
                         total = hyp.score + (1 - w) * eosLogProb + w * (ctcTotal - c.logPsi)
                     }
+                    let lmEnd = lmLogProb(r, eos)
+                    if lm != nil { total += beta * lmEnd }
                     let normalized = rank(total, tokens: hyp.tokens.count)
                     bestEnded = max(bestEnded, normalized)
-                    ended.append(Hypothesis(tokens: hyp.tokens, score: normalized, rawScore: total,
+                    var ending = Hypothesis(tokens: hyp.tokens, score: normalized, rawScore: total,
                                             tokenLogProbs: hyp.tokenLogProbs + [eosLogProb], ctcLogProb: ctcTotal,
-                                            alignment: hyp.alignment + [row]))
+                                            alignment: hyp.alignment + [row])
+                    ending.lmLogProb = hyp.lmLogProb + lmEnd
+                    ended.append(ending)
                 }
                 guard !top.isEmpty else { continue }
                 if scorer != nil, hyp.ctc != nil {
@@ -159,7 +197,8 @@ public struct BeamSearch {
                 } else {
                     for token in top {
                         let lpc = Double(logProbs[base + token])
-                        candidates.append(Candidate(score: hyp.score + lpc, parent: r, token: token, logProb: lpc, ctc: nil))
+                        candidates.append(Candidate(score: hyp.score + lpc + fused(r, token), parent: r, token: token, logProb: lpc,
+                                                    lmLogProb: lmLogProb(r, token), ctc: nil))
                     }
                 }
             }
@@ -170,7 +209,9 @@ public struct BeamSearch {
                 // survive, and its prefix recursion — the scorer's whole cost — is skipped.
                 // Hypotheses go best bound first so that the bar rises early; the candidates
                 // are listed in the usual order, so the result is that of scoring them all.
-                func bound(_ r: Int, _ token: Int) -> Double { live[r].score + (1 - w) * Double(logProbs[r * V + token]) }
+                func bound(_ r: Int, _ token: Int) -> Double {
+                    live[r].score + (1 - w) * Double(logProbs[r * V + token]) + fused(r, token)
+                }
                 var kept = [[Candidate]](repeating: [], count: live.count)
                 var best: [Double] = []  // the best `beam` joint scores so far, descending
                 for (r, top) in pending.sorted(by: { bound($0.parent, $0.tokens[0]) > bound($1.parent, $1.tokens[0]) }) {
@@ -182,9 +223,9 @@ public struct BeamSearch {
                     extensions.append(extended)
                     for (k, token) in tokens.enumerated() {
                         let lpc = Double(logProbs[r * V + token])
-                        let score = live[r].score + (1 - w) * lpc + w * (extended.logPsi[k] - c.logPsi)
+                        let score = live[r].score + (1 - w) * lpc + w * (extended.logPsi[k] - c.logPsi) + fused(r, token)
                         kept[r].append(Candidate(score: score, parent: r, token: token, logProb: lpc,
-                                                 ctc: (extensions.count - 1, k)))
+                                                 lmLogProb: lmLogProb(r, token), ctc: (extensions.count - 1, k)))
                         let at = best.firstIndex { $0 < score } ?? best.count
                         if at < options.beam {
                             best.insert(score, at: at)
@@ -200,6 +241,7 @@ public struct BeamSearch {
                 let parent = live[c.parent]
                 return Live(tokens: parent.tokens + [c.token], score: c.score,
                             tokenLogProbs: parent.tokenLogProbs + [c.logProb],
+                            lmLogProb: parent.lmLogProb + c.lmLogProb,
                             ctc: c.ctc.map { extensions[$0.extension].state($0.index) },
                             alignment: parent.alignment + [rows[c.parent]],
                             peak: peaks[c.parent])
@@ -210,8 +252,10 @@ public struct BeamSearch {
             // length normalization nothing running can overtake it any more. With it, a running
             // hypothesis is ranked by its score per token so far, a heuristic: cheap tokens
             // could still raise its average, but tails of garbage do not.
+            // (A length bonus γ > 0 lets scores rise again; the rule stays the heuristic it is.)
             if stopsEarly, bestEnded > -.infinity, live.allSatisfy({ rank($0.score, tokens: $0.tokens.count) < bestEnded }) { break }
             state.select(parents)
+            lmState?.select(parents)
         }
         return BeamRanking.ranked(ended, limit: nBest, by: \.score)
     }

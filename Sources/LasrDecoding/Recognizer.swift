@@ -17,7 +17,7 @@ public final class Recognizer {
 
     public init(model: LasrModel, options: DecodingOptions? = nil, segmenter: Segmenter = Segmenter()) {
         self.model = model
-        self.options = options ?? DecodingOptions(model.config.decoding)
+        self.options = options ?? DecodingOptions(model.config.decoding, lm: model.config.lm)
         self.segmenter = segmenter
         extractor = LogMelExtractor(config: model.config.features)
     }
@@ -41,12 +41,12 @@ public final class Recognizer {
             consumed += count
             progress?(min(1, Double(consumed) / Double(expected)))
         }
-        try AudioFile.stream(path, sampleRate: rate, reserve: { expected = max($0, 1) }) { block in
+        let warnings = try AudioFile.stream(path, sampleRate: rate, reserve: { expected = max($0, 1) }) { block in
             buffer += block
             while let cut = buffer.withUnsafeBufferPointer({ segmenter.cut($0, sampleRate: rate) }) { decode(cut) }
         }
         if !buffer.isEmpty { decode(buffer.count) }
-        return Transcript(source: path, duration: Double(consumed) / Double(rate), segments: segments)
+        return Transcript(source: path, duration: Double(consumed) / Double(rate), segments: segments, warnings: warnings)
     }
 
     /// Decodes mono samples at the model's rate. `progress` gets the fraction done after each segment.
@@ -64,7 +64,7 @@ public final class Recognizer {
             }
             progress?(Double(range.upperBound) / Double(max(audio.samples.count, 1)))
         }
-        return Transcript(source: source, duration: audio.duration, segments: segments)
+        return Transcript(source: source, duration: audio.duration, segments: segments, warnings: audio.warnings)
     }
 
     /// Decodes one segment of at most the segmenter's length; nil if it is too short for one frame.

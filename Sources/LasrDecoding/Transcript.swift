@@ -73,11 +73,15 @@ public struct Transcript: Sendable {
     public var source: String
     public var duration: Double
     public var segments: [TranscriptSegment]
+    /// What of the input could not be decoded (a truncated or damaged file): the
+    /// transcript is of the rest.
+    public var warnings: [AudioWarning]
 
-    public init(source: String, duration: Double, segments: [TranscriptSegment]) {
+    public init(source: String, duration: Double, segments: [TranscriptSegment], warnings: [AudioWarning] = []) {
         self.source = source
         self.duration = duration
         self.segments = segments
+        self.warnings = warnings
     }
 
     public var text: String { segments.map(\.text).filter { !$0.isEmpty }.joined(separator: " ") }

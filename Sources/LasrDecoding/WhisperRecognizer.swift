@@ -76,7 +76,9 @@ public final class WhisperRecognizer {
     /// Decodes the audio file at `path` (resampled to 16 kHz mono).
     public func transcribe(file path: String, progress: ((Double) -> Void)? = nil) throws -> Transcript {
         let audio = try AudioFile.load(path, sampleRate: model.config.features.sampleRate)
-        return transcribe(audio.samples, source: path, progress: progress)
+        var transcript = transcribe(audio.samples, source: path, progress: progress)
+        transcript.warnings = audio.warnings
+        return transcript
     }
 
     /// The start tokens of every window: start of transcript, then language and task for a multilingual model.

@@ -20,6 +20,8 @@ public final class LasrModel: @unchecked Sendable {
     /// `Linear(d → V)`, present when the model has a CTC head.
     public let ctcHead: Linear?
     public let decoder: SpellerDecoder
+    /// The language model of the directory's `lm:` section, fused into the beam search.
+    public let languageModel: LanguageModel?
 
     public init(directory: String) throws {
         self.directory = directory
@@ -33,6 +35,11 @@ public final class LasrModel: @unchecked Sendable {
         ctcHead = config.ctc != nil ? try Linear(store, "ctc", in: d, out: v) : nil
         decoder = try SpellerDecoder(store, config: config.decoder, valueDim: d, vocabularySize: v)
         try store.finish()
+        let config = self.config
+        languageModel = try config.lm.map {
+            try LanguageModel(directory: dir, config: $0, vocabularyFile: dir.appendingPathComponent(config.vocabulary.tokens),
+                              vocabularySize: v)
+        }
     }
 
     /// `directory` as a URL, or `fileNotFound` when it is not a directory.

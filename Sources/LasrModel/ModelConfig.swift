@@ -14,6 +14,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var decoding: DecodingConfig
     /// How word times are read off the attention; absent in a model's config means no correction.
     public var timestamps: TimestampConfig
+    /// The language model fused into the beam search, when the directory has one.
+    public var lm: LMConfig?
 
     /// Reads and checks `path` (a YAML file with the sections above).
     public static func load(from path: String) throws -> ModelConfig {
@@ -33,7 +35,8 @@ public struct ModelConfig: Sendable, Equatable {
             ctc: doc.has("ctc") ? try doc.section(CTCConfig.self, "ctc") : nil,
             decoder: try doc.section(DecoderConfig.self, "decoder"),
             decoding: try doc.section(DecodingConfig.self, "decoding"),
-            timestamps: doc.has("timestamps") ? try doc.section(TimestampConfig.self, "timestamps") : TimestampConfig())
+            timestamps: doc.has("timestamps") ? try doc.section(TimestampConfig.self, "timestamps") : TimestampConfig(),
+            lm: doc.has("lm") ? try doc.section(LMConfig.self, "lm") : nil)
     }
 
     /// The top-level keys: a format stamp, a name, and the sections.
@@ -45,7 +48,7 @@ public struct ModelConfig: Sendable, Equatable {
             case format, formatVersion = "format_version", name
         }
         static var allowedKeys: Set<String> {
-            ["format", "format_version", "name", "features", "vocabulary", "encoder", "ctc", "decoder", "decoding", "timestamps"]
+            ["format", "format_version", "name", "features", "vocabulary", "encoder", "ctc", "decoder", "decoding", "timestamps", "lm"]
         }
         func validate(path: String, section: String) throws {}
     }
@@ -164,6 +167,43 @@ public struct TimestampConfig: Sendable, Equatable, Codable, ConfigSection {
         if !(-1...1).contains(attentionLag) {
             throw LasrError(.invalidConfig, path: path,
                             "\(section).attention_lag must lie in [-1, 1] seconds, got \(attentionLag)")
+        }
+    }
+}
+
+/// The `lm:` section: a token-level LSTM language model over the model's vocabulary
+/// (`LanguageModel`), trained by `make train-lm`, and its shallow-fusion defaults.
+public struct LMConfig: Sendable, Equatable, Codable, ConfigSection {
+    /// The weights file, relative to the model directory.
+    public var file: String
+    public var embedDim: Int
+    public var hidden: Int
+    public var layers: Int
+    /// CRC-32 of the `tokens.txt` the LM was trained on: an LM read over another
+    /// vocabulary would score the wrong pieces, so the model refuses to load.
+    public var vocabularyCRC32: UInt32
+    /// Default fusion weight β: each candidate token gains `β · log p_lm`.
+    public var weight: Double
+    /// Default bonus γ per token, which offsets the LM's preference for short hypotheses.
+    public var lengthBonus: Double
+    /// Per-token perplexity on the recipe's held-out text, for the record.
+    public var heldoutPerplexity: Double?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case file, embedDim = "embed_dim", hidden, layers, vocabularyCRC32 = "vocabulary_crc32", weight
+        case lengthBonus = "length_bonus", heldoutPerplexity = "heldout_perplexity"
+    }
+    public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+    public func validate(path: String, section: String) throws {
+        if embedDim < 1 || hidden < 1 || !(1...4).contains(layers) {
+            throw LasrError(.invalidConfig, path: path,
+                            "\(section): embed_dim and hidden must be ≥ 1 and layers 1…4, got \(embedDim), \(hidden), \(layers)")
+        }
+        if !(0...5).contains(weight) {
+            throw LasrError(.invalidConfig, path: path, "\(section).weight must lie in [0, 5], got \(weight)")
+        }
+        if !(-5...5).contains(lengthBonus) {
+            throw LasrError(.invalidConfig, path: path, "\(section).length_bonus must lie in [-5, 5], got \(lengthBonus)")
         }
     }
 }

@@ -15,6 +15,9 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
     public var ctcWeight: Double
     public var lengthNormalization: Bool
     public var attentionWindow: [Int]?
+    /// Shallow fusion's β and γ, when the decoding used a language model.
+    public var lmWeight: Double?
+    public var lengthBonus: Double?
 
     public init(model: String, options: DecodingOptions) {
         self.model = model
@@ -22,6 +25,10 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
         ctcWeight = options.ctcWeight
         lengthNormalization = options.lengthNormalization
         attentionWindow = options.attentionWindow.map { [$0.back, $0.forward] }
+        if options.lmWeight > 0 {
+            lmWeight = options.lmWeight
+            lengthBonus = options.lengthBonus
+        }
     }
 
     /// A Whisper model's decoding: beam search ranked by mean log-probability, no CTC.
@@ -36,6 +43,7 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, beam, ctcWeight = "ctc_weight", lengthNormalization = "length_normalization"
         case attentionWindow = "attention_window_frames"
+        case lmWeight = "lm_weight", lengthBonus = "length_bonus"
     }
 }
 
@@ -84,6 +92,8 @@ public enum TranscriptWriter {
         var text: String
         var decoding: DecodingInfo
         var segments: [Segment]
+        /// What of the input could not be decoded; absent for a sound file.
+        var warnings: [String]?
     }
 
     static func rounded(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
@@ -98,7 +108,8 @@ public enum TranscriptWriter {
                                                confidence: (($0.confidence * 1e4).rounded()) / 1e4) },
                     tokens: s.tokens.map { .init(id: $0.id, token: $0.piece, start: rounded($0.start), end: rounded($0.end),
                                                  frame: $0.frame, logprob: (($0.logProb * 1e4).rounded()) / 1e4) })
-            })
+            },
+            warnings: t.warnings.isEmpty ? nil : t.warnings.map(\.reason))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(doc), as: UTF8.self) + "\n"

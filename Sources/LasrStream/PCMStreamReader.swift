@@ -46,6 +46,7 @@ public final class PCMStreamReader {
     private var headerDone: Bool
     private var position = 0           // bytes consumed so far
     private var dataRemaining: Int?    // bytes of the WAV data chunk left, nil = until EOF
+    private var declaredData: Int?     // bytes the WAV data chunk declares, nil = until EOF
 
     /// `detectWAV`: look for a RIFF header and take the format from it.
     public init(name: String = "stdin", declared: PCMFormat, detectWAV: Bool = true) {
@@ -64,15 +65,27 @@ public final class PCMStreamReader {
         return try decodePending()
     }
 
-    /// Ends the stream: fails if the header never completed or bytes of a partial frame remain.
-    public func finish() throws {
+    /// Ends the stream: fails if the header never completed or bytes of a partial frame
+    /// remain. A WAV stream that ends before the length its header declares is no
+    /// failure (what arrived is decoded): the warning says how much was missing.
+    @discardableResult
+    public func finish() throws -> AudioWarning? {
         if !headerDone {
             _ = try parseHeader(final: true)
+        }
+        if let format, let remaining = dataRemaining, remaining > 0, let declaredData {
+            pending.removeAll()  // a frame cut in two is part of the cut
+            let frames = { (bytes: Int) in String(format: "%.3f s", Double(bytes / format.frameBytes) / Double(format.sampleRate)) }
+            return AudioWarning(.truncated, path: name, """
+                truncated: the WAV header declares \(frames(declaredData)) of audio (\(declaredData) bytes of data), \
+                the stream ended after \(frames(declaredData - remaining)) (byte \(position + pending.count))
+                """)
         }
         if let format, !pending.isEmpty, dataRemaining.map({ $0 > 0 }) ?? true {
             throw LasrError(.corruptAudio, path: name,
                             "\(pending.count) trailing byte(s) at byte \(position) do not make a whole frame of \(format.channels) × \(format.encoding.rawValue)")
         }
+        return nil
     }
 
     private func decodePending() throws -> [Float] {
@@ -156,6 +169,7 @@ public final class PCMStreamReader {
                 guard let parsed else { throw fail("WAV 'data' chunk at byte \(offset) comes before any 'fmt ' chunk") }
                 format = parsed
                 dataRemaining = (size == 0 || size == 0xFFFF_FFFF) ? nil : size
+                declaredData = dataRemaining
                 pending.removeFirst(offset + 8)
                 position = offset + 8
                 headerDone = true

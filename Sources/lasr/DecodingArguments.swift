@@ -19,6 +19,15 @@ struct DecodingArguments: ParsableArguments {
     @Flag(help: "Score every frame at each decoder step instead of a window of 0.8 s back and 2.4 s ahead of the last attention peak.")
     var fullAttention = false
 
+    @Option(help: "Weight β of the model's language model in shallow fusion, ≥ 0; 0 decodes without it (default: the model's lm.weight).")
+    var lmWeight: Double?
+
+    @Option(help: "Score bonus γ per token when fusing the language model (default: the model's lm.length_bonus).")
+    var lengthBonus: Double?
+
+    @Flag(help: "Decode without the model's language model (as --lm-weight 0 --length-bonus 0).")
+    var noLm = false
+
     @Option(help: ArgumentHelp("Whisper models: pad audio to 30 s windows as openai-whisper does (30 s of silence) or as faster-whisper does (zeros in the log-mel domain).", valueName: "openai|faster-whisper"))
     var whisperPadding: WhisperOptions.Padding = .openai
 
@@ -28,6 +37,11 @@ struct DecodingArguments: ParsableArguments {
     func validate() throws {
         if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
+        if let lmWeight, !(0...5).contains(lmWeight) { throw ValidationError("--lm-weight must lie in [0, 5]") }
+        if let lengthBonus, !(-5...5).contains(lengthBonus) { throw ValidationError("--length-bonus must lie in [-5, 5]") }
+        if noLm && (lmWeight != nil || lengthBonus != nil) {
+            throw ValidationError("--no-lm cannot be combined with --lm-weight or --length-bonus")
+        }
     }
 
     /// A native lasr model or a converted Whisper model.
@@ -43,10 +57,15 @@ struct DecodingArguments: ParsableArguments {
             let directory = try ModelLocator.resolve(model)
             switch try ModelArchitecture.of(directory: directory) {
             case .lasr:
-                return .native(try LasrModel(directory: directory))
+                let model = try LasrModel(directory: directory)
+                if model.languageModel == nil, let lmWeight, lmWeight > 0 {
+                    throw LasrError(.invalidArgument, path: directory, "--lm-weight: this model has no language model (no lm: section in config.yaml)")
+                }
+                return .native(model)
             case .whisper:
-                if ctcWeight != nil || fullAttention {
-                    throw LasrError(.invalidArgument, path: directory, "--ctc-weight and --full-attention apply to native models, not Whisper")
+                if ctcWeight != nil || fullAttention || lmWeight != nil || lengthBonus != nil {
+                    throw LasrError(.invalidArgument, path: directory,
+                                    "--ctc-weight, --full-attention, --lm-weight and --length-bonus apply to native models, not Whisper")
                 }
                 return .whisper(try WhisperModel(directory: directory))
             }
@@ -82,10 +101,16 @@ struct DecodingArguments: ParsableArguments {
 
     /// The model's decoding defaults with these arguments applied.
     func options(for model: LasrModel) -> DecodingOptions {
-        var options = DecodingOptions(model.config.decoding)
+        var options = DecodingOptions(model.config.decoding, lm: model.config.lm)
         if let beam { options.beam = beam }
         if let ctcWeight { options.ctcWeight = ctcWeight }
         if fullAttention { options.attentionWindow = nil }
+        if let lmWeight { options.lmWeight = lmWeight }
+        if let lengthBonus { options.lengthBonus = lengthBonus }
+        if noLm {
+            options.lmWeight = 0
+            options.lengthBonus = 0
+        }
         return options
     }
 }

@@ -43,9 +43,11 @@ import Testing
         let info = try AudioFile.info(path)
         #expect(info.sampleRate == rate)
         #expect(info.channels == 2)
-        #expect(abs(info.duration - Double(seconds)) < 0.05)
+        #expect(abs(try #require(info.duration) - Double(seconds)) < 0.05)
+        #expect(info.warnings.isEmpty, "\(info.warnings)")
 
         let audio = try AudioFile.load(path)
+        #expect(audio.warnings.isEmpty, "\(audio.warnings)")
         #expect(audio.sampleRate == 16000)
         #expect(abs(audio.samples.count - 16000 * seconds) < 400)  // codecs may pad a few ms
         let expected = 0.2 / 2.0.squareRoot()  // RMS of a 0.2-amplitude sine

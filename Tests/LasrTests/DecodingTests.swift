@@ -95,13 +95,21 @@ import Testing
     @Test func widerBeamNeverScoresWorse() throws {
         let (model, encoded) = try encoded()
         // The ranking score the search maximizes, for growing beams.
-        var scores: [Double] = []
+        var best: [Hypothesis] = []
         for beam in [1, 2, 4, 8] {
             var o = options(model, beam: beam)
             o.maxBacktrackFrames = nil
-            scores.append(try #require(BeamSearch(model: model, options: o).decode(encoded).first).score)
+            best.append(try #require(BeamSearch(model: model, options: o).decode(encoded).first))
         }
-        for (narrow, wide) in zip(scores, scores.dropFirst()) { #expect(wide >= narrow - 1e-9, "\(scores)") }
+        // A wider beam may find the narrow beam's best again, batched differently: the
+        // same tokens, scored within float32 reordering of each other.
+        let normalized = options(model, beam: 1).lengthNormalization
+        for (narrow, wide) in zip(best, best.dropFirst()) {
+            // Length normalization divides by the tokens plus the end: one per log-probability.
+            let tolerance = TestSupport.Float32Bounds.logProbabilitySum(
+                narrow.tokenLogProbs, normalizer: normalized ? Double(narrow.tokenLogProbs.count) : 1)
+            #expect(wide.score >= narrow.score - tolerance, "\(best.map(\.score)), tolerance \(tolerance)")
+        }
     }
 
     /// Without length normalization scores only fall, so stopping once nothing running ranks
@@ -115,7 +123,8 @@ import Testing
         let early = try #require(BeamSearch(model: model, options: o).decode(encoded).first)
         let exhaustive = try #require(full.decode(encoded).first)
         #expect(early.tokens == exhaustive.tokens)
-        #expect(abs(early.score - exhaustive.score) < 1e-9)
+        // The same steps in the same batches: equal, but for how the last ones are ordered.
+        #expect(abs(early.score - exhaustive.score) <= TestSupport.Float32Bounds.logProbabilitySum(exhaustive.tokenLogProbs))
     }
 
     @Test func longFileIsDecodedSegmentBySegmentAsItIsRead() throws {

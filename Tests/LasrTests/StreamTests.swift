@@ -236,6 +236,24 @@ final class StreamProcess {
         #expect(got == expected && got.count == 1000)
     }
 
+    /// A WAV stream cut before the end its header declares, in the middle of a frame:
+    /// what arrived is decoded, and the warning says how much was promised.
+    @Test func wavStreamCutShortIsWarnedNotFailed() throws {
+        let path = TestSupport.packageRoot.appendingPathComponent("audio/01-welcome.wav").path
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)).prefix(5001))
+        let reader = PCMStreamReader(declared: PCMFormat(encoding: .f32le, sampleRate: 8000, channels: 2))
+        let samples = try bytes.withUnsafeBytes { try reader.push($0) }
+        #expect(samples.count == (5000 - 44) / 2 && reader.format?.encoding == .s16le)
+        let warning = try #require(try reader.finish())
+        #expect(warning.kind == .truncated && warning.path == "stdin")
+        #expect(warning.reason.contains("declares 4.896 s") && warning.reason.contains("ended after 0.155 s"), "\(warning.reason)")
+        // A whole stream has nothing to say.
+        let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let complete = PCMStreamReader(declared: PCMFormat(encoding: .s16le, sampleRate: 16000, channels: 1))
+        _ = try whole.withUnsafeBytes { try complete.push($0) }
+        #expect(try complete.finish() == nil)
+    }
+
     @Test func endpointerFindsBurstsOfSound() {
         let rate = 16000
         var x = StreamFixture.silence(1)

@@ -51,6 +51,7 @@ struct AlignCommand: ParsableCommand {
             do {
                 let path = try entry.get()
                 let transcript = try recognizer.transcribe(file: path, progress: nil)
+                for warning in transcript.warnings { Terminal.warn(warning.description) }
                 for written in try AlignmentWriter.write(transcript, name: TranscribeCommand.baseName(path), to: outputDir) {
                     print(written)
                 }

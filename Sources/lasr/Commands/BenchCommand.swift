@@ -331,6 +331,20 @@ struct BenchCommand: ParsableCommand {
                      rows, encoded.rows, decoding.options(for: model).attentionWindow == nil ? "off" : "on",
                      elapsed / Double(steps) * 1000))
         print(String(format: "          %.0f hypothesis-steps per second", Double(steps * rows) / elapsed))
+        if let lm = model.languageModel, decoding.options(for: model).lmWeight > 0 {
+            let lmState = lm.initialState(rows: 1)
+            lmState.select([Int](repeating: 0, count: rows))
+            var lmLogProbs: [Float] = []
+            var lmSteps = 0
+            let lmStart = Date()
+            repeat {
+                lm.step(previous: previous, state: lmState, logProbs: &lmLogProbs)
+                lmSteps += 1
+            } while Date().timeIntervalSince(lmStart) < 2
+            print(String(format: "lm        one step, beam %d (%d layer%@ of %d): %.3f ms, added to each decoder step",
+                         rows, lm.config.layers, lm.config.layers == 1 ? "" : "s", lm.config.hidden,
+                         Date().timeIntervalSince(lmStart) / Double(lmSteps) * 1000))
+        }
         printPeakMemory()
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LasrAudio
 import LasrCore
 import LasrDecoding
 import LasrEval
@@ -57,6 +58,7 @@ struct EvalCommand: ParsableCommand {
         var hypothesis = ""
         var wordOps: [EditOperation] = []
         var failure: LasrError?
+        var warnings: [AudioWarning] = []
     }
 
     func run() throws {
@@ -94,6 +96,7 @@ struct EvalCommand: ParsableCommand {
                 do {
                     let transcript = try recognizer.transcribe(file: entry.audioPath, progress: nil)
                     scored.audioSeconds = transcript.duration
+                    scored.warnings = transcript.warnings
                     scored.reference = TextNormalizer.normalize(entry.text)
                     scored.hypothesis = TextNormalizer.normalize(transcript.text)
                     let ref = scored.reference.split(separator: " ").map(String.init)
@@ -114,6 +117,7 @@ struct EvalCommand: ParsableCommand {
                 return scored
             }
         }, deliver: { i, scored in
+            for warning in scored.warnings { Terminal.warn(warning.description) }
             if let failure = scored.failure {
                 Terminal.report(failure)
                 failures += 1

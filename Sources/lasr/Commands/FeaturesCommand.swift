@@ -31,6 +31,7 @@ struct FeaturesCommand: ParsableCommand {
             let featureConfig = try config.map { try ConfigFile.load(FeatureConfig.self, section: "features", from: $0) }
                 ?? FeatureConfig()
             let audio = try AudioFile.load(file, sampleRate: featureConfig.sampleRate)
+            for warning in audio.warnings { Terminal.warn(warning.description) }
             let features = LogMelExtractor(config: featureConfig).compute(audio.samples)
             if features.rows == 0 {
                 throw LasrError(.emptyAudio, path: file, String(

@@ -23,8 +23,10 @@ struct InfoCommand: ParsableCommand {
             do {
                 let info = try AudioFile.info(entry.get())
                 let channels = info.channels == 1 ? "1 channel" : "\(info.channels) channels"
-                print("\(info.path): \(info.container), \(info.encoding), \(info.sampleRate) Hz, \(channels), "
-                      + String(format: "%.3f s (%d frames)", info.duration, info.frames))
+                let length = info.frames.map { String(format: "%.3f s (%d frames)", Double($0) / Double(info.sampleRate), $0) }
+                    ?? "length unknown"
+                print("\(info.path): \(info.container), \(info.encoding), \(info.sampleRate) Hz, \(channels), \(length)")
+                for warning in info.warnings { Terminal.warn(warning.description) }
                 outcome.succeeded()
             } catch {
                 outcome.failed(error)

@@ -116,7 +116,11 @@ struct StreamCommand: ParsableCommand {
             }
         }
         if failure == nil {
-            do { try reader.finish() } catch { failure = error as? LasrError }
+            do {
+                if let warning = try reader.finish() { Terminal.warn(warning.description) }
+            } catch {
+                failure = error as? LasrError
+            }
             if streamer == nil, let format = reader.format, failure == nil {
                 streamer = makeStreamer(model: model, format: format, config: config, printer: printer)
             }

@@ -34,7 +34,10 @@ struct TranscribeCommand: ParsableCommand {
             file name when there are several). A directory stands for the audio files \
             under it. Audio longer than --segment-seconds is cut at its quietest points \
             and decoded segment by segment. A file that fails gets one error line on \
-            stderr; the others are still transcribed, and the exit status is 1 if any failed.
+            stderr; the others are still transcribed, and the exit status is 1 if any failed. \
+            A truncated or damaged file is transcribed as far as it decodes, with a \
+            "warning:" line on stderr saying what was lost; warnings alone leave the exit \
+            status 0 (as sox does), and the json output lists them.
             """)
 
     @Argument(help: ArgumentHelp("Audio files or directories.", valueName: "file"))
@@ -107,6 +110,7 @@ struct TranscribeCommand: ParsableCommand {
                     guard let result = results.removeValue(forKey: pathIndex[nextInput]!) else { return }
                     do {
                         let transcript = try result.get()
+                        for warning in transcript.warnings { Terminal.warn(warning.description) }
                         print(inputs.count > 1 ? "\(path): \(transcript.text)" : transcript.text)
                         fflush(nil)  // each file's line as soon as it is ready
                         try write(transcript, formats: formats, to: directory, info: info)

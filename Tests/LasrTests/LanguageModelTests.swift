@@ -1,0 +1,160 @@
+import Foundation
+import LasrAudio
+import LasrCore
+import LasrDecoding
+import LasrFeatures
+import LasrModel
+import LasrNN
+import Testing
+
+/// The language model (`LanguageModel`) and its shallow fusion into the beam search.
+@Suite struct LanguageModelTests {
+    static let tinyModel = TestSupport.fixture("tiny-model")
+    static let defaultModel = TestSupport.packageRoot.appendingPathComponent("models/default").path
+
+    /// A copy of `source` (a model directory) with an LM whose LSTM weights are zero, so
+    /// that it predicts `log_softmax(bias)` after every prefix: a unigram LM of our choosing.
+    static func withUnigramLM(_ source: String, bias: [Float], weight: Double = 0) throws -> URL {
+        let dir = try TestSupport.temporaryDirectory()
+        for name in ["config.yaml", "model.safetensors", "tokens.txt"] {
+            try FileManager.default.copyItem(atPath: source + "/" + name, toPath: dir.appendingPathComponent(name).path)
+        }
+        let v = bias.count, e = 2, h = 3
+        try TestSupport.writeSafeTensors(dir.appendingPathComponent("lm.safetensors").path, [
+            ("lm.embed.weight", [v, e], (0..<(v * e)).map { Float($0 % 7) / 7 }),
+            ("lm.lstm0.weight_ih", [4 * h, e], [Float](repeating: 0, count: 4 * h * e)),
+            ("lm.lstm0.weight_hh", [4 * h, h], [Float](repeating: 0, count: 4 * h * h)),
+            ("lm.lstm0.bias_ih", [4 * h], [Float](repeating: 0.5, count: 4 * h)),
+            ("lm.lstm0.bias_hh", [4 * h], [Float](repeating: 0, count: 4 * h)),
+            ("lm.out.weight", [v, h], [Float](repeating: 0, count: v * h)),
+            ("lm.out.bias", [v], bias),
+        ])
+        let tokens = try Data(contentsOf: dir.appendingPathComponent("tokens.txt"))
+        let crc = tokens.withUnsafeBytes { UInt32(TestSupport.crc32($0)) }
+        let config = try String(contentsOf: dir.appendingPathComponent("config.yaml"), encoding: .utf8)
+        try (config + """
+            lm:
+              file: lm.safetensors
+              embed_dim: \(e)
+              hidden: \(h)
+              layers: 1
+              vocabulary_crc32: \(crc)
+              weight: \(weight)
+              length_bonus: 0.0
+
+            """).write(to: dir.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    static func encoded(_ model: LasrModel, _ file: String = "audio/01-welcome.wav") throws -> Matrix {
+        let audio = try AudioFile.load(TestSupport.packageRoot.appendingPathComponent(file).path)
+        return model.encoder(LogMelExtractor(config: model.config.features).compute(audio.samples))
+    }
+
+    @Test func zeroWeightGivesExactlyTheSearchWithoutAnLM() throws {
+        let plain = try LasrModel(directory: Self.tinyModel)
+        var bias = [Float](repeating: -3, count: plain.vocabulary.count)
+        bias[5] = 0
+        let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias, weight: 0)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fused = try LasrModel(directory: dir.path)
+        #expect(fused.languageModel != nil && plain.languageModel == nil)
+        let encoded = try Self.encoded(plain)
+        for ctcWeight in [0.0, 0.3] {
+            var o = DecodingOptions(plain.config.decoding)
+            o.beam = 4
+            o.ctcWeight = ctcWeight
+            let without = BeamSearch(model: plain, options: o).decode(encoded, nBest: 4)
+            #expect(DecodingOptions(fused.config.decoding, lm: fused.config.lm).lmWeight == 0)
+            let with = BeamSearch(model: fused, options: o).decode(encoded, nBest: 4)
+            #expect(with.map(\.tokens) == without.map(\.tokens))
+            #expect(with.map(\.score) == without.map(\.score))
+        }
+    }
+
+    /// Two readings the acoustics score nearly alike: an LM that prefers a token only the
+    /// runner-up has must make it (or a reading with more of that token) win, and a
+    /// weight of zero must leave the acoustic winner in place.
+    @Test func theLMFlipsAnAcousticNearTie() throws {
+        let plain = try LasrModel(directory: Self.tinyModel)
+        let encoded = try Self.encoded(plain)
+        var o = DecodingOptions(plain.config.decoding)
+        o.beam = 6
+        let nBest = BeamSearch(model: plain, options: o).decode(encoded, nBest: 6)
+        try #require(nBest.count >= 2)
+        let best = nBest[0]
+        // The best-scored other reading with a token it uses more often than the winner.
+        let counts = { (tokens: [Int], t: Int) in tokens.filter { $0 == t }.count }
+        let (runnerUp, favoured) = try #require(nBest.dropFirst().lazy.compactMap { h in
+            Set(h.tokens).sorted().first { counts(h.tokens, $0) > counts(best.tokens, $0) }.map { (h, $0) }
+        }.first)
+        var bias = [Float](repeating: -4, count: plain.vocabulary.count)
+        bias[favoured] = 0
+        bias[plain.vocabulary.sosEos] = -1
+        let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fusedModel = try LasrModel(directory: dir.path)
+        // Just enough weight to close the gap between the two (scores are per token).
+        let gap = best.score - runnerUp.score
+        o.lmWeight = max(0.05, 4 * gap)
+        let fused = try #require(BeamSearch(model: fusedModel, options: o).decode(encoded).first)
+        #expect(fused.tokens != best.tokens, "gap \(gap), β \(o.lmWeight)")
+        #expect(counts(fused.tokens, favoured) > counts(best.tokens, favoured))
+        // The search's running LM score is the LM's own score of the sequence and its end.
+        let lm = try #require(fusedModel.languageModel)
+        func lmScore(_ tokens: [Int]) -> Double {
+            let rows = lm.logProbabilities(after: [plain.vocabulary.sosEos] + tokens)
+            return zip(tokens + [plain.vocabulary.sosEos], rows).reduce(0) { $0 + Double($1.1[$1.0]) }
+        }
+        #expect(abs(fused.lmLogProb - lmScore(fused.tokens)) < 1e-6 * max(1, abs(fused.lmLogProb)))
+        #expect(lmScore(fused.tokens) > lmScore(best.tokens))
+    }
+
+    @Test func stepOfABatchMatchesEachSequenceAlone() throws {
+        var bias = [Float](repeating: 0, count: 64)
+        for i in bias.indices { bias[i] = Float(sin(Double(i))) }
+        let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias, weight: 0.5)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lm = try #require(try LasrModel(directory: dir.path).languageModel)
+        let state = lm.initialState(rows: 1)
+        state.select([0, 0, 0])
+        var lp: [Float] = []
+        lm.step(previous: [1, 7, 9], state: state, logProbs: &lp)
+        for (r, token) in [1, 7, 9].enumerated() {
+            let alone = lm.logProbabilities(after: [token])[0]
+            #expect(Array(lp[(r * 64)..<((r + 1) * 64)]) == alone)
+            // log_softmax(bias), since the recurrent weights are zero.
+            let norm = log(bias.map { exp(Double($0)) }.reduce(0, +))
+            #expect(abs(Double(alone[3]) - (Double(bias[3]) - norm)) < 1e-5)
+        }
+    }
+
+    @Test func anLMOfAnotherVocabularyIsRefused() throws {
+        let dir = try Self.withUnigramLM(Self.tinyModel, bias: [Float](repeating: 0, count: 64))
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tokens = dir.appendingPathComponent("tokens.txt")
+        var lines = try String(contentsOf: tokens, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        lines.swapAt(10, 11)
+        try lines.joined(separator: "\n").write(to: tokens, atomically: true, encoding: .utf8)
+        #expect {
+            try LasrModel(directory: dir.path)
+        } throws: { error in
+            (error as? LasrError)?.reason.contains("another vocabulary") == true
+        }
+    }
+
+    /// The shipped LM against the recipe (`lasr_train.lm export --fixtures`): the
+    /// log-probabilities of a sentence, step by step, computed by PyTorch on the same
+    /// float16 weights.
+    @Test func shippedLMMatchesTheRecipe() throws {
+        let fixture = TestSupport.fixture("lm-parity")
+        guard FileManager.default.fileExists(atPath: fixture + "/lm-parity.safetensors") else { return }
+        let model = try LasrModel(directory: Self.defaultModel)
+        let lm = try #require(model.languageModel, "models/default has LM fixtures but no lm: section")
+        let file = try SafeTensorsFile(path: fixture + "/lm-parity.safetensors")
+        let tokens = try file.floats("tokens").map { Int($0) }
+        let expected = try file.floats("log_probs")
+        let got = lm.logProbabilities(after: Array(tokens.dropLast())).flatMap { $0 }
+        #expect(closeness(got, expected) <= 1)
+    }
+}

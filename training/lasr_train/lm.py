@@ -1,0 +1,432 @@
+"""A token-level LSTM language model over a lasr model's vocabulary, for shallow fusion.
+
+The engine adds `beta * log p_lm(token | prefix)` to every candidate of the beam search
+(docs/model-format.md, "Language model"). This module is the recipe for that LM:
+
+    python -m lasr_train.lm prepare --text BOOKS.txt.xz SENTENCES.txt --model models/default --out DATA
+    python -m lasr_train.lm train --data DATA --out RUN [--resume] [--max-steps N] [--hidden H] ...
+    python -m lasr_train.lm export --checkpoint RUN/last.pt --model models/default --fixtures DIR
+    python -m lasr_train.lm perplexity --checkpoint RUN/last.pt --data DATA
+
+Text is normalized exactly as the transcripts are (`text.normalize_text`), split into
+sentences, and tokenized with the model's own vocabulary. One paragraph in
+`HELDOUT_EVERY` goes to a held-out slice for perplexity. Each sentence is one training
+sequence that starts from a zero state with `<sos/eos>` as its first input and ends by
+predicting `<sos/eos>`, as the beam search uses it.
+"""
+from __future__ import annotations
+
+import argparse
+from array import array
+import hashlib
+import json
+import lzma
+import math
+import os
+import random
+import re
+import time
+import zlib
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .text import normalize_text
+from .tokenizer import SOS_EOS, Tokenizer
+
+HELDOUT_EVERY = 200
+# Sentences longer than this many tokens are cut into pieces: rare in prose, and they
+# would make padded batches mostly padding.
+MAX_TOKENS = 160
+# A sentence ends at . ! or ? (with closing quotes or brackets), before a space and
+# something that can start a sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]*[A-Z0-9])")
+# Chapter headings, tables of contents and other lines without a lowercase word.
+_PROSE = re.compile(r"[a-z]{2,}")
+
+
+def split_sentences(paragraph: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(paragraph.strip()) if s]
+
+
+def vocabulary_checksum(tokens_path) -> int:
+    """CRC-32 of tokens.txt: the engine computes the same to tie an LM to its vocabulary."""
+    return zlib.crc32(Path(tokens_path).read_bytes()) & 0xFFFFFFFF
+
+
+def load_tokenizer(model_dir) -> Tokenizer:
+    d = Path(model_dir)
+    pieces = (d / "tokens.txt").read_text(encoding="utf-8").split("\n")
+    if pieces and pieces[-1] == "":
+        pieces = pieces[:-1]
+    sp = d / "sentencepiece.model"
+    return Tokenizer(pieces, str(sp) if sp.exists() else None)
+
+
+def open_text(path):
+    return lzma.open(path, "rt", encoding="utf-8") if str(path).endswith(".xz") else open(path, encoding="utf-8")
+
+
+_worker_tokenizer: Tokenizer | None = None
+
+
+def _init_worker(model_dir):
+    global _worker_tokenizer
+    _worker_tokenizer = load_tokenizer(model_dir)
+
+
+def _encode_paragraph(paragraph: str) -> list[list[int]]:
+    out = []
+    for sentence in split_sentences(paragraph):
+        if not _PROSE.search(sentence):
+            continue
+        text = normalize_text(sentence)
+        if len(text.split()) < 2:
+            continue
+        ids = _worker_tokenizer.encode(text)
+        for start in range(0, len(ids), MAX_TOKENS):
+            out.append(ids[start:start + MAX_TOKENS])
+    return out
+
+
+def prepare(text_files: list[str], model_dir: str, out: str, jobs: int = 2, max_paragraphs: int | None = None) -> dict:
+    """Normalized, tokenized sentences as flat uint16 arrays, `<sos/eos>` before each sentence
+    and at the end: `train.u16`, `heldout.u16`, and `meta.json`. Skipped when `meta.json`
+    already describes the same text and vocabulary."""
+    outd = Path(out)
+    crc = vocabulary_checksum(Path(model_dir) / "tokens.txt")
+    sources = [{"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size} for p in text_files]
+    meta_path = outd / "meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("vocabulary_crc32") == crc and meta.get("sources") == sources and meta.get("max_paragraphs") == max_paragraphs:
+            print(f"{out}: prepared already ({meta['train_tokens']:,} training tokens)")
+            return meta
+    outd.mkdir(parents=True, exist_ok=True)
+    paragraphs = []
+    for path in text_files:
+        with open_text(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    paragraphs.append(line)
+                    if max_paragraphs and len(paragraphs) >= max_paragraphs:
+                        break
+    started = time.time()
+    starts_word = [p.startswith("\u2581") for p in load_tokenizer(model_dir).pieces]
+    streams = {"train": array("H", [SOS_EOS]), "heldout": array("H", [SOS_EOS])}
+    counts = {"train": 0, "heldout": 0}
+    words = {"train": 0, "heldout": 0}
+    with Pool(jobs, initializer=_init_worker, initargs=(model_dir,)) as pool:
+        for i, sentences in enumerate(pool.imap(_encode_paragraph, paragraphs, chunksize=256)):
+            split = "heldout" if i % HELDOUT_EVERY == HELDOUT_EVERY - 1 else "train"
+            for ids in sentences:
+                streams[split].extend(ids)
+                streams[split].append(SOS_EOS)
+                counts[split] += 1
+                words[split] += sum(1 for t in ids if starts_word[t])
+    for split, ids in streams.items():
+        np.frombuffer(ids, dtype=np.uint16).tofile(outd / f"{split}.u16")
+    meta = {"vocabulary_crc32": crc, "vocabulary_size": load_tokenizer(model_dir).size, "sources": sources,
+            "max_paragraphs": max_paragraphs, "paragraphs": len(paragraphs),
+            "train_sentences": counts["train"], "heldout_sentences": counts["heldout"],
+            "train_tokens": len(streams["train"]), "heldout_tokens": len(streams["heldout"]),
+            "train_words": words["train"], "heldout_words": words["heldout"],
+            "seconds": round(time.time() - started, 1)}
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"{out}: {meta['train_sentences']:,} training sentences ({meta['train_tokens']:,} tokens), "
+          f"{meta['heldout_sentences']:,} held out, in {meta['seconds']} s")
+    return meta
+
+
+class LSTMLM(nn.Module):
+    """Embedding, `layers` LSTM layers, a linear output over the vocabulary."""
+
+    def __init__(self, vocab: int, embed: int, hidden: int, layers: int):
+        super().__init__()
+        self.args = {"vocab": vocab, "embed": embed, "hidden": hidden, "layers": layers}
+        self.embed = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, num_layers=layers, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, x, state=None):
+        h, state = self.lstm(self.embed(x), state)
+        return torch.log_softmax(self.out(h), dim=-1), state
+
+
+def sentence_bounds(stream: np.ndarray) -> np.ndarray:
+    """Start and end (exclusive, at the closing `<sos/eos>`) of each sentence in a flat stream."""
+    eos = np.flatnonzero(stream == SOS_EOS)
+    return np.stack([eos[:-1] + 1, eos[1:]], axis=1)
+
+
+def make_batch(stream: np.ndarray, bounds: np.ndarray, picks) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs `<sos/eos> s` and targets `s <sos/eos>` of the picked sentences, padded (-100 targets)."""
+    lengths = [int(bounds[i, 1] - bounds[i, 0]) + 1 for i in picks]
+    width = max(lengths)
+    x = torch.zeros(len(picks), width, dtype=torch.long)
+    y = torch.full((len(picks), width), -100, dtype=torch.long)
+    for row, i in enumerate(picks):
+        s, e = int(bounds[i, 0]), int(bounds[i, 1])
+        seq = torch.from_numpy(stream[s - 1:e + 1].astype(np.int64))  # <sos/eos> s <sos/eos>
+        x[row, :len(seq) - 1] = seq[:-1]
+        y[row, :len(seq) - 1] = seq[1:]
+    return x, y
+
+
+def batches_by_tokens(bounds: np.ndarray, batch_tokens: int, rng: random.Random):
+    """Endless batches of about `batch_tokens` tokens each, sentences of similar length together."""
+    lengths = bounds[:, 1] - bounds[:, 0] + 1
+    while True:
+        order = list(range(len(bounds)))
+        rng.shuffle(order)
+        # Sort within chunks of 100 batches' worth: little padding, still a random order.
+        chunk = 100 * max(1, batch_tokens // max(1, int(lengths.mean())))
+        for c in range(0, len(order), chunk):
+            part = sorted(order[c:c + chunk], key=lambda i: lengths[i])
+            batch, widest = [], 0
+            group = []
+            for i in part:
+                widest = max(widest, int(lengths[i]))
+                if group and widest * (len(group) + 1) > batch_tokens:
+                    batch.append(group)
+                    group, widest = [], int(lengths[i])
+                group.append(i)
+            if group:
+                batch.append(group)
+            rng.shuffle(batch)
+            yield from batch
+
+
+@torch.no_grad()
+def perplexity(model: LSTMLM, stream: np.ndarray, batch_tokens: int = 8192, limit: int | None = None) -> dict:
+    """Per-token perplexity (the end of each sentence included) and per-word perplexity."""
+    model.eval()
+    bounds = sentence_bounds(stream)
+    if limit:
+        bounds = bounds[:limit]
+    order = sorted(range(len(bounds)), key=lambda i: bounds[i, 1] - bounds[i, 0])
+    total, count, group, widest = 0.0, 0, [], 0
+    def run(group):
+        nonlocal total, count
+        x, y = make_batch(stream, bounds, group)
+        lp, _ = model(x)
+        mask = y != -100
+        total -= lp.gather(2, y.clamp(min=0).unsqueeze(2)).squeeze(2)[mask].sum().item()
+        count += int(mask.sum())
+    for i in order:
+        n = int(bounds[i, 1] - bounds[i, 0]) + 1
+        if group and max(widest, n) * (len(group) + 1) > batch_tokens:
+            run(group)
+            group, widest = [], 0
+        group.append(i)
+        widest = max(widest, n)
+    if group:
+        run(group)
+    model.train()
+    return {"token_perplexity": math.exp(total / max(count, 1)), "tokens": count, "nll": total, "sentences": len(bounds)}
+
+
+def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_tokens: int, max_steps: int,
+          lr: float, warmup: int, resume: bool, eval_every: int, save_every: int, seed: int, threads: int | None,
+          log_every: int = 50) -> Path:
+    if threads:
+        torch.set_num_threads(threads)
+    d, outd = Path(data), Path(out)
+    outd.mkdir(parents=True, exist_ok=True)
+    meta = json.loads((d / "meta.json").read_text())
+    train_stream = np.fromfile(d / "train.u16", dtype=np.uint16)
+    heldout = np.fromfile(d / "heldout.u16", dtype=np.uint16)
+    bounds = sentence_bounds(train_stream)
+    last = outd / "last.pt"
+    torch.manual_seed(seed)
+    model = LSTMLM(meta["vocabulary_size"], embed, hidden, layers)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    step, seen, log = 0, 0, []
+    if resume and last.exists():
+        ck = torch.load(last, weights_only=False)
+        if ck["model_args"] != model.args or ck["vocabulary_crc32"] != meta["vocabulary_crc32"]:
+            raise SystemExit(f"{last}: a run of another shape or vocabulary; use a new --out")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, seen, log = ck["step"], ck["tokens_seen"], ck["log"]
+        print(f"resumed {last} at step {step} ({seen:,} tokens seen)")
+    # The batch order is a function of the seed and the step, so a resumed run sees what
+    # an uninterrupted one would.
+    rng = random.Random(seed)
+    batches = batches_by_tokens(bounds, batch_tokens, rng)
+    for _ in range(step):
+        next(batches)
+
+    def rate(s):
+        if s < warmup:
+            return lr * (s + 1) / warmup
+        return lr * max(0.0, 1 - (s - warmup) / max(1, max_steps - warmup))
+
+    def save():
+        tmp = last.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "model_args": model.args,
+                    "step": step, "tokens_seen": seen, "log": log, "vocabulary_crc32": meta["vocabulary_crc32"],
+                    "data": str(d.resolve()), "data_meta": meta, "max_steps": max_steps, "lr": lr}, tmp)
+        os.replace(tmp, last)
+
+    started, window, window_tokens = time.time(), 0.0, 0
+    while step < max_steps:
+        x, y = make_batch(train_stream, bounds, next(batches))
+        for g in opt.param_groups:
+            g["lr"] = rate(step)
+        lp, _ = model(x)
+        mask = y != -100
+        loss = -lp.gather(2, y.clamp(min=0).unsqueeze(2)).squeeze(2)[mask].mean()
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        n = int(mask.sum())
+        seen += n
+        window += loss.item() * n
+        window_tokens += n
+        if step % log_every == 0:
+            speed = window_tokens / max(1e-9, time.time() - started)
+            print(f"step {step}/{max_steps} loss {window / window_tokens:.3f} lr {rate(step):.2e} "
+                  f"{speed:,.0f} tokens/s, {seen:,} seen", flush=True)
+            log.append({"step": step, "loss": window / window_tokens, "tokens_seen": seen})
+            started, window, window_tokens = time.time(), 0.0, 0
+        if step % eval_every == 0 or step == max_steps:
+            p = perplexity(model, heldout)
+            log.append({"step": step, "heldout_token_perplexity": p["token_perplexity"]})
+            print(f"step {step}: held-out perplexity {p['token_perplexity']:.3f} per token", flush=True)
+        if step % save_every == 0 or step == max_steps:
+            save()
+    return last
+
+
+def load_checkpoint(path) -> tuple[LSTMLM, dict]:
+    ck = torch.load(path, weights_only=False)
+    a = ck["model_args"]
+    model = LSTMLM(a["vocab"], a["embed"], a["hidden"], a["layers"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, ck
+
+
+def engine_state_dict(model: LSTMLM) -> dict[str, torch.Tensor]:
+    """The weights under the engine's names (docs/model-format.md), float16."""
+    sd = {"lm.embed.weight": model.embed.weight, "lm.out.weight": model.out.weight, "lm.out.bias": model.out.bias}
+    for layer in range(model.args["layers"]):
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            sd[f"lm.lstm{layer}.{kind}"] = getattr(model.lstm, f"{kind}_l{layer}")
+    return {k: v.detach().to(torch.float16).contiguous() for k, v in sd.items()}
+
+
+def rounded_model(model: LSTMLM) -> LSTMLM:
+    """The model with its weights rounded to float16 as exported, computing in float32."""
+    r = LSTMLM(**model.args)
+    r.load_state_dict({k: v.to(torch.float16).to(torch.float32) for k, v in model.state_dict().items()})
+    r.eval()
+    return r
+
+
+def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float, length_bonus: float,
+           fixture_text: str = "the weather will be cloudy in the morning") -> dict:
+    """Writes `lm.safetensors` and the `lm:` section of `config.yaml` into an exported model
+    directory, and the parity fixture (log-probabilities of a sentence, step by step)."""
+    import yaml
+    from safetensors.numpy import save_file as np_save_file
+    from safetensors.torch import save_file
+
+    model, ck = load_checkpoint(checkpoint)
+    md = Path(model_dir)
+    crc = vocabulary_checksum(md / "tokens.txt")
+    if crc != ck["vocabulary_crc32"]:
+        raise SystemExit(f"{checkpoint}: trained on another vocabulary than {md / 'tokens.txt'} "
+                         f"(CRC-32 {ck['vocabulary_crc32']:08x}, the model's {crc:08x}): make train-lm retrains it")
+    save_file(engine_state_dict(model), str(md / "lm.safetensors"),
+              metadata={"format": "lasr-lm", "format_version": "1", "dtype": "float16"})
+    rounded = rounded_model(model)
+    heldout = np.fromfile(Path(ck["data"]) / "heldout.u16", dtype=np.uint16)
+    ppl = perplexity(rounded, heldout)["token_perplexity"]
+    cfg_path = md / "config.yaml"
+    text = cfg_path.read_text()
+    # The lm section is written last and replaced whole, so the rest of the file keeps its comments.
+    text = re.sub(r"\nlm:\n(  .*\n?)*", "\n", text).rstrip("\n") + "\n"
+    section = {"lm": {"file": "lm.safetensors", "embed_dim": model.args["embed"], "hidden": model.args["hidden"],
+                      "layers": model.args["layers"], "vocabulary_crc32": crc, "weight": weight,
+                      "length_bonus": length_bonus, "heldout_perplexity": round(ppl, 4)}}
+    cfg_path.write_text(text + yaml.safe_dump(section, sort_keys=False))
+    info = {"heldout_token_perplexity": ppl, "step": ck["step"], "tokens_seen": ck["tokens_seen"],
+            "parameters": sum(p.numel() for p in model.parameters())}
+    if fixtures:
+        tok = load_tokenizer(md)
+        ids = [SOS_EOS] + tok.encode(normalize_text(fixture_text)) + [SOS_EOS]
+        with torch.no_grad():
+            lp, _ = rounded(torch.tensor([ids[:-1]]))
+        fd = Path(fixtures)
+        fd.mkdir(parents=True, exist_ok=True)
+        np_save_file({"tokens": np.asarray(ids, dtype=np.float32), "log_probs": lp[0].numpy().astype(np.float32)},
+                     str(fd / "lm-parity.safetensors"))
+        lm_sha = hashlib.sha256((md / "lm.safetensors").read_bytes()).hexdigest()
+        (fd / "lm-parity.json").write_text(json.dumps({"text": fixture_text, "lm_sha256": lm_sha,
+                                                        "heldout_token_perplexity": ppl}, indent=1) + "\n")
+    return info
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="normalize, split and tokenize text for the LM")
+    p.add_argument("--text", nargs="+", required=True)
+    p.add_argument("--model", required=True, help="model directory whose vocabulary the LM uses")
+    p.add_argument("--out", required=True)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--max-paragraphs", type=int, default=None, help="only the first N paragraphs (smoke runs)")
+    t = sub.add_parser("train", help="train (or --resume) the LM")
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--hidden", type=int, default=512)
+    t.add_argument("--embed", type=int, default=256)
+    t.add_argument("--layers", type=int, default=1)
+    t.add_argument("--batch-tokens", type=int, default=4096)
+    t.add_argument("--max-steps", type=int, default=6000)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--warmup", type=int, default=200)
+    t.add_argument("--eval-every", type=int, default=1000)
+    t.add_argument("--save-every", type=int, default=200)
+    t.add_argument("--log-every", type=int, default=50)
+    t.add_argument("--seed", type=int, default=20261201)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--resume", action="store_true")
+    e = sub.add_parser("export", help="write lm.safetensors and the lm: config section into a model directory")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--model", required=True)
+    e.add_argument("--fixtures", default=None)
+    e.add_argument("--weight", type=float, default=0.3, help="shallow-fusion weight beta stored as the default")
+    e.add_argument("--length-bonus", type=float, default=0.0, help="per-token bonus gamma stored as the default")
+    q = sub.add_parser("perplexity", help="per-token perplexity of a checkpoint on a prepared slice")
+    q.add_argument("--checkpoint", required=True)
+    q.add_argument("--data", required=True)
+    q.add_argument("--split", default="heldout")
+    a = ap.parse_args(argv)
+    if a.command == "prepare":
+        prepare(a.text, a.model, a.out, jobs=a.jobs, max_paragraphs=a.max_paragraphs)
+    elif a.command == "train":
+        train(a.data, a.out, a.hidden, a.embed, a.layers, a.batch_tokens, a.max_steps, a.lr, a.warmup,
+              a.resume, a.eval_every, a.save_every, a.seed, a.threads, a.log_every)
+    elif a.command == "export":
+        info = export(a.checkpoint, a.model, a.fixtures, a.weight, a.length_bonus)
+        print(f"{a.model}: lm.safetensors ({info['parameters']:,} parameters, step {info['step']}), "
+              f"held-out perplexity {info['heldout_token_perplexity']:.3f} per token")
+    else:
+        model, _ = load_checkpoint(a.checkpoint)
+        stream = np.fromfile(Path(a.data) / f"{a.split}.u16", dtype=np.uint16)
+        p = perplexity(model, stream)
+        print(f"{a.split}: {p['token_perplexity']:.3f} per token over {p['tokens']:,} tokens "
+              f"({p['sentences']:,} sentences)")
+
+
+if __name__ == "__main__":
+    main()
