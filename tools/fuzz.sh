@@ -50,7 +50,10 @@ for t in $TARGETS; do
   echo "fuzz: $t for $FUZZ_SECONDS s (new inputs: $work/corpus, log: $log)"
   # In process, one after another: one core. (-jobs=N would run it in a child writing
   # ./fuzz-0.log; -fork forks workers.)
-  "$SCRATCH/release/fuzz-$t" "$work/corpus" "Tests/Fuzz/corpus/$t" \
+  # The findings are seeds too: the fuzzer keeps probing around what once broke.
+  seeds=("Tests/Fuzz/corpus/$t")
+  [ -d "Tests/Fuzz/findings/$t" ] && seeds+=("Tests/Fuzz/findings/$t")
+  "$SCRATCH/release/fuzz-$t" "$work/corpus" "${seeds[@]}" \
     -dict="Tests/Fuzz/dict/$t.dict" -max_len="${MAX_LEN[$t]}" -max_total_time="$FUZZ_SECONDS" \
     -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" >"$log" 2>&1

@@ -132,8 +132,18 @@ public final class SafeTensorsFile {
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw LasrError(.invalidModel, path: path, "tensor '\(name)': unsupported dtype \(dtypeName)")
             }
-            let count = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[1] <= dataLength, offsets[1] - offsets[0] == count * dtype.byteSize else {
+            // A damaged shape can be negative or multiply past Int.max; both trapped later
+            // (an Array of negative count, an overflowing product).
+            var count = 1
+            for dimension in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                guard dimension >= 0, !overflow else {
+                    throw LasrError(.invalidModel, path: path, "tensor '\(name)': shape \(shape) is not a tensor's shape")
+                }
+                count = product
+            }
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+            guard !overflow, offsets[0] >= 0, offsets[1] <= dataLength, offsets[1] - offsets[0] == bytes else {
                 throw LasrError(.invalidModel, path: path,
                                 "tensor '\(name)': data offsets \(offsets) do not hold \(shape) × \(dtypeName) in \(dataLength) data bytes")
             }

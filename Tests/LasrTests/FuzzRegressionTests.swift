@@ -154,4 +154,19 @@ import Testing
         #expect(error?.path == path)
         #expect(error?.reason.hasPrefix("header length 12008468691120727718 (bytes 0–7) does not fit a ") == true)
     }
+
+    /// Not found by fuzz-model in its 20 minutes but by reading the parser while it ran
+    /// (Foundation's JSON parser is not instrumented, so libFuzzer cannot steer the
+    /// numbers in a header): a shape whose product overflows trapped, and a negative one
+    /// with matching offsets (-2 × F32 = -8 bytes, offsets [8, 0]) passed the check and
+    /// then trapped allocating an Array of -2 floats. Both inputs stay as findings.
+    @Test(arguments: [("safetensors-shape-product-overflow", "[4294967296, 4294967296]"),
+                      ("safetensors-negative-shape", "[-2]")])
+    func safetensorsShapeIsChecked(_ finding: String, _ shape: String) throws {
+        let (path, dir) = try Self.finding("model/" + finding, as: "model.safetensors", dropFirst: 1)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let error = Self.lasrError { _ = try SafeTensorsFile(path: path) }
+        #expect(error?.kind == .invalidModel)
+        #expect(error?.description == "\(path): tensor 'w': shape \(shape) is not a tensor's shape")
+    }
 }
