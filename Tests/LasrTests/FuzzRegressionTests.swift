@@ -2,6 +2,7 @@ import Foundation
 import LasrAudio
 import LasrCore
 import LasrFuzz
+import LasrModel
 import LasrNN
 import LasrStream
 import Testing
@@ -168,5 +169,36 @@ import Testing
         let error = Self.lasrError { _ = try SafeTensorsFile(path: path) }
         #expect(error?.kind == .invalidModel)
         #expect(error?.description == "\(path): tensor 'w': shape \(shape) is not a tensor's shape")
+    }
+
+    /// Also found by reading (and by hand-made inputs) while fuzz-model ran: sizes in a
+    /// config.yaml were checked for sign at most, and the loader builds from them before
+    /// the weights file can disagree. A negative `num_blocks` trapped in a Range, a huge
+    /// one (or Whisper's `n_audio_layer`) asked for exabytes, and `ff_mult`, `hidden` and
+    /// `radius` near 2^62 overflowed `ff_mult·d`, `4·hidden`, `2·radius + 1`. Sizes now lie
+    /// in 1…2^24 and layer counts in 1…1024 (0 blocks for the native encoder).
+    @Test(arguments: [
+        ("config-num-blocks-negative", "encoder.num_blocks must lie in 0…1024, got -1"),
+        ("config-num-blocks-huge", "encoder.num_blocks must lie in 0…1024, got 9223372036854775807"),
+        ("config-ff-mult-overflow", "encoder.ff_mult must lie in 1…16777216, got 4611686018427387904"),
+        ("config-hidden-overflow", "decoder.hidden must lie in 1…16777216, got 4611686018427387904"),
+        ("config-radius-overflow", "decoder.attention.radius must lie in 0…16777216, got 4611686018427387904"),
+        ("whisper-config-layers-huge", "whisper.n_audio_layer must lie in 1…1024, got 9223372036854775807"),
+    ])
+    func configSizesAreBounded(_ finding: String, _ reason: String) throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let whisper = finding.hasPrefix("whisper")
+        let fixture = URL(fileURLWithPath: TestSupport.fixture(whisper ? "tiny-whisper" : "tiny-model"))
+        for name in ["model.safetensors", "tokens.txt"] {
+            try FileManager.default.copyItem(at: fixture.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        let config = dir.appendingPathComponent("config.yaml")
+        try Data(try Self.bytes(Self.fuzzRoot.appendingPathComponent("findings/model/" + finding).path).dropFirst()).write(to: config)
+        let error = Self.lasrError {
+            if whisper { _ = try WhisperModel(directory: dir.path) } else { _ = try LasrModel(directory: dir.path) }
+        }
+        #expect(error?.kind == .invalidConfig)
+        #expect(error?.description == "\(config.path): \(reason)")
     }
 }
