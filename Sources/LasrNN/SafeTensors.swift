@@ -136,9 +136,12 @@ public final class SafeTensorsFile {
             // (an Array of negative count, an overflowing product).
             var count = 1
             for dimension in shape {
+                guard dimension >= 0 else {
+                    throw LasrError(.invalidModel, path: path, "tensor '\(name)': shape \(shape) has a negative dimension")
+                }
                 let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-                guard dimension >= 0, !overflow else {
-                    throw LasrError(.invalidModel, path: path, "tensor '\(name)': shape \(shape) is not a tensor's shape")
+                guard !overflow else {
+                    throw LasrError(.invalidModel, path: path, "tensor '\(name)': shape \(shape) has more elements than fit in memory")
                 }
                 count = product
             }

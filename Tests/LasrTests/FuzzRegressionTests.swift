@@ -161,14 +161,14 @@ import Testing
     /// numbers in a header): a shape whose product overflows trapped, and a negative one
     /// with matching offsets (-2 × F32 = -8 bytes, offsets [8, 0]) passed the check and
     /// then trapped allocating an Array of -2 floats. Both inputs stay as findings.
-    @Test(arguments: [("safetensors-shape-product-overflow", "[4294967296, 4294967296]"),
-                      ("safetensors-negative-shape", "[-2]")])
+    @Test(arguments: [("safetensors-shape-product-overflow", "[4294967296, 4294967296] has more elements than fit in memory"),
+                      ("safetensors-negative-shape", "[-2] has a negative dimension")])
     func safetensorsShapeIsChecked(_ finding: String, _ shape: String) throws {
         let (path, dir) = try Self.finding("model/" + finding, as: "model.safetensors", dropFirst: 1)
         defer { try? FileManager.default.removeItem(at: dir) }
         let error = Self.lasrError { _ = try SafeTensorsFile(path: path) }
         #expect(error?.kind == .invalidModel)
-        #expect(error?.description == "\(path): tensor 'w': shape \(shape) is not a tensor's shape")
+        #expect(error?.description == "\(path): tensor 'w': shape \(shape)")
     }
 
     /// Also found by reading (and by hand-made inputs) while fuzz-model ran: sizes in a
