@@ -36,13 +36,14 @@ SYSTEM_PACKAGES := pkg-config libsndfile1-dev libopus-dev libogg-dev libfftw3-de
 TEST_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
   sox librsvg2-bin
 
-.PHONY: help demo test test-portable build deps test-deps venv swift-test python-test bench clean
+.PHONY: help demo test test-portable build deps test-deps venv swift-test python-test bench clean fuzz
 
 help:
 	@echo "make demo    install missing system packages, build release, run lasr on audio/"
 	@echo "make test    install missing packages and the training venv, run every test"
 	@echo "make test-portable  the Swift suite under other OpenBLAS kernels and builds (~20 min)"
 	@echo "make bench   build release and run the benchmarks (docs/benchmarks.md)"
+	@echo "make fuzz    build the libFuzzer targets with ASan, run each FUZZ_SECONDS (docs/fuzzing.md)"
 	@echo "make train   retrain models/default (hours); make train-smoke: a few steps"
 
 # Installs only the Debian packages that are missing; a no-op when all are there.
@@ -94,7 +95,19 @@ swift-test: deps
 python-test: test-deps venv
 	$(VENV)/bin/python -m pytest -q training/tests tools/tests
 
-test: test-deps swift-test python-test train-smoke
+test: test-deps swift-test python-test train-smoke fuzz-smoke
+
+# libFuzzer targets with AddressSanitizer (docs/fuzzing.md), each run FUZZ_SECONDS on
+# its committed corpus; new inputs go to $(RUNS)/fuzz/<target>. `make test` runs
+# them briefly, as a check that they build and their corpora replay cleanly.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) RUNS=$(RUNS) SWIFT=$(SWIFT) tools/fuzz.sh $(FUZZ_TARGETS)
+# Swift's libFuzzer runtime ships with the Linux toolchains only.
+fuzz-smoke:
+	@if [ "$$(uname -s)" = Linux ]; then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 RUNS=/tmp/lasr-fuzz-smoke; \
+	else echo "fuzz-smoke: skipped, -sanitize=fuzzer needs a Linux Swift toolchain"; fi
+.PHONY: fuzz-smoke
 
 # The Swift suite with OpenBLAS forced onto other CPUs' kernels (each sums in its own
 # order) and in the debug build, the release build with the AVX2 path and the portable

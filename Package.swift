@@ -69,9 +69,20 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Fuzzing (docs/fuzzing.md): the targets' entry points, shared by the libFuzzer
+        // executables and the regression tests; one thin executable per target.
+        // CLibFuzzer declares libFuzzer's driver, which only the fuzz build links.
+        .systemLibrary(name: "CLibFuzzer"),
+        .target(name: "LasrFuzz", dependencies: ["LasrCore", "LasrAudio", "LasrNN", "LasrModel", "LasrEval", "LasrStream", "CLibFuzzer"]),
+        .executableTarget(name: "fuzz-audio", dependencies: ["LasrFuzz"]),
+        .executableTarget(name: "fuzz-opus", dependencies: ["LasrFuzz"]),
+        .executableTarget(name: "fuzz-pcm-stream", dependencies: ["LasrFuzz"]),
+        .executableTarget(name: "fuzz-model", dependencies: ["LasrFuzz"]),
+        .executableTarget(name: "fuzz-manifest", dependencies: ["LasrFuzz"]),
+
         .testTarget(
             name: "LasrTests",
-            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput", "LasrStream",
+            dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput", "LasrStream", "LasrFuzz",
                            .product(name: "SwiftCSV", package: "SwiftCSV")],
             exclude: ["Fixtures"]),
     ]

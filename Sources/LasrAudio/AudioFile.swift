@@ -97,7 +97,12 @@ public enum AudioFile {
         }
         let resampler = Resampler(inputRate: info.sampleRate, outputRate: sampleRate)
         if let frames = info.frames {
-            reserve(Resampler.outputCount(inputCount: frames, inputRate: info.sampleRate, outputRate: sampleRate))
+            // A damaged header can claim any frame count (2^36 in a FLAC STREAMINFO), and the
+            // caller allocates what it is told: trust it only as far as the file's size allows
+            // (FLAC's constant blocks, the densest coding, hold under 8192 samples a byte).
+            let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            reserve(min(Resampler.outputCount(inputCount: frames, inputRate: info.sampleRate, outputRate: sampleRate),
+                        8192 * min(bytes, 1 << 40)))
         }
         var interleaved = [Float](repeating: 0, count: blockFrames * info.channels)
         var mono = [Float](repeating: 0, count: blockFrames)
@@ -285,6 +290,12 @@ final class SoundFile: FrameReader {
             self.handle = nil
             throw LasrError(.corruptAudio, path: path,
                             "header declares \(sfInfo.samplerate) Hz and \(sfInfo.channels) channels")
+        }
+        guard Resampler.inputRates.contains(Int(sfInfo.samplerate)) else {
+            sf_close(handle)
+            self.handle = nil
+            throw LasrError(.corruptAudio, path: path, "header declares \(sfInfo.samplerate) Hz, outside the "
+                            + "\(Resampler.inputRates.lowerBound)–\(Resampler.inputRates.upperBound) Hz lasr reads")
         }
         isOggOpus = Int32(sfInfo.format) & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_OGG)
             && Int32(sfInfo.format) & Int32(SF_FORMAT_SUBMASK) == Int32(SF_FORMAT_OPUS)

@@ -23,15 +23,15 @@ import Darwin
 ///
 /// It takes channel mapping family 0 (mono or stereo, one Opus stream), which is what
 /// encoders write for speech; other layouts stay with libsndfile.
-final class OggOpusFile {
+package final class OggOpusFile {
     /// The rates libopus decodes to; libsndfile reports the header's input rate when it
     /// is one of them, and decodes at it.
-    static let decoderRates: Set<Int> = [8000, 12000, 16000, 24000, 48000]
+    package static let decoderRates: Set<Int> = [8000, 12000, 16000, 24000, 48000]
     /// The longest Opus packet, 120 ms, at 48 kHz (RFC 6716 §3.2.1).
     static let maxPacketFrames = 5760
 
     let path: String
-    let channels: Int
+    package let channels: Int
     let sampleRate: Int
     private let file: UnsafeMutablePointer<FILE>
     private var sync = ogg_sync_state()
@@ -55,7 +55,7 @@ final class OggOpusFile {
     /// Opens `path` if it is an Ogg Opus stream this reader decodes at `sampleRate`;
     /// nil when it is not (another codec, a multichannel layout, a rate libopus does
     /// not decode to), so the caller reads it with libsndfile.
-    init?(path: String, sampleRate: Int) throws {
+    package init?(path: String, sampleRate: Int) throws {
         guard OggOpusFile.decoderRates.contains(sampleRate), let file = fopen(path, "rb") else { return nil }
         self.path = path
         self.file = file
@@ -83,7 +83,7 @@ final class OggOpusFile {
     }
 
     /// Reads up to `frames` interleaved frames as floats; 0 at the end.
-    func read(into buffer: inout [Float], frames: Int) throws -> Int {
+    package func read(into buffer: inout [Float], frames: Int) throws -> Int {
         var filled = 0
         while filled < frames {
             if pendingStart == pendingEnd {

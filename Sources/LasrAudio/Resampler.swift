@@ -32,6 +32,11 @@ public final class Resampler {
         }
     }
 
+    /// Input rates lasr reads. Outside them a header is damaged, and the cost per
+    /// sample is unbounded: from 1 Hz every output sample needs its own taps (16000
+    /// phases), from 4 GHz the filter has millions of taps.
+    public static let inputRates = 1000...384_000  // as `lasr stream --rate` accepts
+
     public let inputRate: Int
     public let outputRate: Int
     private let up: Int      // L
@@ -79,11 +84,17 @@ public final class Resampler {
         buffer = [Float](repeating: 0, count: halfTaps)
     }
 
-    /// Number of output samples `count` input samples become: `⌈count·L/M⌉`.
+    /// Number of output samples `count` input samples become: `⌈count·L/M⌉`, or
+    /// `Int.max` when that does not fit (a header's frame count can be anything).
     public static func outputCount(inputCount: Int, inputRate: Int, outputRate: Int) -> Int {
         let g = gcd(inputRate, outputRate)
         let l = outputRate / g, m = inputRate / g
-        return (inputCount * l + m - 1) / m
+        // count·L overflows for a 2^36-frame FLAC header at 44.1 → 16 kHz; q·L + ⌈r·L/M⌉ does
+        // not until the result itself does (r < M and L are rates, so r·L fits).
+        let (q, r) = inputCount.quotientAndRemainder(dividingBy: m)
+        let (whole, overflow) = q.multipliedReportingOverflow(by: l)
+        let (total, carry) = whole.addingReportingOverflow((r * l + m - 1) / m)
+        return overflow || carry ? Int.max : total
     }
 
     /// Appends the output that `input` makes available to `output`.

@@ -54,6 +54,22 @@ public struct ModelConfig: Sendable, Equatable {
     }
 }
 
+/// Bounds on a config's sizes, far above any model lasr can hold (Whisper large is 1280
+/// wide with 32 layers and 51 865 tokens) and low enough that what the loader builds from
+/// them cannot overflow or ask for absurd memory before the weights file says otherwise.
+enum ConfigLimits {
+    static let dimension = 1 << 24
+    static let layers = 1 << 10
+
+    /// Throws `invalidConfig` naming the first of `fields` outside `range`.
+    static func check(_ fields: KeyValuePairs<String, Int>, in range: ClosedRange<Int>, path: String, section: String) throws {
+        for (key, value) in fields where !range.contains(value) {
+            throw LasrError(.invalidConfig, path: path,
+                            "\(section).\(key) must lie in \(range.lowerBound)…\(range.upperBound), got \(value)")
+        }
+    }
+}
+
 public struct VocabularyConfig: Sendable, Equatable, Codable, ConfigSection {
     public enum Kind: String, Sendable, Codable { case sentencepiece, characters }
     public var type: Kind
@@ -67,6 +83,7 @@ public struct VocabularyConfig: Sendable, Equatable, Codable, ConfigSection {
     public static var allowedKeys: Set<String> { ["type", "size", "normalization", "tokens"] }
     public func validate(path: String, section: String) throws {
         if size < 4 { throw LasrError(.invalidConfig, path: path, "\(section).size: \(size) is too small") }
+        try ConfigLimits.check(["size": size], in: 4...ConfigLimits.dimension, path: path, section: section)
     }
 }
 
@@ -91,6 +108,9 @@ public struct EncoderConfig: Sendable, Equatable, Codable, ConfigSection {
         where value <= 0 {
             throw LasrError(.invalidConfig, path: path, "\(section).\(key) must be positive, got \(value)")
         }
+        try ConfigLimits.check(["subsampling_channels": subsamplingChannels, "d_model": dModel, "ff_mult": ffMult,
+                                "kernel_size": kernelSize], in: 1...ConfigLimits.dimension, path: path, section: section)
+        try ConfigLimits.check(["num_blocks": numBlocks], in: 0...ConfigLimits.layers, path: path, section: section)
     }
 
     /// Feature frames per encoder frame: two stride-2 convolutions.
@@ -125,6 +145,15 @@ public struct DecoderConfig: Sendable, Equatable, Codable, ConfigSection {
     public func validate(path: String, section: String) throws {
         if attention.type == .location && (attention.filters == nil || attention.radius == nil) {
             throw LasrError(.invalidConfig, path: path, "\(section).attention: 'location' needs 'filters' and 'radius'")
+        }
+        let dimension = 1...ConfigLimits.dimension
+        try ConfigLimits.check(["embed_dim": embedDim, "hidden": hidden], in: dimension, path: path, section: section)
+        try ConfigLimits.check(["dim": attention.dim], in: dimension, path: path, section: section + ".attention")
+        if let filters = attention.filters {
+            try ConfigLimits.check(["filters": filters], in: dimension, path: path, section: section + ".attention")
+        }
+        if let radius = attention.radius {
+            try ConfigLimits.check(["radius": radius], in: 0...ConfigLimits.dimension, path: path, section: section + ".attention")
         }
     }
 }

@@ -28,6 +28,13 @@ public struct WhisperDimensions: Sendable, Equatable, Codable, ConfigSection {
         func fail(_ why: String) -> LasrError { LasrError(.invalidConfig, path: path, "\(section): \(why)") }
         let all = [nMels, nAudioCtx, nAudioState, nAudioHead, nAudioLayer, nVocab, nTextCtx, nTextState, nTextHead, nTextLayer]
         if all.contains(where: { $0 <= 0 }) { throw fail("every dimension must be positive") }
+        // The loader builds the layers before it reads their weights: a damaged count must not
+        // ask for absurd memory (ConfigLimits in ModelConfig.swift).
+        try ConfigLimits.check(["n_audio_layer": nAudioLayer, "n_text_layer": nTextLayer], in: 1...ConfigLimits.layers,
+                               path: path, section: section)
+        try ConfigLimits.check(["n_mels": nMels, "n_audio_ctx": nAudioCtx, "n_audio_state": nAudioState, "n_audio_head": nAudioHead,
+                                "n_vocab": nVocab, "n_text_ctx": nTextCtx, "n_text_state": nTextState, "n_text_head": nTextHead],
+                               in: 1...ConfigLimits.dimension, path: path, section: section)
         if nAudioState % nAudioHead != 0 { throw fail("n_audio_state \(nAudioState) is not a multiple of n_audio_head \(nAudioHead)") }
         if nTextState % nTextHead != 0 { throw fail("n_text_state \(nTextState) is not a multiple of n_text_head \(nTextHead)") }
         // Cross-attention projects encoder frames with n_text_state-wide layers.

@@ -104,10 +104,12 @@ public final class SafeTensorsFile {
     private static func parseHeader(_ base: UnsafeMutableRawPointer, length: Int, path: String) throws
         -> ([String: String], [String: TensorInfo], Int)
     {
-        let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-        guard headerLength > 0, headerLength <= length - 8 else {
-            throw LasrError(.invalidModel, path: path, "header length \(headerLength) does not fit a \(length)-byte file")
+        // Compared as UInt64: a damaged length above Int.max does not convert to Int.
+        let declared = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+        guard declared > 0, declared <= UInt64(length - 8) else {
+            throw LasrError(.invalidModel, path: path, "header length \(declared) (bytes 0–7) does not fit a \(length)-byte file")
         }
+        let headerLength = Int(declared)
         let headerData = Data(bytes: base + 8, count: headerLength)
         guard let json = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
             throw LasrError(.invalidModel, path: path, "header is not a JSON object")
@@ -130,8 +132,21 @@ public final class SafeTensorsFile {
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw LasrError(.invalidModel, path: path, "tensor '\(name)': unsupported dtype \(dtypeName)")
             }
-            let count = shape.reduce(1, *)
-            guard offsets[0] >= 0, offsets[1] <= dataLength, offsets[1] - offsets[0] == count * dtype.byteSize else {
+            // A damaged shape can be negative or multiply past Int.max; both trapped later
+            // (an Array of negative count, an overflowing product).
+            var count = 1
+            for dimension in shape {
+                guard dimension >= 0 else {
+                    throw LasrError(.invalidModel, path: path, "tensor '\(name)': shape \(shape) has a negative dimension")
+                }
+                let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                guard !overflow else {
+                    throw LasrError(.invalidModel, path: path, "tensor '\(name)': shape \(shape) has more elements than fit in memory")
+                }
+                count = product
+            }
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+            guard !overflow, offsets[0] >= 0, offsets[1] <= dataLength, offsets[1] - offsets[0] == bytes else {
                 throw LasrError(.invalidModel, path: path,
                                 "tensor '\(name)': data offsets \(offsets) do not hold \(shape) × \(dtypeName) in \(dataLength) data bytes")
             }

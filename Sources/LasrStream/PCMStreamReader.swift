@@ -199,6 +199,11 @@ public final class PCMStreamReader {
         guard channels > 0, rate > 0 else {
             throw LasrError(.corruptAudio, path: name, "WAV header declares \(channels) channels at \(rate) Hz")
         }
+        // The stream is resampled; a damaged rate (1 Hz, 4 GHz) would make that unbounded work.
+        guard Resampler.inputRates.contains(rate) else {
+            throw LasrError(.corruptAudio, path: name, "WAV header at byte \(offset) declares \(rate) Hz, outside the "
+                            + "\(Resampler.inputRates.lowerBound)–\(Resampler.inputRates.upperBound) Hz lasr reads")
+        }
         let encoding: PCMEncoding? = switch (tag, bits) {
         case (1, 8): .u8
         case (1, 16): .s16le
