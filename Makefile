@@ -34,7 +34,7 @@ SYSTEM_PACKAGES := pkg-config libsndfile1-dev libopus-dev libogg-dev libfftw3-de
 # What the tests and the training recipe need besides (TTS voices for synthetic speech;
 # piper, the fourth engine, comes from PyPI with the venv).
 TEST_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-  sox librsvg2-bin
+  sox librsvg2-bin chromium
 
 .PHONY: help demo test test-portable build deps test-deps venv swift-test python-test bench clean
 
@@ -91,7 +91,9 @@ swift-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
+# The server tests start the lasr binary (the debug build, made here if missing).
 python-test: test-deps venv
+	$(SWIFT) build --product lasr
 	$(VENV)/bin/python -m pytest -q training/tests tools/tests
 
 test: test-deps swift-test python-test train-smoke

@@ -16,7 +16,9 @@ import NIOCore
 /// (`"type": "final"`, or `"partial"` with `partials=MS`). A text frame `end` ends
 /// the audio: the open utterance is decoded, its line sent, then
 /// `{"type":"done"}` and a normal close. A client that just closes loses only what
-/// was still being decoded; the stream's decoder stops in either case.
+/// was still being decoded; the stream's decoder stops in either case. A bad query,
+/// an unknown model or a full server is one message `{"type":"error", "message",
+/// "code", "param"}` and a close (1008, or 1013 "try again later").
 enum LiveStream {
     static let path = "/v1/audio/stream"
 
@@ -60,18 +62,20 @@ enum LiveStream {
 
     static func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, request: Request,
                     state: ServerState, logger: Logger) async throws {
-        func fail(_ message: String) async throws {
-            try await outbound.write(.text(#"{"type":"error","message":\#(quote(message))}"#))
-            try await outbound.close(.unexpectedServerError, reason: nil)
+        func fail(_ error: APIError) async throws {
+            try await outbound.write(.text(error.streamMessage))
+            let busy = error.status == .serviceUnavailable
+            try await outbound.close(busy ? .init(codeNumber: 1013) : .policyViolation, reason: nil)
         }
         let parameters: Parameters
         do {
             parameters = try Parameters(request.uri.queryParameters, models: try state.readyModels())
         } catch {
-            return try await fail(error.message)
+            return try await fail(error)
         }
         guard state.openStream() else {
-            return try await fail("all \(state.options.maxStreams) live streams are in use; retry later")
+            return try await fail(APIError(.serviceUnavailable, "all \(state.options.maxStreams) live streams are in use; retry later",
+                                           type: "server_error", code: "server_busy"))
         }
         defer { state.closeStream() }
 
@@ -94,7 +98,7 @@ enum LiveStream {
         let writer = Task {
             for await line in lines { try await outbound.write(.text(line)) }
         }
-        var failure: String?
+        var failure: APIError?
         var ended = false
         do {
             reading: for try await message in inbound.messages(maxSize: 1 << 20) {
@@ -113,9 +117,9 @@ enum LiveStream {
             if let warning = try reader.finish() { logger.info("stream: \(warning.description)") }
             if streamer == nil, let format = reader.format { streamer = start(format) }
         } catch let error as LasrError {
-            failure = error.reason
+            failure = APIError(.badRequest, "stream: \(error.reason)", code: "invalid_audio")
         } catch {
-            failure = "\(error)"
+            failure = APIError(.badRequest, "stream: \(error)", code: "invalid_audio")
         }
         // finish() waits for the decoder thread: on a thread of its own, not the cooperative pool.
         if let streamer {
@@ -133,8 +137,18 @@ enum LiveStream {
             try await outbound.close(.normalClosure, reason: nil)
         }
     }
+}
 
-    static func quote(_ s: String) -> String {
-        (try? String(decoding: JSONEncoder().encode(s), as: UTF8.self)) ?? "\"\""
+extension APIError {
+    /// The error as one WebSocket message of a live stream.
+    var streamMessage: String {
+        struct Message: Encodable {
+            let type = "error"
+            let message: String
+            let code: String?
+            let param: String?
+        }
+        return (try? OpenAIResponse.encode(Message(message: message, code: code, param: param)))?
+            .trimmingCharacters(in: .newlines) ?? #"{"type":"error"}"#
     }
 }

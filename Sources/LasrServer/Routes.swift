@@ -7,6 +7,30 @@ import LasrDecoding
 import LasrOutput
 import NIOCore
 
+/// Fires once when a client closes its connection before its answer is ready.
+final class Disconnection: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fired = false
+    private var handlers: [() -> Void] = []
+
+    /// Runs `handler` when the client goes away (at once if it has).
+    func whenGone(_ handler: @escaping () -> Void) {
+        lock.lock()
+        if fired { lock.unlock(); handler(); return }
+        handlers.append(handler)
+        lock.unlock()
+    }
+
+    func fire() {
+        lock.lock()
+        fired = true
+        let run = handlers
+        handlers = []
+        lock.unlock()
+        run.forEach { $0() }
+    }
+}
+
 /// The routes of `lasr serve`.
 enum Routes {
     /// Form fields and headers besides the file: what a body may carry above `--max-upload-mb`.
@@ -43,11 +67,10 @@ enum Routes {
 
         router.post("/v1/audio/transcriptions") { request, context -> Response in
             let models = try state.readyModels()
-            return try await request.body.consumeWithCancellationOnInboundClose { body in
-                let form = try await readForm(request, body: body, limit: state.options.maxUploadBytes)
+            return try await withUpload(request, state: state) { form, gone in
                 let parameters = try TranscriptionParameters(form: form, models: models, maxUploadBytes: state.options.maxUploadBytes)
-                let transcript = try await decode(parameters.file, model: parameters.model, state: state) { transcriber in
-                    configure(transcriber, temperature: parameters.temperature, language: parameters.language)
+                let transcript = try await decode(parameters.file, model: parameters.model, state: state, gone: gone) {
+                    configure($0, temperature: parameters.temperature, language: parameters.language)
                 }
                 let (text, type) = try OpenAIResponse.transcription(
                     transcript, as: parameters.responseFormat, granularities: parameters.granularities,
@@ -58,10 +81,9 @@ enum Routes {
 
         router.post("/v1/audio/alignments") { request, context -> Response in
             let models = try state.readyModels()
-            return try await request.body.consumeWithCancellationOnInboundClose { body in
-                let form = try await readForm(request, body: body, limit: state.options.maxUploadBytes)
+            return try await withUpload(request, state: state) { form, gone in
                 let parameters = try AlignmentParameters(form: form, models: models, maxUploadBytes: state.options.maxUploadBytes)
-                let transcript = try await decode(parameters.file, model: parameters.model, state: state) { _ in }
+                let transcript = try await decode(parameters.file, model: parameters.model, state: state, gone: gone) { _ in }
                 let (text, type) = try AlignmentResponse.render(transcript, parameters: parameters)
                 return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
             }
@@ -78,13 +100,10 @@ enum Routes {
         let router = Router(context: BasicWebSocketRequestContext.self)
         router.middlewares.add(APIErrorMiddleware())
         router.middlewares.add(APIKeyMiddleware(key: state.options.apiKey))
-        router.ws(RouterPath(LiveStream.path)) { request, _ in
-            _ = try LiveStream.Parameters(request.uri.queryParameters, models: try state.readyModels())
-            guard state.openStreams < state.options.maxStreams else {
-                throw APIError(.serviceUnavailable, "all \(state.options.maxStreams) live streams are in use; retry later",
-                               type: "server_error", code: "server_busy", retryAfter: 5)
-            }
-            return .upgrade([:])
+        // Always upgrade: a refused upgrade reaches the client as a bare 400, so a bad
+        // query or a full server is told in an error message on the socket instead.
+        router.ws(RouterPath(LiveStream.path)) { _, _ in
+            .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             try await LiveStream.run(inbound: inbound, outbound: outbound, request: context.request, state: state,
                                      logger: context.logger)
@@ -92,19 +111,34 @@ enum Routes {
         return router
     }
 
-    /// Reads the multipart body, refusing one larger than the upload limit with 413.
-    static func readForm(_ request: Request, body: RequestBody, limit: Int) async throws -> MultipartForm {
+    /// Reads the multipart body and runs `handle` with it, and with a signal that fires
+    /// if the client closes its connection meanwhile. A body over the upload limit is
+    /// 413: at once by its Content-Length, else once it has been read (and dropped),
+    /// since the answer can only be read by a client that has finished sending.
+    static func withUpload(_ request: Request, state: ServerState,
+                           _ handle: @escaping @Sendable (MultipartForm, Disconnection) async throws -> Response) async throws -> Response {
+        let limit = state.options.maxUploadBytes
         let maxBody = limit + formOverhead
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBody {
             throw tooLarge(limit)
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await body.collect(upTo: maxBody)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw tooLarge(limit)
-        }
-        return try MultipartForm(contentType: request.headers[.contentType], body: buffer)
+        let gone = Disconnection()
+        return try await request.body.consumeWithInboundCloseHandler({ body in
+            var buffer = ByteBuffer()
+            var overflow = false
+            for try await var chunk in body {
+                if overflow { continue }
+                if buffer.readableBytes + chunk.readableBytes > maxBody {
+                    overflow = true
+                    buffer = ByteBuffer()
+                } else {
+                    buffer.writeBuffer(&chunk)
+                }
+            }
+            if overflow { throw tooLarge(limit) }
+            let form = try MultipartForm(contentType: request.headers[.contentType], body: buffer)
+            return try await handle(form, gone)
+        }, onInboundClosed: { gone.fire() })
     }
 
     static func tooLarge(_ limit: Int) -> APIError {
@@ -114,7 +148,9 @@ enum Routes {
 
     /// Decodes one upload on a worker: 503 when the queue is full, 504 past the
     /// request timeout, 400 naming the file when it is not audio lasr can read.
-    static func decode(_ file: MultipartForm.Part, model: ServedModel, state: ServerState,
+    /// When `gone` fires (the client went away) the job leaves the queue, or
+    /// stops at its next segment.
+    static func decode(_ file: MultipartForm.Part, model: ServedModel, state: ServerState, gone: Disconnection,
                        configure: @escaping @Sendable (any FileTranscriber) -> Void) async throws -> Transcript {
         let name = file.filename ?? "file"
         let upload: TemporaryUpload
@@ -124,9 +160,11 @@ enum Routes {
             throw APIError(.internalServerError, "\(error)", type: "server_error")
         }
         do {
-            return try await state.pool.run(timeout: state.options.requestTimeout) { worker in
+            return try await state.pool.run(timeout: state.options.requestTimeout, abandonWhen: gone) { worker in
                 let transcriber = worker.transcriber(for: model)
                 configure(transcriber)
+                // Gone before the response leaves, whatever the outcome.
+                defer { upload.remove() }
                 return try transcriber.transcribe(file: upload.path, progress: nil)
             }
         } catch let refusal as WorkerPool.Refusal {

@@ -21,8 +21,10 @@ final class UploadDirectory: Sendable {
 /// One upload as a private file (mode 0600) for libsndfile, which reads files and
 /// not memory; the file is removed when the last holder lets go of it — the request,
 /// or the worker still decoding it after the request gave up.
-final class TemporaryUpload: Sendable {
+final class TemporaryUpload: @unchecked Sendable {
     let path: String
+    private let lock = NSLock()
+    private var removed = false
 
     /// Writes `bytes`; `filename` (the client's) gives only the extension, which helps
     /// libsndfile tell headerless formats apart. No part of a request names a path.
@@ -51,5 +53,13 @@ final class TemporaryUpload: Sendable {
         }
     }
 
-    deinit { unlink(path) }
+    /// Removes the file now (once): the worker does so as soon as it has decoded it.
+    func remove() {
+        lock.lock(); defer { lock.unlock() }
+        guard !removed else { return }
+        removed = true
+        unlink(path)
+    }
+
+    deinit { remove() }
 }

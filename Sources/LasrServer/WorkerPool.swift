@@ -33,7 +33,7 @@ public final class WorkerPool: @unchecked Sendable {
             let transcriber = transcribers[model.name] ?? model.makeTranscriber(segmentSeconds: segmentSeconds)
             transcribers[model.name] = transcriber
             let job = current
-            transcriber.isCancelled = { job?.isAbandoned ?? false }
+            transcriber.isCancelled = { [weak job] in job?.isAbandoned ?? false }
             return transcriber
         }
     }
@@ -85,9 +85,10 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// Runs `body` on a worker and returns its result. Throws `Refusal.queueFull` at
     /// once when the queue is full, `Refusal.timedOut` after `timeout` seconds, and
-    /// `CancellationError` when the calling task is cancelled (its client went away);
+    /// `CancellationError` when the calling task is cancelled or `abandonWhen` completes (its client went away);
     /// in each case the job leaves the queue, or stops at its next segment.
-    public func run<T: Sendable>(timeout: Double, _ body: @escaping (Worker) throws -> T) async throws -> T {
+    func run<T: Sendable>(timeout: Double, abandonWhen gone: Disconnection? = nil,
+                                 _ body: @escaping (Worker) throws -> T) async throws -> T {
         let box = ContinuationBox<T>()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
@@ -116,6 +117,10 @@ public final class WorkerPool: @unchecked Sendable {
                 // Weak: a finished job (and the upload it holds) must not wait for its timer.
                 DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [weak self, weak job] in
                     if let job { self?.abandon(job, because: .timedOut) }
+                }
+                // The connection closing: the request cannot be answered any more.
+                gone?.whenGone { [weak self, weak job] in
+                    if let job { self?.abandon(job, because: nil) }
                 }
                 if Task.isCancelled { abandon(job, because: nil) }
             }
