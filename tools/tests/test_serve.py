@@ -291,3 +291,29 @@ def test_sigterm_finishes_what_is_in_flight(tmp_path, cli_texts):
     assert not list(tmp_path.glob("lasr-serve-*"))
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", s.port), timeout=5).close()
+
+
+def test_alignments(server, cli_texts):
+    f = FILES[0]
+    status, headers, body = post_form(server.port, "/v1/audio/alignments", {"model": "default"},
+                                      {"file": (f.name, f.read_bytes())})
+    assert status == 200, body
+    doc = json.loads(body)
+    assert doc["text"] == cli_texts[f.name]
+    assert [w["word"] for w in doc["words"]] == doc["text"].split()
+    assert doc["segments"] and all(s["svg"].startswith("<?xml") and "<svg" in s["svg"] for s in doc["segments"])
+    assert doc["attention_csv"].startswith("segment,token_index,token,frame,time_s,weight\n")
+    assert doc["tokens_csv"].startswith("segment,token_index,token,start_s,end_s,frame,logprob\n")
+    assert doc["words_csv"].startswith("segment,word_index,word,start_s,end_s,confidence\n")
+    for fmt, head in [("attention_csv", "segment,token_index"), ("tokens_csv", "segment,token_index,token,start_s"),
+                      ("words_csv", "segment,word_index"), ("svg", "<?xml")]:
+        status, headers, body = post_form(server.port, "/v1/audio/alignments", {"model": "default", "response_format": fmt},
+                                          {"file": (f.name, f.read_bytes())})
+        assert status == 200 and body.decode().startswith(head), fmt
+    status, err = error_of(post_form(server.port, "/v1/audio/alignments",
+                                     {"model": "default", "response_format": "svg", "segment": "7"},
+                                     {"file": (f.name, f.read_bytes())}))
+    assert status == 400 and err["param"] == "segment"
+    status, err = error_of(post_form(server.port, "/v1/audio/alignments", {"model": "default", "response_format": "png"},
+                                     {"file": (f.name, f.read_bytes())}))
+    assert status == 400 and err["param"] == "response_format"
