@@ -96,7 +96,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=24, help="uploads per concurrency level")
     ap.add_argument("--seconds", type=float, default=300, help="wall-time bound per level")
     ap.add_argument("--queue", type=int, default=16)
-    ap.add_argument("--soak", type=float, default=0, help="seconds of load at 2 clients for peak memory")
+    ap.add_argument("--soak", type=float, default=0, help="seconds of load at 2 clients for peak memory (first model)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     files = sorted(Path(args.files).glob("*.wav"))
@@ -113,7 +113,7 @@ def main() -> int:
                 rows.append(load(server, name, files, c, args.requests, args.seconds))
                 print(f"{name} clients={c}: {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
             soak = None
-            if args.soak:
+            if args.soak and model_dir == Path(args.model[0]):
                 samples = []
                 stop = time.monotonic() + args.soak
                 sampler_done = threading.Event()

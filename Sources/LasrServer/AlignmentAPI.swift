@@ -19,14 +19,8 @@ public struct AlignmentParameters: Sendable {
     /// The segment whose heatmap `svg` returns.
     public var segment: Int
 
-    public init(form: MultipartForm, models: ModelRegistry, maxUploadBytes: Int) throws(APIError) {
-        guard let file = form.part("file") else {
-            throw .badField("file", "the form has no 'file' field: upload the audio as a file part named 'file'")
-        }
-        guard file.body.readableBytes > 0 else {
-            throw .badField("file", "the uploaded file '\(file.filename ?? "file")' is empty")
-        }
-        self.file = file
+    public init(form: MultipartForm, models: ModelRegistry) throws(APIError) {
+        file = try TranscriptionParameters.file(in: form)
         model = try TranscriptionParameters.model(form.text("model"), in: models)
         let name = form.text("response_format")?.trimmingCharacters(in: .whitespaces) ?? ""
         if name.isEmpty {

@@ -82,7 +82,7 @@ enum Routes {
         router.post("/v1/audio/alignments") { request, context -> Response in
             let models = try state.readyModels()
             return try await withUpload(request, state: state) { form, gone in
-                let parameters = try AlignmentParameters(form: form, models: models, maxUploadBytes: state.options.maxUploadBytes)
+                let parameters = try AlignmentParameters(form: form, models: models)
                 let transcript = try await decode(parameters.file, model: parameters.model, state: state, gone: gone) { _ in }
                 let (text, type) = try AlignmentResponse.render(transcript, parameters: parameters)
                 return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))

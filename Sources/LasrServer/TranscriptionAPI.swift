@@ -28,12 +28,7 @@ public struct TranscriptionParameters: Sendable {
 
     /// Reads the form of one request against the served models.
     public init(form: MultipartForm, models: ModelRegistry, maxUploadBytes: Int) throws(APIError) {
-        guard let file = form.part("file") else {
-            throw .badField("file", "the form has no 'file' field: upload the audio as a file part named 'file'")
-        }
-        guard file.body.readableBytes > 0 else {
-            throw .badField("file", "the uploaded file '\(file.filename ?? "file")' is empty")
-        }
+        let file = try Self.file(in: form)
         guard file.body.readableBytes <= maxUploadBytes else {
             throw APIError(.contentTooLarge, "the uploaded file is \(file.body.readableBytes) bytes; this server accepts at most \(maxUploadBytes) (--max-upload-mb)",
                            param: "file", code: "file_too_large")
@@ -83,6 +78,17 @@ public struct TranscriptionParameters: Sendable {
         if let stream = form.text("stream"), stream.lowercased() == "true" {
             throw .badField("stream", "stream=true is not supported here: stream live audio over the WebSocket at /v1/audio/stream")
         }
+    }
+
+    /// The `file` part, which must hold something.
+    static func file(in form: MultipartForm) throws(APIError) -> MultipartForm.Part {
+        guard let file = form.part("file") else {
+            throw .badField("file", "the form has no 'file' field: upload the audio as a file part named 'file'")
+        }
+        guard file.body.readableBytes > 0 else {
+            throw .badField("file", "the uploaded file '\(file.filename ?? "file")' is empty")
+        }
+        return file
     }
 
     /// The model a request names: required, as in the OpenAI API; `whisper-1` is the first served model.

@@ -317,3 +317,11 @@ def test_alignments(server, cli_texts):
     status, err = error_of(post_form(server.port, "/v1/audio/alignments", {"model": "default", "response_format": "png"},
                                      {"file": (f.name, f.read_bytes())}))
     assert status == 400 and err["param"] == "response_format"
+
+
+def test_a_model_that_does_not_load_stops_the_server(tmp_path):
+    proc = subprocess.run([str(lasr_binary()), "serve", "--port", "0", "--model", str(tmp_path / "missing")],
+                          capture_output=True, text=True, timeout=REQUEST_TIMEOUT, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert proc.returncode == 1
+    assert "missing" in proc.stderr and "not found" in proc.stderr
+    assert not list(tmp_path.glob("lasr-serve-*"))

@@ -57,7 +57,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Longest a request may wait and decode, seconds; past that, 504.", valueName: "seconds"))
     var timeout: Double = 300
 
-    @Option(help: "Live WebSocket streams decoded at once (default: one per core); past that, 503.")
+    @Option(help: "Live WebSocket streams decoded at once (default: one per core); past that, a stream gets an error message and close code 1013.")
     var maxStreams = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Longest stretch of audio a native model decodes at once, in seconds.")
