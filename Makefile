@@ -34,9 +34,9 @@ SYSTEM_PACKAGES := pkg-config libsndfile1-dev libopus-dev libogg-dev libfftw3-de
 # What the tests and the training recipe need besides (TTS voices for synthetic speech;
 # piper, the fourth engine, comes from PyPI with the venv).
 TEST_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-  sox librsvg2-bin
+  sox librsvg2-bin chromium
 
-.PHONY: help demo test test-portable build deps test-deps venv swift-test python-test bench clean fuzz
+.PHONY: help demo test test-portable build deps test-deps venv swift-test python-test bench bench-serve clean fuzz
 
 help:
 	@echo "make demo    install missing system packages, build release, run lasr on audio/"
@@ -44,6 +44,7 @@ help:
 	@echo "make test-portable  the Swift suite under other OpenBLAS kernels and builds (~20 min)"
 	@echo "make bench   build release and run the benchmarks (docs/benchmarks.md)"
 	@echo "make fuzz    build the libFuzzer targets with ASan, run each FUZZ_SECONDS (docs/fuzzing.md)"
+	@echo "make bench-serve  load lasr serve on loopback at 1, 2, 4, 8 clients (docs/benchmarks.md)"
 	@echo "make train   retrain models/default (hours); make train-smoke: a few steps"
 
 # Installs only the Debian packages that are missing; a no-op when all are there.
@@ -92,7 +93,9 @@ swift-test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
+# The server tests start the lasr binary (the debug build, made here if missing).
 python-test: test-deps venv
+	$(SWIFT) build --product lasr
 	$(VENV)/bin/python -m pytest -q training/tests tools/tests
 
 test: test-deps swift-test python-test train-smoke fuzz-smoke
@@ -160,6 +163,20 @@ bench: build
 	  $(LASR) bench --model $(UNTRAINED) --stage encoder; \
 	  for b in 1 8; do $(LASR) bench --model $(UNTRAINED) --stage decoder --beam $$b; done; \
 	fi
+
+# lasr serve under load, on loopback only: BENCH_REQUESTS uploads per concurrency
+# level (each level bounded to BENCH_SECONDS), then the same files through lasr
+# transcribe, and the server's memory over SOAK_SECONDS at 2 clients. Whisper tiny.en
+# joins when WHISPER_TINY holds it (lasr models install whisper-tiny.en).
+WHISPER_TINY ?= models/whisper-tiny.en
+BENCH_REQUESTS ?= 24
+BENCH_SECONDS ?= 300
+SOAK_SECONDS ?= 600
+bench-serve: build test-deps
+	@mkdir -p bench-out
+	$(PYTHON) tools/bench_serve.py --model models/default \
+	  $(if $(wildcard $(WHISPER_TINY)/config.yaml),--model $(WHISPER_TINY)) \
+	  --requests $(BENCH_REQUESTS) --seconds $(BENCH_SECONDS) --soak $(SOAK_SECONDS) --json bench-out/serve.json
 
 clean:
 	rm -rf .build $(PORTABLE_BUILD)

@@ -15,12 +15,17 @@ let package = Package(
         .library(name: "LasrEval", targets: ["LasrEval"]),
         .library(name: "LasrOutput", targets: ["LasrOutput"]),
         .library(name: "LasrStream", targets: ["LasrStream"]),
+        .library(name: "LasrServer", targets: ["LasrServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // Tests only: an independent CSV parser to read the dumps back.
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+        // `lasr serve`: HTTP and WebSocket on Hummingbird 2, form uploads parsed by MultipartKit.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // C libraries, wrapped as system-library targets (Debian: libsndfile1-dev, libfftw3-dev, libopenblas-dev, libopus-dev).
@@ -59,13 +64,22 @@ let package = Package(
         .target(name: "LasrStream", dependencies: ["LasrCore", "LasrAudio", "LasrModel", "LasrDecoding"]),
         // Stage 6: transcript files (txt, json, srt, vtt, csv) and alignment dumps (CSV, SVG).
         .target(name: "LasrOutput", dependencies: ["LasrCore", "LasrDecoding"]),
+        // `lasr serve`: the OpenAI-compatible HTTP API, live WebSocket streams, the web page.
+        .target(
+            name: "LasrServer",
+            dependencies: [
+                "LasrCore", "LasrAudio", "LasrNN", "LasrModel", "LasrDecoding", "LasrOutput", "LasrStream",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+            ]),
         // Scoring: text normalization, WER/CER, word timing errors, manifests.
         .target(name: "LasrEval", dependencies: ["LasrCore"]),
 
         .executableTarget(
             name: "lasr",
             dependencies: [
-                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput", "LasrStream",
+                "LasrCore", "LasrAudio", "LasrFeatures", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput", "LasrStream", "LasrServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -85,5 +99,10 @@ let package = Package(
             dependencies: ["LasrCore", "LasrAudio", "LasrFeatures", "LasrNN", "LasrModel", "LasrDecoding", "LasrEval", "LasrOutput", "LasrStream", "LasrFuzz",
                            .product(name: "SwiftCSV", package: "SwiftCSV")],
             exclude: ["Fixtures"]),
+        // The server's pieces without a socket: forms, response shapes, errors, the worker pool, the router.
+        .testTarget(
+            name: "LasrServerTests",
+            dependencies: ["LasrServer", "LasrCore", "LasrDecoding", "LasrOutput",
+                           .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ]
 )

@@ -13,6 +13,9 @@ public final class Recognizer {
     public let model: LasrModel
     public var options: DecodingOptions
     public var segmenter: Segmenter
+    /// Polled before each segment of `transcribe(file:)`; once it returns true the
+    /// decoding stops with `CancellationError` (a server's client went away).
+    public var isCancelled: (() -> Bool)?
     private let extractor: LogMelExtractor
 
     public init(model: LasrModel, options: DecodingOptions? = nil, segmenter: Segmenter = Segmenter()) {
@@ -42,6 +45,7 @@ public final class Recognizer {
             progress?(min(1, Double(consumed) / Double(expected)))
         }
         let warnings = try AudioFile.stream(path, sampleRate: rate, reserve: { expected = max($0, 1) }) { block in
+            if isCancelled?() == true { throw CancellationError() }
             buffer += block
             while let cut = buffer.withUnsafeBufferPointer({ segmenter.cut($0, sampleRate: rate) }) { decode(cut) }
         }

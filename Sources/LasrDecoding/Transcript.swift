@@ -93,6 +93,8 @@ public struct Transcript: Sendable {
 public protocol FileTranscriber: AnyObject {
     /// Sample rate the model reads; `transcribe(samples:source:)` takes mono audio at it.
     var sampleRate: Int { get }
+    /// Polled during decoding; true stops it (`transcribe(file:)` then throws `CancellationError`).
+    var isCancelled: (() -> Bool)? { get set }
     func transcribe(file path: String, progress: ((Double) -> Void)?) throws -> Transcript
     /// Mono samples at `sampleRate`, already in memory.
     func transcribe(samples: [Float], source: String) -> Transcript

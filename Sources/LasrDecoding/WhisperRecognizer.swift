@@ -62,6 +62,9 @@ public struct WhisperOptions: Sendable {
 public final class WhisperRecognizer {
     public let model: WhisperModel
     public var options: WhisperOptions
+    /// Polled before each 30 s window; once it returns true the decoding stops, and
+    /// `transcribe(file:)` throws `CancellationError` (a server's client went away).
+    public var isCancelled: (() -> Bool)?
     private let extractor: LogMelExtractor
     private var random: SplitMix64
     let filter: WhisperLogitFilter
@@ -84,6 +87,7 @@ public final class WhisperRecognizer {
     public func transcribe(file path: String, progress: ((Double) -> Void)? = nil) throws -> Transcript {
         let audio = try AudioFile.load(path, sampleRate: model.config.features.sampleRate)
         var transcript = transcribe(audio.samples, source: path, progress: progress)
+        if isCancelled?() == true { throw CancellationError() }
         transcript.warnings = audio.warnings
         return transcript
     }
@@ -128,7 +132,7 @@ public final class WhisperRecognizer {
         var segments: [TranscriptSegment] = []
         var history: [Int] = []
         var promptResetSince = 0
-        while seek < contentFrames {
+        while seek < contentFrames, isCancelled?() != true {
             let windowSize = min(windowFrames, contentFrames - seek)
             let timeOffset = Double(seek) / framesPerSecond
             var window = Matrix(rows: windowFrames, cols: dims.nMels)

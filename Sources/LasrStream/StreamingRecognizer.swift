@@ -11,6 +11,28 @@ public struct StreamResult: Sendable {
     public var end: Double
     public var text: String
     public var words: [TranscriptWord]
+
+    private struct Line: Encodable {
+        struct Word: Encodable { let word: String; let start: Double; let end: Double; let confidence: Double }
+        let type: String
+        let start: Double
+        let end: Double
+        let text: String
+        let words: [Word]
+    }
+
+    /// The result as one line of `lasr stream --json` (without the newline): type
+    /// (`partial` or `final`), start, end, text and words with times and confidence;
+    /// times to the millisecond. `lasr serve` sends the same lines over its WebSocket.
+    public func jsonLine() -> String {
+        func r(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+        let value = Line(type: isPartial ? "partial" : "final", start: r(start), end: r(end), text: text,
+                         words: words.map { .init(word: $0.text, start: r($0.start), end: r($0.end),
+                                                  confidence: (($0.confidence * 1e4).rounded()) / 1e4) })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
 }
 
 /// Live recognition: samples go in as they arrive (any rate and channel count), the

@@ -12,5 +12,5 @@ struct Lasr: ParsableCommand {
             features with FFTW. Run 'lasr help SUBCOMMAND' for the options of each.
             """,
         version: "0.1.0",
-        subcommands: [TranscribeCommand.self, StreamCommand.self, AlignCommand.self, EvalCommand.self, InfoCommand.self, FeaturesCommand.self, BenchCommand.self, ModelsCommand.self])
+        subcommands: [TranscribeCommand.self, StreamCommand.self, AlignCommand.self, EvalCommand.self, InfoCommand.self, FeaturesCommand.self, BenchCommand.self, ModelsCommand.self, ServeCommand.self])
 }

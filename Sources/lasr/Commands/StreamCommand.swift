@@ -158,26 +158,10 @@ final class LinePrinter: Sendable {
 
     init(json: Bool) { self.json = json }
 
-    struct Line: Encodable {
-        struct Word: Encodable { let word: String; let start: Double; let end: Double; let confidence: Double }
-        let type: String
-        let start: Double
-        let end: Double
-        let text: String
-        let words: [Word]
-    }
-
     func print(_ result: StreamResult) {
-        func r(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
         let line: String
         if json {
-            let value = Line(type: result.isPartial ? "partial" : "final", start: r(result.start), end: r(result.end),
-                             text: result.text,
-                             words: result.words.map { .init(word: $0.text, start: r($0.start), end: r($0.end),
-                                                             confidence: (($0.confidence * 1e4).rounded()) / 1e4) })
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            line = ((try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
+            line = result.jsonLine() + "\n"
         } else {
             line = (result.isPartial ? "… " : "") + result.text + "\n"
         }

@@ -1,0 +1,176 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LasrDecoding
+import NIOCore
+import Testing
+@testable import LasrServer
+
+private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+private let tinyModel = root.appendingPathComponent("Tests/LasrTests/Fixtures/tiny-model").path
+
+private func form(_ fields: [(String, String)], file: (String, [UInt8])? = nil) throws -> MultipartForm {
+    var body = ""
+    for (name, value) in fields {
+        body += "--XyZ\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n"
+    }
+    var buffer = ByteBuffer(string: body)
+    if let (filename, bytes) = file {
+        buffer.writeString("--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(filename)\"\r\nContent-Type: audio/wav\r\n\r\n")
+        buffer.writeBytes(bytes)
+        buffer.writeString("\r\n")
+    }
+    buffer.writeString("--XyZ--\r\n")
+    return try MultipartForm(contentType: "multipart/form-data; boundary=XyZ", body: buffer)
+}
+
+private func registry() throws -> ModelRegistry { try ModelRegistry(directories: [tinyModel]) }
+
+@Test func multipartFieldsFilesAndRepeatedFields() throws {
+    let f = try form([("model", "tiny-model"), ("timestamp_granularities[]", "word"), ("timestamp_granularities[]", "segment")],
+                     file: ("a b.wav", [0, 1, 2, 255]))
+    #expect(f.text("model") == "tiny-model")
+    #expect(f.values("timestamp_granularities[]") == ["word", "segment"])
+    #expect(f.part("file")?.filename == "a b.wav")
+    #expect(f.part("file").map { Array($0.body.readableBytesView) } == [0, 1, 2, 255])
+}
+
+@Test func notMultipartIsABadRequest() {
+    #expect(throws: APIError.self) { try MultipartForm(contentType: "application/json", body: ByteBuffer(string: "{}")) }
+    #expect(throws: APIError.self) { try MultipartForm(contentType: "multipart/form-data", body: ByteBuffer(string: "x")) }
+}
+
+@Test func parametersNameTheFieldAtFault() throws {
+    let models = try registry()
+    let audio: (String, [UInt8]) = ("a.wav", [1, 2, 3])
+    func param(_ fields: [(String, String)], file: (String, [UInt8])? = audio) -> (Int, String?) {
+        do {
+            _ = try TranscriptionParameters(form: try form(fields, file: file), models: models, maxUploadBytes: 2)
+            return (200, nil)
+        } catch let error as APIError {
+            return (Int(error.status.code), error.param)
+        } catch {
+            return (0, "\(error)")
+        }
+    }
+    #expect(param([("model", "tiny-model")], file: nil) == (400, "file"))
+    #expect(param([("model", "tiny-model")], file: ("e.wav", [])) == (400, "file"))
+    #expect(param([("model", "tiny-model")]) == (413, "file"))  // 3 bytes against a limit of 2
+    let ok: (String, [UInt8]) = ("a.wav", [1])
+    #expect(param([], file: ok) == (400, "model"))
+    #expect(param([("model", "other")], file: ok) == (404, "model"))
+    #expect(param([("model", "tiny-model"), ("response_format", "xml")], file: ok) == (400, "response_format"))
+    #expect(param([("model", "tiny-model"), ("temperature", "2")], file: ok) == (400, "temperature"))
+    #expect(param([("model", "tiny-model"), ("language", "fr")], file: ok) == (400, "language"))
+    #expect(param([("model", "tiny-model"), ("timestamp_granularities[]", "char")], file: ok) == (400, "timestamp_granularities[]"))
+    #expect(param([("model", "whisper-1"), ("language", "en"), ("temperature", "0.2")], file: ok) == (200, nil))
+    let p = try TranscriptionParameters(form: try form([("model", "tiny-model")], file: ok), models: models, maxUploadBytes: 2)
+    #expect(p.responseFormat == .json && p.granularities == [.segment])
+}
+
+@Test func errorBodiesHaveOpenAIsShape() throws {
+    let error = APIError(.notFound, "no model 'x'", param: "model", code: "model_not_found")
+    let doc = try JSONSerialization.jsonObject(with: Data(error.json.utf8)) as? [String: [String: Any]]
+    #expect(doc?["error"]?["message"] as? String == "no model 'x'")
+    #expect(doc?["error"]?["type"] as? String == "invalid_request_error")
+    #expect(doc?["error"]?["param"] as? String == "model")
+    #expect(doc?["error"]?["code"] as? String == "model_not_found")
+    let busy = APIError(.serviceUnavailable, "busy", retryAfter: 3).response
+    #expect(busy.headers[.retryAfter] == "3")
+}
+
+@Test func keyComparisonLooksAtEveryByte() {
+    #expect(APIKeyMiddleware<BasicRequestContext>.constantTimeEqual("secret", "secret"))
+    #expect(!APIKeyMiddleware<BasicRequestContext>.constantTimeEqual("secret", "secreT"))
+    #expect(!APIKeyMiddleware<BasicRequestContext>.constantTimeEqual("secret", "secret2"))
+    #expect(!APIKeyMiddleware<BasicRequestContext>.constantTimeEqual("", "x"))
+}
+
+@Test func verboseJSONHasWordsAndSegmentsAsAsked() throws {
+    let word = TranscriptWord(text: "hello", start: 0.1, end: 0.5, confidence: 0.9)
+    let segment = TranscriptSegment(start: 0, end: 1, text: "hello", words: [word], tokens: [], attention: [],
+                                    frameDuration: 0.04, frameOffset: 0.0125, score: -0.2)
+    let t = Transcript(source: "x", duration: 1.2, segments: [segment])
+    let both = OpenAIResponse.verbose(t, granularities: [.word, .segment], language: "en")
+    #expect(both.language == "english" && both.words?.first?.word == "hello" && both.segments?.count == 1)
+    #expect(both.words?.first?.confidence == 0.9 && both.usage.seconds == 2)
+    let wordsOnly = OpenAIResponse.verbose(t, granularities: [.word], language: "en")
+    #expect(wordsOnly.segments == nil)
+}
+
+@Test func fullQueueRefusesAtOnceAndTheRestRun() async throws {
+    let pool = WorkerPool(workers: 1, queueLimit: 1)
+    defer { pool.shutdown() }
+    let gate = DispatchSemaphore(value: 0)
+    // One running (held at the gate), one queued: the third is refused.
+    async let first: Int = pool.run(timeout: 60) { _ in gate.wait(); return 1 }
+    while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
+    async let second: Int = pool.run(timeout: 60) { _ in 2 }
+    while pool.load.queued == 0 { try await Task.sleep(for: .milliseconds(10)) }
+    await #expect(throws: WorkerPool.Refusal.self) { try await pool.run(timeout: 60) { _ in 3 } }
+    gate.signal()
+    #expect(try await first == 1)
+    #expect(try await second == 2)
+}
+
+@Test func queuedJobOfAGoneClientNeverRuns() async throws {
+    let pool = WorkerPool(workers: 1, queueLimit: 4)
+    defer { pool.shutdown() }
+    let gate = DispatchSemaphore(value: 0)
+    let ran = Counter()
+    async let first: Int = pool.run(timeout: 60) { _ in gate.wait(); return 1 }
+    while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
+    let gone = Disconnection()
+    let waiting = Task { try await pool.run(timeout: 60, abandonWhen: gone) { _ in ran.add(); return 2 } }
+    while pool.load.queued == 0 { try await Task.sleep(for: .milliseconds(10)) }
+    gone.fire()
+    await #expect(throws: CancellationError.self) { try await waiting.value }
+    #expect(pool.load.queued == 0)
+    gate.signal()
+    _ = try await first
+    #expect(ran.value == 0)
+}
+
+@Test func timedOutJobAnswersAtOnce() async throws {
+    let pool = WorkerPool(workers: 1, queueLimit: 4)
+    defer { pool.shutdown() }
+    let gate = DispatchSemaphore(value: 0)
+    async let first: Int = pool.run(timeout: 60) { _ in gate.wait(); return 1 }
+    while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
+    await #expect(throws: WorkerPool.Refusal.timedOut) { try await pool.run(timeout: 0.2) { _ in 2 } }
+    gate.signal()
+    _ = try await first
+}
+
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func add() { lock.lock(); n += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+}
+
+@Test func routesOverHummingbirdsTestClient() async throws {
+    var options = ServerOptions()
+    options.modelDirectories = [tinyModel]
+    options.workers = 1
+    options.apiKey = "k"
+    let state = try ServerState(options: options)
+    defer { state.pool.shutdown(); state.uploads.remove() }
+    let app = Application(router: Routes.http(state))
+    try await app.test(.router) { client in
+        // Still loading: /health says so, the API answers 503.
+        try await client.execute(uri: "/health", method: .get) { #expect($0.status == .serviceUnavailable) }
+        state.models = try registry()
+        try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
+        try await client.execute(uri: "/v1/models", method: .get) { #expect($0.status == .unauthorized) }
+        try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer k"]) { response in
+            #expect(response.status == .ok)
+            #expect(String(buffer: response.body).contains("\"id\":\"tiny-model\""))
+        }
+        try await client.execute(uri: "/", method: .get, headers: [.authorization: "Bearer k"]) { response in
+            #expect(String(buffer: response.body).contains("<title>lasr</title>"))
+            // Self-contained: nothing to fetch from elsewhere.
+            #expect(!String(buffer: response.body).contains("http://") && !String(buffer: response.body).contains("https://"))
+        }
+    }
+}

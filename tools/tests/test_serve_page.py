@@ -1,0 +1,113 @@
+"""The page at `/` in headless Chromium (Debian's), driven over the DevTools
+protocol: a file uploaded through the page, its transcript read back from it."""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from websockets.sync.client import connect
+
+from lasr_server import AUDIO, DEFAULT_MODEL, REQUEST_TIMEOUT, Server, lasr_binary
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                                reason="chromium is not installed (make test-deps installs it)")
+
+
+class Page:
+    """One tab of a headless Chromium, reached through the DevTools protocol."""
+
+    def __init__(self, tmp_path):
+        assert CHROMIUM, "chromium is not installed: make test-deps installs it"
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+             "--disable-background-networking", "--window-size=1000,1400", "--remote-debugging-port=0", f"--user-data-dir={tmp_path / 'profile'}",
+             "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        port = None
+        deadline = time.monotonic() + 120
+        while port is None and time.monotonic() < deadline:
+            line = self.proc.stderr.readline().decode(errors="replace")
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError("chromium exited")
+            m = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+            if m:
+                port = int(m.group(1))
+        assert port, "chromium did not open its DevTools port"
+        targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=60).read())
+        page = next(t for t in targets if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], open_timeout=60, max_size=None)
+        self.ids = itertools.count(1)
+
+    def call(self, method: str, **params):
+        i = next(self.ids)
+        self.ws.send(json.dumps({"id": i, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=REQUEST_TIMEOUT))
+            if message.get("id") == i:
+                assert "error" not in message, message
+                return message["result"]
+
+    def eval(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = REQUEST_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.eval(expression)
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"never true: {expression}")
+
+    def close(self):
+        try:
+            self.ws.close()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def test_upload_through_the_page(tmp_path):
+    sample = AUDIO / "02-weather.wav"
+    expected = subprocess.run([str(lasr_binary()), "transcribe", "--model", str(DEFAULT_MODEL), str(sample)],
+                              capture_output=True, text=True, check=True, timeout=REQUEST_TIMEOUT).stdout.strip()
+    server = Server(tmpdir=tmp_path)
+    page = Page(tmp_path)
+    try:
+        page.call("Page.enable")
+        page.call("Network.enable")
+        page.call("Page.navigate", url=server.base + "/")
+        page.wait_for("document.readyState === 'complete' && document.querySelector('#model').options.length > 0")
+        assert page.eval("document.querySelector('#model').value") == "default"
+        document = page.call("DOM.getDocument")
+        node = page.call("DOM.querySelector", nodeId=document["root"]["nodeId"], selector="#file")
+        page.call("DOM.setFileInputFiles", nodeId=node["nodeId"], files=[str(sample)])
+        page.eval("document.querySelector('#transcribe').click()")
+        text = page.wait_for("document.querySelector('#transcript').textContent")
+        assert text == expected
+        words = page.eval("[...document.querySelectorAll('#words .word small')].map(e => e.textContent)")
+        assert len(words) == len(expected.split()) and all(re.fullmatch(r"\d+\.\d\d–\d+\.\d\d", w) for w in words)
+        assert page.eval("document.querySelectorAll('#heatmaps img').length") >= 1
+        assert page.eval("[...document.querySelectorAll('#heatmaps img')].every(i => i.complete && i.naturalWidth > 0)")
+        # Self-contained: every resource the page loaded came from the server itself.
+        urls = page.eval("performance.getEntriesByType('resource').map(e => e.name)")
+        assert all(u.startswith(server.base) or u.startswith("data:") for u in urls), urls
+        shot = page.call("Page.captureScreenshot", format="png")
+        (tmp_path / "page.png").write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        page.close()
+        assert server.stop() == 0
