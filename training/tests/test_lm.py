@@ -23,6 +23,13 @@ PARAGRAPHS = [
 ] * 60
 
 
+def small_run(data, out, hidden, embed, max_steps):
+    """A one-layer LM trained a few steps, for the export tests."""
+    return lm.train(str(data), str(out), hidden=hidden, embed=embed, layers=1, batch_tokens=256,
+                    max_steps=max_steps, lr=3e-3, warmup=1, resume=False, eval_every=100, save_every=100,
+                    seed=1, threads=1)
+
+
 @pytest.fixture()
 def text_file(tmp_path):
     p = tmp_path / "books.txt"
@@ -80,9 +87,7 @@ def test_resume_continues_exactly(tmp_path, text_file):
 def test_export_writes_weights_config_and_fixture(tmp_path, text_file):
     data = tmp_path / "data"
     lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
-    ckpt = lm.train(str(data), str(tmp_path / "run"), hidden=12, embed=6, layers=1, batch_tokens=256,
-                    max_steps=6, lr=3e-3, warmup=2, resume=False, eval_every=100, save_every=100, seed=1,
-                    threads=1)
+    ckpt = small_run(data, tmp_path / "run", hidden=12, embed=6, max_steps=6)
     model_dir = tmp_path / "model"
     shutil.copytree(TINY, model_dir)
     info = lm.export(str(ckpt), str(model_dir), str(tmp_path / "fix"), weight=0.4, length_bonus=0.5)
@@ -105,9 +110,7 @@ def test_export_writes_weights_config_and_fixture(tmp_path, text_file):
 def test_export_refuses_another_vocabulary(tmp_path, text_file):
     data = tmp_path / "data"
     lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
-    ckpt = lm.train(str(data), str(tmp_path / "run"), hidden=8, embed=4, layers=1, batch_tokens=256,
-                    max_steps=2, lr=3e-3, warmup=1, resume=False, eval_every=100, save_every=100, seed=1,
-                    threads=1)
+    ckpt = small_run(data, tmp_path / "run", hidden=8, embed=4, max_steps=2)
     model_dir = tmp_path / "model"
     shutil.copytree(TINY, model_dir)
     lines = (model_dir / "tokens.txt").read_text().split("\n")
