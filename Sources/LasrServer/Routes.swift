@@ -123,7 +123,23 @@ enum Routes {
             throw tooLarge(limit)
         }
         let gone = Disconnection()
-        return try await request.body.consumeWithInboundCloseHandler({ body in
+        // Hummingbird closes a connection whose inbound side was watched, so every
+        // answer says so: a client must not send its next request on it.
+        func closing(_ response: Response) -> Response {
+            var response = response
+            response.headers[.connection] = "close"
+            return response
+        }
+        do {
+            return closing(try await watched(request, gone: gone, maxBody: maxBody, limit: limit, handle))
+        } catch let error as APIError {
+            return closing(error.response)
+        }
+    }
+
+    private static func watched(_ request: Request, gone: Disconnection, maxBody: Int, limit: Int,
+                                _ handle: @escaping @Sendable (MultipartForm, Disconnection) async throws -> Response) async throws -> Response {
+        try await request.body.consumeWithInboundCloseHandler({ body in
             var buffer = ByteBuffer()
             var overflow = false
             for try await var chunk in body {
