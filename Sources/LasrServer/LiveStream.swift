@@ -86,10 +86,10 @@ enum LiveStream {
             let onResult: @Sendable (StreamResult) -> Void = { sink.yield($0.jsonLine()) }
             switch parameters.model.kind {
             case .native(let model):
-                return StreamingRecognizer(model: model, options: DecodingOptions(model.config.decoding), inputRate: format.sampleRate,
+                return StreamingRecognizer(model: model, options: DecodingOptions(model.config.decoding, lm: model.config.lm), inputRate: format.sampleRate,
                                            inputChannels: format.channels, partialInterval: parameters.partials, onResult: onResult)
             case .whisper(let model):
-                return StreamingRecognizer(whisper: model, options: WhisperOptions(model.config.decoding), inputRate: format.sampleRate,
+                return StreamingRecognizer(whisper: model, options: WhisperOptions(model.config), inputRate: format.sampleRate,
                                            inputChannels: format.channels, partialInterval: parameters.partials, onResult: onResult)
             }
         }

@@ -46,18 +46,18 @@ public struct ServedModel: Sendable {
     public func makeTranscriber(segmentSeconds: Double) -> any FileTranscriber {
         switch kind {
         case .native(let model):
-            return Recognizer(model: model, options: DecodingOptions(model.config.decoding),
+            return Recognizer(model: model, options: DecodingOptions(model.config.decoding, lm: model.config.lm),
                               segmenter: Segmenter(maxSeconds: segmentSeconds))
         case .whisper(let model):
-            return WhisperRecognizer(model: model, options: WhisperOptions(model.config.decoding))
+            return WhisperRecognizer(model: model, options: WhisperOptions(model.config))
         }
     }
 
     /// What the JSON transcript records about the decoding.
     public var decodingInfo: DecodingInfo {
         switch kind {
-        case .native(let model): DecodingInfo(model: name, options: DecodingOptions(model.config.decoding))
-        case .whisper(let model): DecodingInfo(model: name, beam: WhisperOptions(model.config.decoding).beam)
+        case .native(let model): DecodingInfo(model: name, options: DecodingOptions(model.config.decoding, lm: model.config.lm))
+        case .whisper(let model): DecodingInfo(model: name, beam: WhisperOptions(model.config).beam)
         }
     }
 }

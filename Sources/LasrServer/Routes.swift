@@ -208,7 +208,7 @@ enum Routes {
     /// Per-request Whisper settings on a worker's recognizer (each request sets them anew).
     static func configure(_ transcriber: any FileTranscriber, temperature: Double, language: String?) {
         guard let whisper = transcriber as? WhisperRecognizer else { return }
-        var options = WhisperOptions(whisper.model.config.decoding)
+        var options = WhisperOptions(whisper.model.config)
         if temperature > 0 {
             // OpenAI: a temperature above 0 is where sampling starts; the fallback continues upward from it.
             options.temperatures = [temperature] + options.temperatures.filter { $0 > temperature }
