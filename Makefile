@@ -89,7 +89,7 @@ $(VENV)/.installed: training/requirements.txt
 _apt_venv:
 	$(call apt_install,python3-venv python3-pip)
 
-swift-test: deps
+swift-test: deps fuzz-seeds
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
@@ -104,7 +104,13 @@ test: test-deps swift-test python-test train-smoke fuzz-smoke
 # its committed corpus; new inputs go to $(RUNS)/fuzz/<target>. `make test` runs
 # them briefly, as a check that they build and their corpora replay cleanly.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+# The audio seeds of the fuzz targets are rendered, not committed: synthetic tones in
+# every container and encoding libsndfile writes (tools/make_fuzz_seeds.py).
+fuzz-seeds: venv
+	@[ -f Tests/Fuzz/corpus/opus/chained.opus ] || $(VENV)/bin/python tools/make_fuzz_seeds.py Tests/Fuzz/corpus
+.PHONY: fuzz-seeds
+
+fuzz: deps fuzz-seeds
 	FUZZ_SECONDS=$(FUZZ_SECONDS) RUNS=$(RUNS) SWIFT=$(SWIFT) tools/fuzz.sh $(FUZZ_TARGETS)
 # Swift's libFuzzer runtime ships with the Linux toolchains only.
 fuzz-smoke:

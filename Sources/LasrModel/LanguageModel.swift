@@ -150,18 +150,4 @@ public final class LanguageModel: @unchecked Sendable {
             return lp
         }
     }
-
-    /// Per-token perplexity of `sentences` (token ids without specials), the end of each
-    /// sentence counted as a token, as the recipe reports it.
-    public func perplexity(_ sentences: [[Int]], sosEos: Int) -> (perplexity: Double, tokens: Int) {
-        var nll = 0.0, count = 0
-        for sentence in sentences where !sentence.isEmpty {
-            let rows = logProbabilities(after: [sosEos] + sentence)
-            for (i, next) in (sentence + [sosEos]).enumerated() {
-                nll -= Double(rows[i][next])
-                count += 1
-            }
-        }
-        return (Foundation.exp(nll / Double(max(count, 1))), count)
-    }
 }

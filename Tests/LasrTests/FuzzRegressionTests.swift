@@ -26,7 +26,7 @@ import Testing
     @Test(arguments: FuzzTarget.allCases)
     func corpusReplays(_ target: FuzzTarget) throws {
         let seeds = Self.inputs("corpus", target)
-        #expect(seeds.count >= 3, "the \(target.rawValue) target needs a seed corpus")
+        #expect(seeds.count >= 3, "the \(target.rawValue) target needs a seed corpus (the audio ones: make fuzz-seeds)")
         for seed in seeds { target.run(try Self.bytes(seed)) }
     }
 

@@ -146,9 +146,11 @@ import Testing
     /// The shipped LM against the recipe (`lasr_train.lm export --fixtures`): the
     /// log-probabilities of a sentence, step by step, computed by PyTorch on the same
     /// float16 weights.
-    @Test func shippedLMMatchesTheRecipe() throws {
+    /// Skipped (not passed) while models/default ships without an LM.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: TestSupport.fixture("lm-parity") + "/lm-parity.safetensors"),
+                   "models/default has no language model yet"))
+    func shippedLMMatchesTheRecipe() throws {
         let fixture = TestSupport.fixture("lm-parity")
-        guard FileManager.default.fileExists(atPath: fixture + "/lm-parity.safetensors") else { return }
         let model = try LasrModel(directory: Self.defaultModel)
         let lm = try #require(model.languageModel, "models/default has LM fixtures but no lm: section")
         let file = try SafeTensorsFile(path: fixture + "/lm-parity.safetensors")
