@@ -103,11 +103,11 @@ private func registry() throws -> ModelRegistry { try ModelRegistry(directories:
     defer { pool.shutdown() }
     let gate = DispatchSemaphore(value: 0)
     // One running (held at the gate), one queued: the third is refused.
-    async let first: Int = pool.run(timeout: 60) { _ in gate.wait(); return 1 }
+    async let first: Int = pool.run(timeout: 300) { _ in gate.wait(); return 1 }
     while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
-    async let second: Int = pool.run(timeout: 60) { _ in 2 }
+    async let second: Int = pool.run(timeout: 300) { _ in 2 }
     while pool.load.queued == 0 { try await Task.sleep(for: .milliseconds(10)) }
-    await #expect(throws: WorkerPool.Refusal.self) { try await pool.run(timeout: 60) { _ in 3 } }
+    await #expect(throws: WorkerPool.Refusal.self) { try await pool.run(timeout: 300) { _ in 3 } }
     gate.signal()
     #expect(try await first == 1)
     #expect(try await second == 2)
@@ -118,10 +118,10 @@ private func registry() throws -> ModelRegistry { try ModelRegistry(directories:
     defer { pool.shutdown() }
     let gate = DispatchSemaphore(value: 0)
     let ran = Counter()
-    async let first: Int = pool.run(timeout: 60) { _ in gate.wait(); return 1 }
+    async let first: Int = pool.run(timeout: 300) { _ in gate.wait(); return 1 }
     while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
     let gone = Disconnection()
-    let waiting = Task { try await pool.run(timeout: 60, abandonWhen: gone) { _ in ran.add(); return 2 } }
+    let waiting = Task { try await pool.run(timeout: 300, abandonWhen: gone) { _ in ran.add(); return 2 } }
     while pool.load.queued == 0 { try await Task.sleep(for: .milliseconds(10)) }
     gone.fire()
     await #expect(throws: CancellationError.self) { try await waiting.value }
@@ -135,7 +135,7 @@ private func registry() throws -> ModelRegistry { try ModelRegistry(directories:
     let pool = WorkerPool(workers: 1, queueLimit: 4)
     defer { pool.shutdown() }
     let gate = DispatchSemaphore(value: 0)
-    async let first: Int = pool.run(timeout: 60) { _ in gate.wait(); return 1 }
+    async let first: Int = pool.run(timeout: 300) { _ in gate.wait(); return 1 }
     while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
     await #expect(throws: WorkerPool.Refusal.timedOut) { try await pool.run(timeout: 0.2) { _ in 2 } }
     gate.signal()
