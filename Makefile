@@ -101,8 +101,9 @@ python-test: test-deps venv
 test: test-deps swift-test python-test train-smoke fuzz-smoke
 
 # libFuzzer targets with AddressSanitizer (docs/fuzzing.md), each run FUZZ_SECONDS on
-# its committed corpus; new inputs go to $(RUNS)/fuzz/<target>. `make test` runs
-# them briefly, as a check that they build and their corpora replay cleanly.
+# its committed corpus; new inputs go to $(RUNS)/fuzz/<target>. `make test` runs each
+# for 3,000 inputs from a fixed seed (seconds), as a check that they build, their
+# corpora replay cleanly and the first mutations find nothing, the same on every run.
 FUZZ_SECONDS ?= 60
 # The audio seeds of the fuzz targets are rendered, not committed: synthetic tones in
 # every container and encoding libsndfile writes (tools/make_fuzz_seeds.py).
@@ -114,7 +115,8 @@ fuzz: deps fuzz-seeds
 	FUZZ_SECONDS=$(FUZZ_SECONDS) RUNS=$(RUNS) SWIFT=$(SWIFT) tools/fuzz.sh $(FUZZ_TARGETS)
 # Swift's libFuzzer runtime ships with the Linux toolchains only.
 fuzz-smoke:
-	@if [ "$$(uname -s)" = Linux ]; then $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5 RUNS=/tmp/lasr-fuzz-smoke; \
+	@if [ "$$(uname -s)" = Linux ]; then rm -rf /tmp/lasr-fuzz-smoke; \
+	  FUZZ_RUNS=3000 $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 RUNS=/tmp/lasr-fuzz-smoke; \
 	else echo "fuzz-smoke: skipped, -sanitize=fuzzer needs a Linux Swift toolchain"; fi
 .PHONY: fuzz-smoke
 

@@ -7,7 +7,10 @@
 #   tools/fuzz.sh [target ...]     (default: all)
 #
 # Environment: FUZZ_SECONDS (60), RUNS (/work/lasr-runs), SWIFT, FUZZ_JOBS (build
-# parallelism; SwiftPM's default when unset), FUZZ_SCRATCH (.build-fuzz), FUZZ_BUILD=0.
+# parallelism; SwiftPM's default when unset), FUZZ_SCRATCH (.build-fuzz), FUZZ_BUILD=0,
+# FUZZ_RUNS (stop after this many inputs, with FUZZ_SEED, default 1: the same inputs on
+# every machine, so that a check in CI fails for the code and not for the draw;
+# FUZZ_SECONDS still bounds the time).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +56,11 @@ for t in $TARGETS; do
   # The findings are seeds too: the fuzzer keeps probing around what once broke.
   seeds=("Tests/Fuzz/corpus/$t")
   [ -d "Tests/Fuzz/findings/$t" ] && seeds+=("Tests/Fuzz/findings/$t")
-  "$SCRATCH/release/fuzz-$t" "$work/corpus" "${seeds[@]}" \
+  bounded=()
+  [ -n "${FUZZ_RUNS:-}" ] && bounded=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  # Swift seeds its Hasher per process: dictionaries would iterate, and cover, differently.
+  [ -n "${FUZZ_RUNS:-}" ] && export SWIFT_DETERMINISTIC_HASHING=1
+  "$SCRATCH/release/fuzz-$t" "$work/corpus" "${seeds[@]}" "${bounded[@]}" \
     -dict="Tests/Fuzz/dict/$t.dict" -max_len="${MAX_LEN[$t]}" -max_total_time="$FUZZ_SECONDS" \
     -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" >"$log" 2>&1
@@ -71,7 +78,7 @@ for t in $TARGETS; do
     grep -E "Test unit written to" "$log" | sed 's/^/  /'
   fi
   summary+=("$(printf '%-11s %6s s  execs %-10s exec/s %-7s cov %-6s ft %-7s corpus %-6s %s' \
-    "$t" "$FUZZ_SECONDS" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result")")
+    "$t" "${FUZZ_RUNS:+≤}$FUZZ_SECONDS" "${execs:-?}" "${speed:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result")")
 done
 printf '%s\n' "${summary[@]}"
 exit $failed
