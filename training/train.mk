@@ -128,6 +128,14 @@ train-smoke: venv
 	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 4 $(SMOKE_SET)
 	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
 	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 8 --resume
+	$(LASR_PY) lasr_train.teacher random --out $(SMOKE_DIR)/teacher
+	$(LASR_PY) lasr_train.teacher cache --teacher $(SMOKE_DIR)/teacher --manifest $(SPEECH)/train.jsonl \
+	  --limit 16 --max-duration 8 --shard-size 8 --layers 1 2 --out $(SMOKE_DIR)/teacher-cache --threads 1
+	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
+	  $(SMOKE_DIR)/cache/synth:1 --out $(SMOKE_DIR)/run-distill --max-steps 4 --teacher-cache $(SMOKE_DIR)/teacher-cache \
+	  $(SMOKE_SET) training.distill.weight=0.5 training.distill.layers=1:1,2:2
+	grep -q "distillation from .*: [1-9][0-9]* of .* training utterances have teacher states" $(SMOKE_DIR)/run-distill/train.log
+	grep -q " distill [0-9]" $(SMOKE_DIR)/run-distill/train.log
 	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures --synth-summary $(SMOKE_DIR)/synth/summary.json
 	grep -q "synthetic speech (.*piper" $(SMOKE_DIR)/model/MODEL_CARD.md

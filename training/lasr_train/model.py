@@ -118,12 +118,20 @@ class Encoder(nn.Module):
                                     for _ in range(a.num_blocks))
         self.norm = nn.LayerNorm(a.d_model, eps=1e-5)
 
-    def forward(self, x, lengths):
+    def forward(self, x, lengths, keep=()):
+        """(H, T' lengths); with `keep` (1-based block numbers) also {block: its output},
+        the last block's taken after the final norm, as the encoder's output."""
         x, out_lengths = self.subsampling(x, lengths)
         mask = length_mask(out_lengths, x.shape[1])
-        for blk in self.blocks:
+        kept = {}
+        for i, blk in enumerate(self.blocks, 1):
             x = blk(x, mask)
-        return self.norm(x), out_lengths
+            if i in keep:
+                kept[i] = x
+        x = self.norm(x)
+        if len(self.blocks) in keep:
+            kept[len(self.blocks)] = x
+        return (x, out_lengths, kept) if keep else (x, out_lengths)
 
 
 class Attention(nn.Module):
@@ -231,8 +239,10 @@ class LasrModel(nn.Module):
         return self.normalizer(feats)
 
     def forward_loss(self, x_norm, lengths, targets, target_lengths, ctc_weight=0.3, label_smoothing=0.1,
-                     already_normalized=True):
-        """Joint loss; `targets` (B, U) padded with -1. Returns (loss, ctc, att, n_tokens).
+                     already_normalized=True, keep_blocks=()):
+        """Joint loss; `targets` (B, U) padded with -1. Returns (loss, ctc, att, n_tokens),
+        and with `keep_blocks` a fifth item: those encoder blocks' outputs and T' lengths
+        ({block: (B, T', d)}, (B,)), for a distillation loss.
 
         With `ctc_weight` 1 the decoder would get no gradient, so it is not run and
         `att` is None: a CTC-only phase trains the encoder at the encoder's cost alone.
@@ -240,7 +250,14 @@ class LasrModel(nn.Module):
         if not already_normalized:
             x_norm = self.normalizer(x_norm)
         x_norm = x_norm * length_mask(lengths, x_norm.shape[1])[..., None]
+        if keep_blocks:
+            enc, enc_len, kept = self.encoder(x_norm, lengths, keep=keep_blocks)
+            loss = self._joint_loss(enc, enc_len, targets, target_lengths, ctc_weight, label_smoothing)
+            return (*loss, (kept, enc_len))
         enc, enc_len = self.encoder(x_norm, lengths)
+        return self._joint_loss(enc, enc_len, targets, target_lengths, ctc_weight, label_smoothing)
+
+    def _joint_loss(self, enc, enc_len, targets, target_lengths, ctc_weight, label_smoothing):
         n_tok = int(target_lengths.sum())
         # CTC
         lp = F.log_softmax(self.ctc(enc), dim=-1).transpose(0, 1)

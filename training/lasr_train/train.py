@@ -43,9 +43,11 @@ from .config import feature_config, load_config, merge
 from .data import (FeatureStore, add_noise, collate, combined_stats, make_batches, noise_profiles,
                    spec_augment)
 from .decode import attention_greedy, ctc_greedy
+from .distill import DistillHeads, distill_loss, parse_layers
 from .evaluate import wer_counts
 from .export import ENGINE_BLOCKS, card_synthetic_speech
 from .model import LasrModel, ModelArgs, count_params, subsampled_lengths
+from .teacher import TeacherStates
 from .text import normalize_text
 from .tokenizer import Tokenizer
 
@@ -315,6 +317,9 @@ def main(argv=None):
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--teacher-cache", default=None, metavar="DIR",
+                    help="a teacher cache (lasr_train.teacher cache): distill its encoder states into the "
+                         "encoder with weight training.distill.weight")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -400,6 +405,30 @@ def main(argv=None):
         model.normalizer.mean.copy_(torch.from_numpy(mean))
         model.normalizer.std.copy_(torch.from_numpy(std))
     say(f"model: {count_params(model)} parameters, args {margs.to_dict()}")
+    # Encoder distillation: the heads (and their optimizer) live beside the model, so
+    # that the export, which writes the model's tensors, never sees them.
+    dcfg = tc.get("distill") or {}
+    distill_weight = float(dcfg.get("weight", 0.0))
+    teacher, heads, heads_opt = None, None, None
+    if a.teacher_cache:
+        if distill_weight <= 0:
+            raise SystemExit("--teacher-cache needs training.distill.weight > 0 (e.g. --set training.distill.weight=0.5)")
+        teacher = TeacherStates(a.teacher_cache)
+        layers = parse_layers(dcfg.get("layers", {margs.num_blocks: teacher.meta["layers"][-1]}))
+        missing = sorted(set(layers.values()) - set(teacher.meta["layers"]))
+        if missing:
+            raise SystemExit(f"training.distill.layers asks for teacher layers {missing}; {a.teacher_cache} "
+                             f"holds {teacher.meta['layers']}")
+        if not all(1 <= b <= margs.num_blocks for b in layers):
+            raise SystemExit(f"training.distill.layers: student blocks are 1…{margs.num_blocks}, got {sorted(layers)}")
+        heads = DistillHeads(layers, margs.d_model, int(teacher.meta["state_dim"]))
+        heads_opt = torch.optim.Adam(heads.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9)
+        if resume and ck.get("distill_heads") is not None:
+            heads.load_state_dict(ck["distill_heads"])
+            heads_opt.load_state_dict(ck["distill_optimizer"])
+        covered = sum(1 for _, _, per_speed, _ in data.items if next(iter(per_speed.values()))["id"] in teacher)
+        say(f"distillation from {a.teacher_cache} ({teacher.meta['teacher']}, layers {layers}, weight "
+            f"{distill_weight}): {covered} of {len(data.items)} training utterances have teacher states")
     fcfg = feature_config(cfg)
     noises = noise_profiles(fcfg)
     aug = tc["augment"]
@@ -409,7 +438,9 @@ def main(argv=None):
         save_checkpoint(path, model_args=margs.to_dict(), config=cfg, model=model.state_dict(),
                         optimizer=opt.state_dict(), step=step, epoch=epoch, batch_pos=batch_pos,
                         best=best if extra_best is None else extra_best, audio_seconds=audio_seconds,
-                        rng=rng_state(), tokens=tok.pieces, init=init)
+                        rng=rng_state(), tokens=tok.pieces, init=init,
+                        distill_heads=heads.state_dict() if heads else None,
+                        distill_optimizer=heads_opt.state_dict() if heads_opt else None)
 
     def evaluate_dev():
         nonlocal best
@@ -444,7 +475,7 @@ def main(argv=None):
         if batch_pos == 0:
             say(f"epoch {epoch}: {len(entries)} utterances, {len(batches)} batches, "
                 f"{sum(e[1]['frames'] for e in entries) / 360000:.1f} h")
-        agg = [0.0, 0.0, 0.0, 0]
+        agg = [0.0, 0.0, 0.0, 0, 0.0]
         while batch_pos < len(batches):
             b = batches[batch_pos]
             g_np = np.random.default_rng([seed, epoch, batch_pos, 1])
@@ -467,12 +498,30 @@ def main(argv=None):
             lr = lr_at(step + 1, tc["lr"], tc["warmup_steps"], tc.get("cooldown_start"), tc.get("cooldown_steps", 0))
             for pg in opt.param_groups:
                 pg["lr"] = lr
-            loss, lc, la, _ = model.forward_loss(x, lengths, y, yl, tc["ctc_weight"], tc["label_smoothing"])
+            if heads is not None:
+                wanted = sorted(set(heads.layers.values()))
+                targets = []
+                for i in b:
+                    uid = entries[i][1]["id"]
+                    targets.append({l: teacher.states(uid, l) for l in wanted} if uid in teacher else None)
+                loss, lc, la, _, (kept, enc_len) = model.forward_loss(
+                    x, lengths, y, yl, tc["ctc_weight"], tc["label_smoothing"], keep_blocks=tuple(heads.layers))
+                ld, _ = distill_loss(kept, enc_len, targets, heads, float(dcfg.get("cosine", 1.0)))
+                loss = loss + distill_weight * ld
+                agg[4] += float(ld.detach())
+                heads_opt.zero_grad(set_to_none=True)
+                for pg in heads_opt.param_groups:
+                    pg["lr"] = lr
+            else:
+                loss, lc, la, _ = model.forward_loss(x, lengths, y, yl, tc["ctc_weight"], tc["label_smoothing"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gn = torch.nn.utils.clip_grad_norm_(model.parameters(), tc["grad_clip"])
             if torch.isfinite(gn):
                 opt.step()
+                if heads_opt is not None:
+                    torch.nn.utils.clip_grad_norm_(heads.parameters(), tc["grad_clip"])
+                    heads_opt.step()
             step += 1
             batch_pos += 1
             audio_seconds += float(lengths.sum()) / 100.0
@@ -483,10 +532,12 @@ def main(argv=None):
             if step % tc["log_every"] == 0:
                 el = time.time() - t_start
                 speed = (audio_seconds - secs_start) / 3600 / (el / 3600) if el > 0 else 0
+                distilled = f" distill {agg[4] / agg[3]:.3f}" if heads is not None else ""
                 say(f"step {step} ep {epoch} {batch_pos}/{len(batches)} loss {agg[0] / agg[3]:.3f} "
-                    f"ctc {agg[1] / agg[3]:.3f} att {agg[2] / agg[3]:.3f}{' (not trained)' if math.isnan(agg[2]) else ''} lr {lr:.2e} gnorm {float(gn):.2f} "
+                    f"ctc {agg[1] / agg[3]:.3f} att {agg[2] / agg[3]:.3f}{' (not trained)' if math.isnan(agg[2]) else ''}"
+                    f"{distilled} lr {lr:.2e} gnorm {float(gn):.2f} "
                     f"audio {audio_seconds / 3600:.2f} h, {speed:.0f} h audio/h wall")
-                agg = [0.0, 0.0, 0.0, 0]
+                agg = [0.0, 0.0, 0.0, 0, 0.0]
             if tc.get("eval_every") and step % tc["eval_every"] == 0:
                 evaluate_dev()
             if time.time() - last_ckpt > tc["checkpoint_minutes"] * 60:
