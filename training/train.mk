@@ -3,6 +3,7 @@
 #                      calibration -> promotion if the engine scores it better (resumable)
 #   make train-smoke   a few steps on ~30 utterances with a tiny model, into a temp dir (< 5 min)
 #   make train-lm      the language model of models/default (resumable; see train-lm below)
+#   make train-teacher Whisper's encoder states and transcripts for distillation (resumable)
 # Every step skips what is already done, so re-running `make train` continues the run.
 
 VENV ?= .venv
@@ -40,7 +41,7 @@ PROMPTS := $(SPEECH)/text/ljspeech-sentences.txt
 # the set models/default was trained on; festival and piper joined the recipe after it.
 SYNTH_MIX ?= espeak:3,flite:1
 
-.PHONY: train train-smoke train-data train-average train-export train-lm
+.PHONY: train train-smoke train-data train-average train-export train-lm train-teacher
 
 # The language model of MODEL_OUT (lasr_train.lm), trained on the public-domain books and
 # the LJ Speech sentences, into a run directory named by the vocabulary's CRC-32: a new
@@ -60,6 +61,25 @@ train-lm: venv
 	$(LASR_PY) lasr_train.lm export --checkpoint $(LM_RUN)/run/last.pt --model $(MODEL_OUT) --fixtures $(LM_FIXTURES) \
 	  --weight $(LM_WEIGHT) --length-bonus $(LM_BONUS)
 	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(LM_RUN)/run/last.pt --data $(LM_RUN)/data
+
+# The teacher (training/README.md, "The teacher"): Whisper run once over every real
+# recording, transcribed or not, into TEACHER_CACHE (pooled encoder states of
+# TEACHER_LAYERS, and transcripts of the English unlabeled audio); resumable, so an
+# interrupted pass goes on where it stopped. TEACHER is installed on first use.
+# Then the confident transcripts become a manifest (selected.jsonl) and a feature cache.
+TEACHER ?= models/whisper-tiny.en
+TEACHER_LAYERS ?= 2 4
+TEACHER_CACHE ?= $(RUNS)/teacher/$(notdir $(TEACHER))
+train-teacher: venv
+	[ -f $(TEACHER)/model.safetensors ] || { $(SWIFT) build -c release --product lasr $(RELEASE_FLAGS) && \
+	  $(LASR) models install $(notdir $(TEACHER)); }
+	$(LASR_PY) lasr_train.teacher cache --teacher $(TEACHER) --manifest $(SPEECH)/train.jsonl $(SPEECH)/extra.jsonl \
+	  $(SPEECH)/unlabeled.jsonl --layers $(TEACHER_LAYERS) --out $(TEACHER_CACHE) --threads $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.teacher select --cache $(TEACHER_CACHE) --out $(TEACHER_CACHE)/selected.jsonl
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(TEACHER_CACHE)/selected.jsonl \
+	  --out $(RUNS)/cache/teacher-text --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/extra.jsonl \
+	  --out $(RUNS)/cache/extra --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
 
 train: train-data
 	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
@@ -130,11 +150,17 @@ train-smoke: venv
 	  $(SMOKE_DIR)/cache/synth:1 --dev-cache $(SMOKE_DIR)/cache/dev --out $(SMOKE_DIR)/run --max-steps 8 --resume
 	$(LASR_PY) lasr_train.teacher random --out $(SMOKE_DIR)/teacher
 	$(LASR_PY) lasr_train.teacher cache --teacher $(SMOKE_DIR)/teacher --manifest $(SPEECH)/train.jsonl \
-	  --limit 16 --max-duration 8 --shard-size 8 --layers 1 2 --out $(SMOKE_DIR)/teacher-cache --threads 1
+	  $(SPEECH)/unlabeled.jsonl --limit 16 --max-duration 8 --shard-size 8 --layers 1 2 --out $(SMOKE_DIR)/teacher-cache \
+	  --threads 1
+	$(LASR_PY) lasr_train.teacher select --cache $(SMOKE_DIR)/teacher-cache --out $(SMOKE_DIR)/teacher-text.jsonl \
+	  --min-avg-logprob -1000 --max-no-speech 1 --min-words 1
+	$(LASR_PY) lasr_train.data --manifests $(SPEECH)/unlabeled.jsonl --unlabeled --out $(SMOKE_DIR)/cache/unlabeled \
+	  --limit 16 --max-duration 8 --jobs 1
 	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
-	  $(SMOKE_DIR)/cache/synth:1 --out $(SMOKE_DIR)/run-distill --max-steps 4 --teacher-cache $(SMOKE_DIR)/teacher-cache \
-	  $(SMOKE_SET) training.distill.weight=0.5 training.distill.layers=1:1,2:2
-	grep -q "distillation from .*: [1-9][0-9]* of .* training utterances have teacher states" $(SMOKE_DIR)/run-distill/train.log
+	  $(SMOKE_DIR)/cache/synth:1 --out $(SMOKE_DIR)/run-distill --max-steps 6 --teacher-cache $(SMOKE_DIR)/teacher-cache \
+	  --distill-cache $(SMOKE_DIR)/cache/unlabeled:1 $(SMOKE_SET) training.distill.weight=0.5 training.distill.layers=1:1,2:2
+	grep -q "distillation from .*: [1-9][0-9]* of .* training utterances have teacher states, and 16 without" \
+	  $(SMOKE_DIR)/run-distill/train.log
 	grep -q " distill [0-9]" $(SMOKE_DIR)/run-distill/train.log
 	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures --synth-summary $(SMOKE_DIR)/synth/summary.json

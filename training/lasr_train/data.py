@@ -68,12 +68,13 @@ def _compute_shard(job):
 
 
 def build_cache(manifests: list[str], out_dir: str | Path, fcfg: FeatureConfig, speeds=(1.0,),
-                jobs: int = 2, limit: int = 0, max_duration: float = 0.0) -> None:
-    """Compute (or complete: existing shards are kept) the cache of one set."""
+                jobs: int = 2, limit: int = 0, max_duration: float = 0.0, unlabeled: bool = False) -> None:
+    """Compute (or complete: existing shards are kept) the cache of one set; `unlabeled`
+    admits utterances without a transcript (for distillation only)."""
     out = Path(out_dir)
     utts = []
     for m in manifests:
-        utts += [u.__dict__ for u in read_manifest(m)]
+        utts += [u.__dict__ for u in read_manifest(m, require_text=not unlabeled)]
     if max_duration:
         utts = [u for u in utts if u["duration"] <= max_duration]
     if limit:
@@ -235,10 +236,12 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--max-duration", type=float, default=0.0)
+    ap.add_argument("--unlabeled", action="store_true",
+                    help="admit lines without text (audio for distillation only: lasr_train.train --distill-cache)")
     a = ap.parse_args(argv)
     cfg = load_config(a.config) if a.config else load_config()
     t0 = time.time()
-    build_cache(a.manifests, a.out, feature_config(cfg), a.speeds, a.jobs, a.limit, a.max_duration)
+    build_cache(a.manifests, a.out, feature_config(cfg), a.speeds, a.jobs, a.limit, a.max_duration, a.unlabeled)
     print(f"cache {a.out} ready ({time.time() - t0:.0f} s)")
 
 

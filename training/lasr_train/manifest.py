@@ -21,8 +21,10 @@ class Utterance:
     words: list = field(default_factory=list)
 
 
-def read_manifest(path: str | Path, corpora: list[str] | None = None, limit: int = 0) -> list[Utterance]:
-    """Utterances of a manifest, optionally only some corpora and only the first `limit`."""
+def read_manifest(path: str | Path, corpora: list[str] | None = None, limit: int = 0,
+                  require_text: bool = True) -> list[Utterance]:
+    """Utterances of a manifest, optionally only some corpora and only the first `limit`;
+    with `require_text` False, lines without a transcript (unlabeled audio) read as text ""."""
     path = Path(path)
     root = path.parent
     out = []
@@ -35,14 +37,14 @@ def read_manifest(path: str | Path, corpora: list[str] | None = None, limit: int
                 d = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path}:{n}: bad JSON: {e}") from None
-            missing = {"id", "audio", "duration", "text"} - set(d)
+            missing = ({"id", "audio", "duration"} | ({"text"} if require_text else set())) - set(d)
             if missing:
                 raise ValueError(f"{path}:{n}: missing fields {sorted(missing)}")
             if corpora and d.get("corpus") not in corpora:
                 continue
             audio = Path(d["audio"])
             out.append(Utterance(id=d["id"], path=str(audio if audio.is_absolute() else root / audio),
-                                 duration=float(d["duration"]), text=d["text"],
+                                 duration=float(d["duration"]), text=d.get("text", ""),
                                  speaker=str(d.get("speaker", "")), corpus=d.get("corpus", ""),
                                  words=d.get("words", [])))
             if limit and len(out) >= limit:

@@ -74,16 +74,20 @@ class SelfOrCrossAttention(nn.Module):
         self.value = nn.Linear(d, d)
         self.out = nn.Linear(d, d)
 
-    def forward(self, x, source=None, causal: bool = False):
-        source = x if source is None else source
+    def split(self, y):
+        b, _, d = y.shape
+        return y.view(b, -1, self.heads, d // self.heads).transpose(1, 2)
+
+    def keys_values(self, source):
+        """The keys and values of `source`, once per utterance for cross-attention."""
+        return self.split(self.key(source)), self.split(self.value(source))
+
+    def forward(self, x, source=None, causal: bool = False, kv=None):
         b, t, d = x.shape
-        h = self.heads
-
-        def split(y):
-            return y.view(b, -1, h, d // h).transpose(1, 2)
-
-        q, k, v = split(self.query(x)), split(self.key(source)), split(self.value(source))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        k, v = kv if kv is not None else self.keys_values(x if source is None else source)
+        # A causal mask of t queries over as many keys; a query block shorter than the keys
+        # (one new token over cached ones) is never asked for here.
+        y = F.scaled_dot_product_attention(self.split(self.query(x)), k, v, is_causal=causal and t > 1)
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -99,10 +103,10 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
         self.mlp_ln = nn.LayerNorm(d)
 
-    def forward(self, x, audio=None, causal: bool = False):
+    def forward(self, x, audio=None, causal: bool = False, cross_kv=None):
         x = x + self.attn(self.attn_ln(x), causal=causal)
         if self.cross_attn is not None:
-            x = x + self.cross_attn(self.cross_attn_ln(x), audio)
+            x = x + self.cross_attn(self.cross_attn_ln(x), audio, kv=cross_kv)
         return x + self.mlp(self.mlp_ln(x))
 
 
@@ -145,11 +149,17 @@ class TextDecoder(nn.Module):
         self.blocks = nn.ModuleList(Block(d, dims.n_text_head, cross=True) for _ in range(dims.n_text_layer))
         self.ln = nn.LayerNorm(d)
 
-    def forward(self, tokens: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities of the next token at every position, (B, T, n_vocab)."""
+    def cross_keys_values(self, audio: torch.Tensor) -> list:
+        return [block.cross_attn.keys_values(audio) for block in self.blocks]
+
+    def forward(self, tokens: torch.Tensor, audio: torch.Tensor, cross_kv: list | None = None,
+                positions: slice | None = None) -> torch.Tensor:
+        """Log-probabilities of the next token at `positions` (default: every one), (B, T, n_vocab).
+        `cross_kv` (from `cross_keys_values`) spares recomputing the audio's keys and values."""
         x = self.token_embedding(tokens) + self.positional_embedding[: tokens.shape[1]]
-        for block in self.blocks:
-            x = block(x, audio, causal=True)
+        for i, block in enumerate(self.blocks):
+            x = block(x, audio, causal=True, cross_kv=cross_kv[i] if cross_kv else None)
+        x = x if positions is None else x[:, positions]
         logits = self.ln(x) @ self.token_embedding.weight.T
         return F.log_softmax(logits.float(), dim=-1)
 
@@ -267,8 +277,10 @@ class Teacher(nn.Module):
         total, no_speech = 0.0, 0.0
         out: list[int] = []
         logprobs: list[float] = []
+        cross = self.decoder.cross_keys_values(audio)
         for step in range(limit):
-            logp = self.decoder(torch.tensor([tokens]), audio)[0]
+            # The first pass also reads the no-speech probability after the start token.
+            logp = self.decoder(torch.tensor([tokens]), audio, cross, positions=None if step == 0 else slice(-1, None))[0]
             if step == 0:
                 no_speech = float(logp[0, self.special["no_speech"]].exp())
             row = logp[-1].clone()
@@ -341,7 +353,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
             if "id" not in d or "audio" not in d:
                 raise ValueError(f"{path}:{n}: needs id and audio")
             audio = Path(d["audio"])
-            d["path"] = str(audio if audio.is_absolute() else path.parent / audio)
+            d["path"] = str(audio if audio.is_absolute() else path.parent.resolve() / audio)
             out.append(d)
     return out
 
@@ -353,11 +365,12 @@ def cache(args) -> None:
     bad = [l for l in layers if not 1 <= l <= teacher.dims.n_audio_layer]
     if bad:
         raise SystemExit(f"--layers {bad}: {teacher.directory.name} has layers 1…{teacher.dims.n_audio_layer}")
-    utts = [u for m in args.manifest for u in read_jsonl(m)]
-    if args.max_duration:   # the same selection as lasr_train.data's --max-duration and --limit
-        utts = [u for u in utts if float(u.get("duration", 0)) <= args.max_duration]
-    if args.limit:
-        utts = utts[: args.limit]
+    utts = []
+    for m in args.manifest:   # per manifest, the selection lasr_train.data's --max-duration and --limit make
+        some = read_jsonl(m)
+        if args.max_duration:
+            some = [u for u in some if float(u.get("duration", 0)) <= args.max_duration]
+        utts += some[: args.limit or None]
     seen = set()
     for u in utts:
         if u["id"] in seen:
@@ -485,6 +498,26 @@ def make_random_teacher(directory: str | Path, seed: int = 0, state: int = 32, l
     return directory
 
 
+def select(transcripts: str | Path, out: str | Path, min_avg_logprob: float, max_no_speech: float,
+           min_words: int = 1) -> tuple[int, int]:
+    """Teacher transcripts confident enough to train on (sequence-level distillation,
+    Kim & Rush 2016), as a manifest `lasr_train.data` caches: the average token
+    log-probability at least `min_avg_logprob` and the no-speech probability at most
+    `max_no_speech` (the two tests openai-whisper's `transcribe` falls back on), and at
+    least `min_words` words. Returns (kept, read)."""
+    kept, read = [], 0
+    for line in Path(transcripts).read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        read += 1
+        if (d["avg_logprob"] >= min_avg_logprob and d["no_speech_prob"] <= max_no_speech
+                and len(d["text"].split()) >= min_words):
+            kept.append({k: d[k] for k in ("id", "audio", "duration", "text", "speaker", "corpus")}
+                        | {"teacher_avg_logprob": d["avg_logprob"]})
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text("".join(json.dumps(d) + "\n" for d in kept), encoding="utf-8")
+    return len(kept), read
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="python -m lasr_train.teacher", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -496,7 +529,7 @@ def main(argv=None) -> None:
     c.add_argument("--transcribe", nargs="*", default=["en"], help="languages to transcribe (none: states only)")
     c.add_argument("--shard-size", type=int, default=64)
     c.add_argument("--batch", type=int, default=4)
-    c.add_argument("--limit", type=int, default=0, help="only the first N utterances (smoke runs)")
+    c.add_argument("--limit", type=int, default=0, help="only the first N utterances of each manifest (smoke runs)")
     c.add_argument("--max-duration", type=float, default=0.0, help="only utterances this short (smoke runs)")
     c.add_argument("--threads", type=int, default=2)
     r = sub.add_parser("random", help="write a Whisper directory with tiny random weights (smoke runs)")
@@ -506,9 +539,19 @@ def main(argv=None) -> None:
     t.add_argument("--teacher", required=True)
     t.add_argument("files", nargs="+")
     t.add_argument("--language", default="en")
+    s = sub.add_parser("select", help="the confident teacher transcripts as a training manifest")
+    s.add_argument("--cache", required=True, help="a teacher cache (its transcripts.jsonl)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--min-avg-logprob", type=float, default=-0.5)
+    s.add_argument("--max-no-speech", type=float, default=0.3)
+    s.add_argument("--min-words", type=int, default=2)
     args = ap.parse_args(argv)
     if args.command == "cache":
         cache(args)
+    elif args.command == "select":
+        kept, read = select(Path(args.cache) / "transcripts.jsonl", args.out, args.min_avg_logprob,
+                            args.max_no_speech, args.min_words)
+        print(f"{args.out}: {kept} of {read} teacher transcripts")
     elif args.command == "random":
         print(make_random_teacher(args.out, args.seed))
     else:

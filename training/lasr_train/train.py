@@ -46,7 +46,7 @@ from .decode import attention_greedy, ctc_greedy
 from .distill import DistillHeads, distill_loss, parse_layers
 from .evaluate import wer_counts
 from .export import ENGINE_BLOCKS, card_synthetic_speech
-from .model import LasrModel, ModelArgs, count_params, subsampled_lengths
+from .model import LasrModel, ModelArgs, count_params, length_mask, subsampled_lengths
 from .teacher import TeacherStates
 from .text import normalize_text
 from .tokenizer import Tokenizer
@@ -222,16 +222,27 @@ def set_rng_state(s):
 
 
 class TrainData:
-    """Items of all training sets, tokenized and filtered."""
+    """Items of all training sets, tokenized and filtered.
 
-    def __init__(self, sets, tokenizer, max_frames_utt):
+    `unlabeled` sets (DIR, R) hold audio without transcripts, for distillation only:
+    their items have tokens None and are kept only where `has_teacher(id)`."""
+
+    def __init__(self, sets, tokenizer, max_frames_utt, unlabeled=(), has_teacher=None):
         self.stores = []
-        self.items = []          # (store, repeat-weight, {speed: utt}, tokens)
+        self.items = []          # (store, repeat-weight, {speed: utt}, tokens or None)
         self.skipped = 0
-        for si, (path, rep) in enumerate(sets):
+        for si, (path, rep) in enumerate(list(sets) + list(unlabeled)):
             st = FeatureStore(path)
             self.stores.append(st)
             by_id = {sp: {u["id"]: u for u in st.utts[sp]} for sp in st.speeds}
+            if si >= len(sets):
+                for u in st.utts[1.0]:
+                    per_speed = {sp: by_id[sp][u["id"]] for sp in st.speeds if u["id"] in by_id[sp]}
+                    if has_teacher(u["id"]) and all(v["frames"] <= max_frames_utt for v in per_speed.values()):
+                        self.items.append((si, rep, per_speed, None))
+                    else:
+                        self.skipped += 1
+                continue
             for u in st.utts[1.0]:
                 toks = tokenizer.encode(normalize_text(u["text"]))
                 per_speed = {sp: by_id[sp][u["id"]] for sp in st.speeds if u["id"] in by_id[sp]}
@@ -252,7 +263,16 @@ class TrainData:
                 sp = speeds[int(rng.integers(len(speeds)))]
                 entries.append((si, per_speed[sp], toks))
         lengths = [e[1]["frames"] for e in entries]
-        batches = make_batches(lengths, max_frames, max_batch, rng)
+        unlabeled = [i for i, e in enumerate(entries) if e[2] is None]
+        if not unlabeled:
+            batches = make_batches(lengths, max_frames, max_batch, rng)
+        else:   # a batch is all transcribed or all distillation-only
+            labeled = [i for i, e in enumerate(entries) if e[2] is not None]
+            batches = [[labeled[k] for k in b] for b in make_batches([lengths[i] for i in labeled], max_frames,
+                                                                     max_batch, rng)]
+            batches += [[unlabeled[k] for k in b] for b in make_batches([lengths[i] for i in unlabeled], max_frames,
+                                                                        max_batch, rng)]
+            batches = [batches[i] for i in rng.permutation(len(batches))]
         if sortagrad:   # first epoch: short utterances first (helps the attention decoder start)
             batches.sort(key=lambda b: max(lengths[i] for i in b))
         return entries, batches
@@ -317,6 +337,9 @@ def main(argv=None):
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--distill-cache", nargs="*", default=[], metavar="DIR:R",
+                    help="cached sets without transcripts (lasr_train.data --unlabeled), listed R times an "
+                         "epoch for the distillation loss alone; needs --teacher-cache")
     ap.add_argument("--teacher-cache", default=None, metavar="DIR",
                     help="a teacher cache (lasr_train.teacher cache): distill its encoder states into the "
                          "encoder with weight training.distill.weight")
@@ -352,7 +375,11 @@ def main(argv=None):
 
     tok = Tokenizer.load(a.tokens or a.init_model)
     sets = parse_sets(a.train_cache)
-    data = TrainData(sets, tok, int(tc["max_utterance_seconds"] * 100))
+    if a.distill_cache and not a.teacher_cache:
+        raise SystemExit("--distill-cache needs --teacher-cache: its audio has no transcripts to learn from")
+    teacher = TeacherStates(a.teacher_cache) if a.teacher_cache else None
+    data = TrainData(sets, tok, int(tc["max_utterance_seconds"] * 100), parse_sets(a.distill_cache),
+                     has_teacher=lambda uid: uid in teacher)
     say(f"train items: {len(data.items)} (skipped {data.skipped}) from {sets}")
     dev_store = FeatureStore(a.dev_cache) if a.dev_cache else None
     dev_utts = dev_subset(dev_store, tc.get("dev_subset_per_corpus", 60), tok) if dev_store else []
@@ -409,11 +436,10 @@ def main(argv=None):
     # that the export, which writes the model's tensors, never sees them.
     dcfg = tc.get("distill") or {}
     distill_weight = float(dcfg.get("weight", 0.0))
-    teacher, heads, heads_opt = None, None, None
+    heads, heads_opt = None, None
     if a.teacher_cache:
         if distill_weight <= 0:
             raise SystemExit("--teacher-cache needs training.distill.weight > 0 (e.g. --set training.distill.weight=0.5)")
-        teacher = TeacherStates(a.teacher_cache)
         layers = parse_layers(dcfg.get("layers", {margs.num_blocks: teacher.meta["layers"][-1]}))
         missing = sorted(set(layers.values()) - set(teacher.meta["layers"]))
         if missing:
@@ -426,9 +452,12 @@ def main(argv=None):
         if resume and ck.get("distill_heads") is not None:
             heads.load_state_dict(ck["distill_heads"])
             heads_opt.load_state_dict(ck["distill_optimizer"])
-        covered = sum(1 for _, _, per_speed, _ in data.items if next(iter(per_speed.values()))["id"] in teacher)
+        covered = sum(1 for _, _, per_speed, t in data.items
+                      if t is not None and next(iter(per_speed.values()))["id"] in teacher)
+        untranscribed = sum(1 for item in data.items if item[3] is None)
         say(f"distillation from {a.teacher_cache} ({teacher.meta['teacher']}, layers {layers}, weight "
-            f"{distill_weight}): {covered} of {len(data.items)} training utterances have teacher states")
+            f"{distill_weight}): {covered} of {len(data.items) - untranscribed} training utterances have teacher "
+            f"states, and {untranscribed} without transcripts learn from them alone")
     fcfg = feature_config(cfg)
     noises = noise_profiles(fcfg)
     aug = tc["augment"]
@@ -475,7 +504,7 @@ def main(argv=None):
         if batch_pos == 0:
             say(f"epoch {epoch}: {len(entries)} utterances, {len(batches)} batches, "
                 f"{sum(e[1]['frames'] for e in entries) / 360000:.1f} h")
-        agg = [0.0, 0.0, 0.0, 0, 0.0]
+        agg = [0.0, 0.0, 0.0, 0, 0.0, 0]
         while batch_pos < len(batches):
             b = batches[batch_pos]
             g_np = np.random.default_rng([seed, epoch, batch_pos, 1])
@@ -489,7 +518,8 @@ def main(argv=None):
                                   float(g_np.uniform(*aug["noise_snr_db"])), g_np)
                 feats.append(f)
                 toks.append(t)
-            x, lengths, y, yl = collate(feats, toks)
+            distill_only = toks[0] is None
+            x, lengths, y, yl = collate(feats, [[] for _ in toks] if distill_only else toks)
             x = model.normalizer(x)
             if aug["specaugment"]:
                 for k in range(len(b)):
@@ -504,10 +534,16 @@ def main(argv=None):
                 for i in b:
                     uid = entries[i][1]["id"]
                     targets.append({l: teacher.states(uid, l) for l in wanted} if uid in teacher else None)
-                loss, lc, la, _, (kept, enc_len) = model.forward_loss(
-                    x, lengths, y, yl, tc["ctc_weight"], tc["label_smoothing"], keep_blocks=tuple(heads.layers))
-                ld, _ = distill_loss(kept, enc_len, targets, heads, float(dcfg.get("cosine", 1.0)))
-                loss = loss + distill_weight * ld
+                if distill_only:   # the encoder alone, for the distillation loss alone
+                    masked = x * length_mask(lengths, x.shape[1])[..., None]
+                    _, enc_len, kept = model.encoder(masked, lengths, keep=tuple(heads.layers))
+                    ld, _ = distill_loss(kept, enc_len, targets, heads, float(dcfg.get("cosine", 1.0)))
+                    loss, lc, la = distill_weight * ld, torch.tensor(math.nan), torch.tensor(math.nan)
+                else:
+                    loss, lc, la, _, (kept, enc_len) = model.forward_loss(
+                        x, lengths, y, yl, tc["ctc_weight"], tc["label_smoothing"], keep_blocks=tuple(heads.layers))
+                    ld, _ = distill_loss(kept, enc_len, targets, heads, float(dcfg.get("cosine", 1.0)))
+                    loss = loss + distill_weight * ld
                 agg[4] += float(ld.detach())
                 heads_opt.zero_grad(set_to_none=True)
                 for pg in heads_opt.param_groups:
@@ -525,19 +561,22 @@ def main(argv=None):
             step += 1
             batch_pos += 1
             audio_seconds += float(lengths.sum()) / 100.0
-            agg[0] += float(loss.detach())
-            agg[1] += float(lc.detach())
-            agg[2] += float(la.detach()) if la is not None else math.nan
-            agg[3] += 1
+            if not distill_only:   # the log's loss, CTC and attention are those of transcribed batches
+                agg[0] += float(loss.detach())
+                agg[1] += float(lc.detach())
+                agg[2] += float(la.detach()) if la is not None else math.nan
+                agg[3] += 1
+            agg[5] += 1
             if step % tc["log_every"] == 0:
                 el = time.time() - t_start
                 speed = (audio_seconds - secs_start) / 3600 / (el / 3600) if el > 0 else 0
-                distilled = f" distill {agg[4] / agg[3]:.3f}" if heads is not None else ""
-                say(f"step {step} ep {epoch} {batch_pos}/{len(batches)} loss {agg[0] / agg[3]:.3f} "
-                    f"ctc {agg[1] / agg[3]:.3f} att {agg[2] / agg[3]:.3f}{' (not trained)' if math.isnan(agg[2]) else ''}"
+                distilled = f" distill {agg[4] / agg[5]:.3f}" if heads is not None else ""
+                n = max(agg[3], 1)
+                say(f"step {step} ep {epoch} {batch_pos}/{len(batches)} loss {agg[0] / n:.3f} "
+                    f"ctc {agg[1] / n:.3f} att {agg[2] / n:.3f}{' (not trained)' if math.isnan(agg[2]) else ''}"
                     f"{distilled} lr {lr:.2e} gnorm {float(gn):.2f} "
                     f"audio {audio_seconds / 3600:.2f} h, {speed:.0f} h audio/h wall")
-                agg = [0.0, 0.0, 0.0, 0, 0.0]
+                agg = [0.0, 0.0, 0.0, 0, 0.0, 0]
             if tc.get("eval_every") and step % tc["eval_every"] == 0:
                 evaluate_dev()
             if time.time() - last_ckpt > tc["checkpoint_minutes"] * 60:

@@ -14,7 +14,7 @@ import torch
 
 from lasr_train.audio import load_audio
 from lasr_train.teacher import (Teacher, TeacherStates, _byte_decoder, cache, main, make_random_teacher,
-                                pool_to_student)
+                                pool_to_student, select)
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIO = sorted((ROOT / "audio").glob("*.wav"))
@@ -90,6 +90,12 @@ def test_cache_resumes_to_the_same_bytes(tmp_path):
     for p in sorted((tmp_path / "a").glob("states-*.safetensors")):
         assert p.read_bytes() == (tmp_path / "b" / p.name).read_bytes(), p.name
     assert (tmp_path / "b/transcripts.jsonl").read_text().splitlines() == lines
+    # The transcripts become a manifest by their confidence.
+    kept, read = select(tmp_path / "a/transcripts.jsonl", tmp_path / "sel.jsonl", -1e9, 1.0, min_words=0)
+    assert kept == read == len(lines)
+    first = json.loads((tmp_path / "sel.jsonl").read_text().splitlines()[0])
+    assert Path(first["audio"]).is_absolute() and {"id", "duration", "text"} <= set(first)
+    assert select(tmp_path / "a/transcripts.jsonl", tmp_path / "none.jsonl", 1.0, 1.0) == (0, len(lines))
     # Other settings into the same folder are refused, not mixed.
     with pytest.raises(SystemExit, match="other settings"):
         main(args[:-2] + ["2", "--out", str(tmp_path / "a")])
