@@ -30,6 +30,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -68,7 +69,8 @@ def parse_overrides(items):
         parts = key.split(".")
         for p in parts[:-1]:
             d = d.setdefault(p, {})
-        d[parts[-1]] = yaml.safe_load(val)
+        # YAML 1.1 reads "2:3" as the sexagesimal number 123; a layer map stays text.
+        d[parts[-1]] = val if re.fullmatch(r"[0-9:,\s]*:[0-9:,\s]*", val) else yaml.safe_load(val)
     return over
 
 
@@ -447,7 +449,11 @@ def main(argv=None):
                              f"holds {teacher.meta['layers']}")
         if not all(1 <= b <= margs.num_blocks for b in layers):
             raise SystemExit(f"training.distill.layers: student blocks are 1…{margs.num_blocks}, got {sorted(layers)}")
-        heads = DistillHeads(layers, margs.d_model, int(teacher.meta["state_dim"]))
+        # Their own seed, outside the run's random stream: a resumed run, which restores
+        # that stream before building them, then draws what the uninterrupted run drew.
+        with torch.random.fork_rng():
+            torch.manual_seed(seed + 1)
+            heads = DistillHeads(layers, margs.d_model, int(teacher.meta["state_dim"]))
         heads_opt = torch.optim.Adam(heads.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9)
         if resume and ck.get("distill_heads") is not None:
             heads.load_state_dict(ck["distill_heads"])

@@ -236,3 +236,47 @@ def test_grown_blocks_keep_the_trained_ones_in_order_first_and_last_in_place():
     assert pos[0] == 0 and pos[-1] == 15 and pos == sorted(set(pos)) and len(pos) == 10
     assert train.grown_block_positions(2, 5) == [0, 4]
 
+
+
+def make_teacher_cache(root, cache, dim=6, seed=1):
+    """A teacher cache (lasr_train.teacher's layout) for the utterances of `cache`:
+    random states of layers 1 and 2 at the student's frame count."""
+    from safetensors.torch import save_file
+    from lasr_train.model import subsampled_lengths
+    rng = np.random.default_rng(seed)
+    lines = [json.loads(l) for l in (cache / "s1.00" / "shard-0000.jsonl").read_text().splitlines()]
+    root.mkdir(parents=True)
+    tensors = {}
+    for d in lines[:-2]:   # two utterances without teacher states: they get no distillation term
+        n = int(subsampled_lengths(torch.tensor(d["frames"])))
+        for layer in (1, 2):
+            tensors[f"{d['id']}/layer{layer}"] = torch.from_numpy(rng.normal(size=(n, dim)).astype(np.float16))
+    save_file(tensors, str(root / "states-00000.safetensors"), metadata={"ids": json.dumps([d["id"] for d in lines[:-2]])})
+    (root / "meta.json").write_text(json.dumps({"teacher": "toy", "layers": [1, 2], "state_dim": dim}))
+
+
+def test_distillation_resumes_exactly_and_its_heads_stay_out_of_the_model(tmp_path):
+    make_cache(tmp_path / "cache")
+    make_teacher_cache(tmp_path / "teacher", tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--tokens", str(tmp_path / "tok"), "--train-cache", str(tmp_path / "cache") + ":1",
+              "--threads", "1", "--teacher-cache", str(tmp_path / "teacher")]
+    dset = SET + ["training.distill.weight=0.5", "training.distill.layers=1:1,2:2"]
+    train.main(common + ["--out", str(tmp_path / "a"), "--max-steps", "7", "--set", *dset])
+    train.main(common + ["--out", str(tmp_path / "b"), "--max-steps", "3", "--set", *dset])
+    train.main(common + ["--out", str(tmp_path / "b"), "--max-steps", "7", "--resume"])
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 7
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for k in a["distill_heads"]:
+        assert torch.equal(a["distill_heads"][k], b["distill_heads"][k]), k
+    assert not any("head" in k for k in a["model"])
+    log = (tmp_path / "a" / "train.log").read_text()
+    assert "8 of 10 training utterances have teacher states" in log
+    # A teacher layer the cache does not hold is refused by name.
+    import pytest
+    with pytest.raises(SystemExit, match="teacher layers \\[3\\]"):
+        train.main(common + ["--out", str(tmp_path / "c"), "--max-steps", "1", "--set", *SET,
+                             "training.distill.weight=0.5", "training.distill.layers=2:3"])
