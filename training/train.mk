@@ -162,6 +162,13 @@ train-smoke: venv
 	grep -q "distillation from .*: [1-9][0-9]* of .* training utterances have teacher states, and 16 without" \
 	  $(SMOKE_DIR)/run-distill/train.log
 	grep -q " distill [0-9]" $(SMOKE_DIR)/run-distill/train.log
+	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run-distill/last.pt --tokens $(SMOKE_DIR)/tokenizer \
+	  --fixture-text-file $(PROMPTS) --out $(SMOKE_DIR)/model-distill
+	grep -q "^- teacher: teacher (OpenAI Whisper, MIT licence), run once over train.jsonl, unlabeled.jsonl" \
+	  $(SMOKE_DIR)/model-distill/MODEL_CARD.md
+	$(VENV)/bin/python -c "import sys, safetensors; n = safetensors.safe_open(sys.argv[1], 'np').keys(); \
+	  sys.exit('distillation heads exported' if any('heads' in k for k in n) or len(n) == 0 else 0)" \
+	  $(SMOKE_DIR)/model-distill/model.safetensors
 	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures --synth-summary $(SMOKE_DIR)/synth/summary.json
 	grep -q "synthetic speech (.*piper" $(SMOKE_DIR)/model/MODEL_CARD.md

@@ -358,6 +358,13 @@ def main(argv=None):
         info.setdefault("initialized from", f"{init['model']} (model.safetensors {init['sha256'][:12]}"
                         + (f"; its card: {init['its_checkpoint']}" if init.get("its_checkpoint") else "")
                         + "); the step and hours of this card count from there")
+    if ck.get("teacher"):
+        t = ck["teacher"]
+        sets = ", ".join(Path(m).name for m in t.get("manifests", []))
+        info.setdefault("teacher", f"{t['teacher']} (OpenAI Whisper, MIT licence), run once over {sets} by "
+                        f"lasr_train.teacher; its encoder layers {sorted(set(t['student_blocks'].values()))} "
+                        f"regressed by student blocks {t['student_blocks']} (L1 + cosine, weight {t['weight']}); "
+                        f"the heads were dropped at export")
     if ck.get("best"):
         # The run's best by its own greedy measure, which need not be this checkpoint.
         info.setdefault(f"greedy dev WER of the run's best step so far (step {ck['best'].get('step')}, "

@@ -403,6 +403,7 @@ def main(argv=None):
     opt = torch.optim.Adam(model.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9,
                            weight_decay=tc.get("weight_decay", 0.0))
     step, epoch, batch_pos, best = 0, 0, 0, None
+    ck_teacher = None   # a resumed run's teacher, kept when this leg runs without one
     audio_seconds = 0.0
     init = None   # where a run started from an exported model came from (kept in every checkpoint)
     if resume:
@@ -411,6 +412,7 @@ def main(argv=None):
         step, epoch, batch_pos, best = ck["step"], ck["epoch"], ck["batch_pos"], ck.get("best")
         audio_seconds = ck.get("audio_seconds", 0.0)
         init = ck.get("init")
+        ck_teacher = ck.get("teacher")
         set_rng_state(ck["rng"])
         say(f"resumed from {ckpt_path}: step {step}, epoch {epoch}, batch {batch_pos}")
         saved = dict(flatten(ck["config"]["training"]))
@@ -475,6 +477,9 @@ def main(argv=None):
                         best=best if extra_best is None else extra_best, audio_seconds=audio_seconds,
                         rng=rng_state(), tokens=tok.pieces, init=init,
                         distill_heads=heads.state_dict() if heads else None,
+                        # What taught the model, for its card (export): the cache's meta and how it was used.
+                        teacher=dict(teacher.meta, student_blocks={str(k): v for k, v in heads.layers.items()},
+                                     weight=distill_weight) if heads else ck_teacher,
                         distill_optimizer=heads_opt.state_dict() if heads_opt else None)
 
     def evaluate_dev():
