@@ -66,7 +66,8 @@ train-lm: venv
 # recording, transcribed or not, into TEACHER_CACHE (pooled encoder states of
 # TEACHER_LAYERS, and transcripts of the English unlabeled audio); resumable, so an
 # interrupted pass goes on where it stopped. TEACHER is installed on first use.
-# Then the confident transcripts become a manifest (selected.jsonl) and a feature cache.
+# Then the confident transcripts become a manifest (selected.jsonl), and it, extra.jsonl
+# and the unlabeled audio (for the distillation loss alone) become feature caches.
 TEACHER ?= models/whisper-tiny.en
 TEACHER_LAYERS ?= 2 4
 TEACHER_CACHE ?= $(RUNS)/teacher/$(notdir $(TEACHER))
@@ -80,6 +81,8 @@ train-teacher: venv
 	  --out $(RUNS)/cache/teacher-text --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/extra.jsonl \
 	  --out $(RUNS)/cache/extra --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/unlabeled.jsonl --unlabeled \
+	  --out $(RUNS)/cache/unlabeled --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
 
 train: train-data
 	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
