@@ -44,6 +44,7 @@ from safetensors.torch import save_file
 
 from .audio import load_audio
 from .features import FeatureConfig, log_mel
+from .model import subsampled_lengths
 
 WINDOW_SECONDS = 30
 SAMPLE_RATE = 16000
@@ -250,14 +251,14 @@ class Teacher(nn.Module):
         """Encoder output and the chosen layers for a batch of windows (B, frames, n_mels)."""
         return self.encoder(torch.from_numpy(np.ascontiguousarray(mels)), layers)
 
-    def prompt(self, language: str | None) -> list[int]:
+    def prompt(self, language: str | None, timestamps: bool = False) -> list[int]:
         sot = [self.special["start_of_transcript"]]
         if not self.english_only:
             lang = language or "en"
             if lang not in self.languages:
                 raise ValueError(f"{self.directory.name}: no language {lang!r}")
             sot += [self.first_language + self.languages.index(lang), self.special["transcribe"]]
-        return sot + [self.special["no_timestamps"]]
+        return sot if timestamps else sot + [self.special["no_timestamps"]]
 
     @torch.no_grad()
     def transcribe(self, audio: torch.Tensor, language: str | None = "en", timestamps: bool = True,
@@ -268,7 +269,7 @@ class Teacher(nn.Module):
         `timestamps` the timestamp grammar (a timestamp first, at most 1 s in; they come
         in pairs, never decrease, and one is forced once the timestamps together are more
         likely than any text token). The text is that of every text token."""
-        prompt = self.prompt(language) if not timestamps else self.prompt(language)[:-1]
+        prompt = self.prompt(language, timestamps)
         eot, ts = self.special["end_of_text"], self.special["timestamp_begin"]
         limit = max_tokens or self.dims.n_text_ctx // 2
         suppressed = torch.tensor(self.suppress + [self.special["no_timestamps"]], dtype=torch.long)
@@ -331,7 +332,7 @@ class Teacher(nn.Module):
 def pool_to_student(states: torch.Tensor, content_frames: int) -> np.ndarray:
     """Teacher states (n_audio_ctx, d) at 20 ms → the student's 40 ms frames covering
     `content_frames` mel frames: T' = ceil(ceil(T/2)/2) frames, each the mean of two."""
-    student = -(-(-(-content_frames // 2)) // 2)
+    student = int(subsampled_lengths(torch.tensor(content_frames)))
     x = states[: 2 * student]
     if x.shape[0] < 2 * student:
         x = torch.cat([x, x[-1:].expand(2 * student - x.shape[0], -1)])
