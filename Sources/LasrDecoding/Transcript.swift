@@ -53,6 +53,12 @@ public struct TranscriptSegment: Sendable {
     public var frameOffset: Double
     /// The hypothesis' ranking score.
     public var score: Double
+    /// Whisper's probability of its no-speech token at the start of this segment's
+    /// window; nil for native models, which have none.
+    public var noSpeechProbability: Double?
+    /// The sampling temperature the segment's window was decoded at (Whisper's
+    /// fallback); nil for native models, which decode by beam search alone.
+    public var temperature: Double?
 
     public init(start: Double, end: Double, text: String, words: [TranscriptWord], tokens: [TranscriptToken],
                 attention: [[Float]], frameDuration: Double, frameOffset: Double, score: Double) {

@@ -19,6 +19,10 @@ public struct WhisperOptions: Sendable {
     public var noSpeechThreshold: Double?
     /// Feed the previous window's text as a prompt (reset after a hot fallback).
     public var conditionOnPreviousText = true
+    /// Text tokens before the first window (openai-whisper's `initial_prompt`, OpenAI's
+    /// `prompt`): spellings, names and style for the model to follow. It stays in the
+    /// context of later windows while `conditionOnPreviousText` keeps the history.
+    public var prompt: [Int] = []
     /// Word times from the cross-attention alignment (DTW); costs one decoder pass per window.
     public var wordTimestamps = true
     /// Language code for multilingual models (nil: English).
@@ -130,7 +134,7 @@ public final class WhisperRecognizer {
         let duration = Double(samples.count) / rate
         var seek = 0
         var segments: [TranscriptSegment] = []
-        var history: [Int] = []
+        var history = options.prompt
         var promptResetSince = 0
         while seek < contentFrames, isCancelled?() != true {
             let windowSize = min(windowFrames, contentFrames - seek)
@@ -143,7 +147,7 @@ public final class WhisperRecognizer {
             }
             let encoded = model.network.encoder.encode(window)
             let audio = model.network.decoder.audioContext(encoded)
-            let prompt = options.conditionOnPreviousText ? Array(history[promptResetSince...]) : []
+            let prompt = Array(history[promptResetSince...])
             let result = decodeWithFallback(audio: audio, prompt: prompt)
             if let threshold = options.noSpeechThreshold, result.noSpeechProbability > threshold,
                !(options.logProbThreshold.map { result.averageLogProb > $0 } ?? false) {
@@ -186,9 +190,12 @@ public final class WhisperRecognizer {
                 let text = model.tokenizer.decode(piece.tokens).trimmingCharacters(in: .whitespaces)
                 guard !text.isEmpty else { continue }
                 let start = min(piece.start, windowEnd)
-                made.append(TranscriptSegment(start: start, end: max(start, min(piece.end, windowEnd)), text: text, words: [],
-                                              tokens: [], attention: [], frameDuration: 2 / framesPerSecond,
-                                              frameOffset: timeOffset - start, score: result.averageLogProb))
+                var segment = TranscriptSegment(start: start, end: max(start, min(piece.end, windowEnd)), text: text, words: [],
+                                                tokens: [], attention: [], frameDuration: 2 / framesPerSecond,
+                                                frameOffset: timeOffset - start, score: result.averageLogProb)
+                segment.noSpeechProbability = result.noSpeechProbability
+                segment.temperature = result.temperature
+                made.append(segment)
                 madeTokens.append(piece.tokens)
             }
             if options.wordTimestamps, !made.isEmpty {
@@ -203,7 +210,7 @@ public final class WhisperRecognizer {
             }
             segments += made
             history += tokens
-            if result.temperature > 0.5 { promptResetSince = history.count }
+            if !options.conditionOnPreviousText || result.temperature > 0.5 { promptResetSince = history.count }
             // Never stand still: a window always moves the seek forward.
             seek = max(nextSeek, seek + 1)
             progress?(min(1, Double(seek) / Double(max(contentFrames, 1))))

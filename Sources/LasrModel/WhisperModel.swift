@@ -16,7 +16,8 @@ public final class WhisperModel: @unchecked Sendable {
         let dir = try LasrModel.existingDirectory(directory)
         config = try WhisperConfig.load(from: dir.appendingPathComponent("config.yaml").path)
         tokenizer = try WhisperTokenizer(path: dir.appendingPathComponent(config.vocabulary.tokens).path,
-                                         vocabulary: config.vocabulary)
+                                         vocabulary: config.vocabulary,
+                                         mergesPath: config.vocabulary.merges.map { dir.appendingPathComponent($0).path })
         let store = WeightStore(file: try SafeTensorsFile(path: dir.appendingPathComponent("model.safetensors").path))
         network = try WhisperNetwork(store, dims: config.whisper)
     }
@@ -173,7 +174,7 @@ public struct WhisperConfig: Sendable, Equatable {
     }
 }
 
-/// Byte-level BPE tokens (GPT-2's scheme, which Whisper uses) back to text: each
+/// Byte-level BPE tokens (GPT-2's scheme, which Whisper uses) to and from text: each
 /// token is spelled with one printable character per byte; the bytes of a token
 /// sequence, joined, are UTF-8.
 public struct WhisperTokenizer: Sendable {
@@ -184,8 +185,14 @@ public struct WhisperTokenizer: Sendable {
     public let vocabulary: WhisperConfig.Vocabulary
     /// The token that is a single space (`Ġ`), suppressed as a first token.
     public let spaceToken: Int?
+    /// The rank of each BPE merge `left right` (its line in merges.txt); empty when the
+    /// model directory has none, and then text cannot be encoded.
+    let mergeRanks: [String: Int]
+    /// The id of each text token's spelling.
+    let ids: [String: Int]
 
-    public init(path: String, vocabulary: WhisperConfig.Vocabulary) throws {
+    /// `mergesPath`: the model's merges.txt, needed only to encode text (a prompt).
+    public init(path: String, vocabulary: WhisperConfig.Vocabulary, mergesPath: String? = nil) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw LasrError(.invalidModel, path: path, "cannot read the token list")
         }
@@ -202,6 +209,86 @@ public struct WhisperTokenizer: Sendable {
         }
         self.vocabulary = vocabulary
         spaceToken = lines.firstIndex(of: "\u{120}")
+        var ids: [String: Int] = [:]
+        for (id, token) in lines.enumerated() where id < vocabulary.endOfText { ids[token] = ids[token] ?? id }
+        self.ids = ids
+        var ranks: [String: Int] = [:]
+        if let mergesPath {
+            guard let text = try? String(contentsOfFile: mergesPath, encoding: .utf8) else {
+                throw LasrError(.invalidModel, path: mergesPath, "cannot read the BPE merges")
+            }
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true) where !line.hasPrefix("#version") {
+                let pair = line.split(separator: " ")
+                guard pair.count == 2 else {
+                    throw LasrError(.invalidModel, path: mergesPath, "line \(ranks.count + 1): a merge is two tokens separated by one space")
+                }
+                ranks[String(line)] = ranks[String(line)] ?? ranks.count
+            }
+        }
+        mergeRanks = ranks
+    }
+
+    /// Whether `encode` can work: the directory has its BPE merges.
+    public var canEncode: Bool { !mergeRanks.isEmpty }
+
+    /// GPT-2's pre-tokenizer: contractions, letters, digits, other symbols (each run with
+    /// its leading space), and whitespace; BPE never merges across these pieces.
+    nonisolated(unsafe) static let pieces = try! NSRegularExpression(
+        pattern: #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#)
+
+    /// `text` as text tokens, as GPT-2's byte-level BPE (and so Whisper's tokenizer)
+    /// spells it: each piece's UTF-8 bytes, then the lowest-ranked merge applied over
+    /// and over. Throws when the model has no merges.
+    public func encode(_ text: String) throws -> [Int] {
+        guard canEncode else {
+            throw LasrError(.invalidModel, "this Whisper model has no merges.txt, so it cannot encode text; convert it again with tools/convert_whisper.py")
+        }
+        let spell = Self.byteSpelling
+        let ns = text as NSString
+        var out: [Int] = []
+        for match in Self.pieces.matches(in: text, range: NSRange(location: 0, length: ns.length)) {
+            let piece = ns.substring(with: match.range)
+            var parts = piece.utf8.map { String(spell[Int($0)]) }
+            while parts.count > 1 {
+                var best: (rank: Int, at: Int)?
+                for i in 0..<(parts.count - 1) {
+                    if let rank = mergeRanks[parts[i] + " " + parts[i + 1]], rank < (best?.rank ?? .max) { best = (rank, i) }
+                }
+                guard let best else { break }
+                // Every occurrence of the pair, left to right, as GPT-2's bpe() does.
+                let left = parts[best.at], right = parts[best.at + 1]
+                var merged: [String] = []
+                var i = 0
+                while i < parts.count {
+                    if i + 1 < parts.count, parts[i] == left, parts[i + 1] == right {
+                        merged.append(left + right)
+                        i += 2
+                    } else {
+                        merged.append(parts[i])
+                        i += 1
+                    }
+                }
+                parts = merged
+            }
+            for part in parts {
+                if let id = ids[part] {
+                    out.append(id)
+                } else {
+                    // A vocabulary without this merge's result: fall back to its bytes.
+                    for ch in part.unicodeScalars { if let id = ids[String(ch)] { out.append(id) } }
+                }
+            }
+        }
+        return out
+    }
+
+    static let byteSpelling = byteToUnicode()
+
+    /// GPT-2's byte → character table (the inverse of `unicodeToByte`).
+    static func byteToUnicode() -> [Character] {
+        var table = [Character](repeating: " ", count: 256)
+        for (scalar, byte) in unicodeToByte() { table[Int(byte)] = Character(Unicode.Scalar(scalar)!) }
+        return table
     }
 
     /// GPT-2's byte → character table, inverted: printable Latin-1 bytes stand for

@@ -16,9 +16,12 @@ import NIOCore
 /// (`"type": "final"`, or `"partial"` with `partials=MS`). A text frame `end` ends
 /// the audio: the open utterance is decoded, its line sent, then
 /// `{"type":"done"}` and a normal close. A client that just closes loses only what
-/// was still being decoded; the stream's decoder stops in either case. A bad query,
-/// an unknown model or a full server is one message `{"type":"error", "message",
-/// "code", "param"}` and a close (1008, or 1013 "try again later").
+/// was still being decoded; the stream's decoder stops in either case. A missing or
+/// wrong API key, a bad query, an unknown model or a full server is one message
+/// `{"type":"error", "message", "code", "param"}` and a close: 4401 for the key (the
+/// HTTP status plus 4000, in the range RFC 6455 leaves to applications, since a browser
+/// cannot read the status of a refused upgrade), 1013 "try again later" for a full
+/// server, 1008 for the rest.
 enum LiveStream {
     static let path = "/v1/audio/stream"
 
@@ -64,11 +67,16 @@ enum LiveStream {
                     state: ServerState, logger: Logger) async throws {
         func fail(_ error: APIError) async throws {
             try await outbound.write(.text(error.streamMessage))
-            let busy = error.status == .serviceUnavailable
-            try await outbound.close(busy ? .init(codeNumber: 1013) : .policyViolation, reason: nil)
+            let code = switch error.status {
+            case .unauthorized: 4401
+            case .serviceUnavailable: 1013
+            default: 1008  // policy violation
+            }
+            try await outbound.close(.init(codeNumber: code), reason: nil)
         }
         let parameters: Parameters
         do {
+            try APIKeyMiddleware<BasicWebSocketRequestContext>.authorize(request, key: state.options.apiKey)
             parameters = try Parameters(request.uri.queryParameters, models: try state.readyModels())
         } catch {
             return try await fail(error)

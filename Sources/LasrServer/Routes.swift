@@ -70,7 +70,7 @@ enum Routes {
             return try await withUpload(request, state: state) { form, gone in
                 let parameters = try TranscriptionParameters(form: form, models: models, maxUploadBytes: state.options.maxUploadBytes)
                 let transcript = try await decode(parameters.file, model: parameters.model, state: state, gone: gone) {
-                    configure($0, temperature: parameters.temperature, language: parameters.language)
+                    configure($0, temperature: parameters.temperature, language: parameters.language, prompt: parameters.promptTokens)
                 }
                 let (text, type) = try OpenAIResponse.transcription(
                     transcript, as: parameters.responseFormat, granularities: parameters.granularities,
@@ -99,9 +99,9 @@ enum Routes {
     static func webSocket(_ state: ServerState) -> Router<BasicWebSocketRequestContext> {
         let router = Router(context: BasicWebSocketRequestContext.self)
         router.middlewares.add(APIErrorMiddleware())
-        router.middlewares.add(APIKeyMiddleware(key: state.options.apiKey))
-        // Always upgrade: a refused upgrade reaches the client as a bare 400, so a bad
-        // query or a full server is told in an error message on the socket instead.
+        // Always upgrade: a refused upgrade reaches the client as a bare 400, so a missing
+        // key, a bad query or a full server is told in an error message on the socket
+        // instead (LiveStream.run checks the key first).
         router.ws(RouterPath(LiveStream.path)) { _, _ in
             .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
@@ -206,7 +206,7 @@ enum Routes {
     }
 
     /// Per-request Whisper settings on a worker's recognizer (each request sets them anew).
-    static func configure(_ transcriber: any FileTranscriber, temperature: Double, language: String?) {
+    static func configure(_ transcriber: any FileTranscriber, temperature: Double, language: String?, prompt: [Int] = []) {
         guard let whisper = transcriber as? WhisperRecognizer else { return }
         var options = WhisperOptions(whisper.model.config)
         if temperature > 0 {
@@ -214,6 +214,7 @@ enum Routes {
             options.temperatures = [temperature] + options.temperatures.filter { $0 > temperature }
         }
         options.language = language
+        options.prompt = prompt
         whisper.options = options
     }
 
@@ -250,7 +251,14 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
     let key: String?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let key, request.uri.path != "/health" else { return try await next(request, context) }
+        guard request.uri.path != "/health" else { return try await next(request, context) }
+        try Self.authorize(request, key: key)
+        return try await next(request, context)
+    }
+
+    /// Throws the 401 of a request without the server's key (nothing when the server has none).
+    static func authorize(_ request: Request, key: String?) throws(APIError) {
+        guard let key else { return }
         var offered: String?
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") {
             offered = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
@@ -262,7 +270,6 @@ struct APIKeyMiddleware<Context: RequestContext>: RouterMiddleware {
                                                          : "the API key is not the one this server was started with",
                            type: "authentication_error", code: "invalid_api_key")
         }
-        return try await next(request, context)
     }
 
     /// Compares every byte whatever the first difference, so that the time taken tells nothing about the key.

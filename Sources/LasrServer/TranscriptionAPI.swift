@@ -19,8 +19,12 @@ public struct TranscriptionParameters: Sendable {
     public var model: ServedModel
     public var file: MultipartForm.Part
     public var language: String?
-    /// Accepted for compatibility; lasr's decoders take no prompt (docs/server.md).
+    /// Text before the audio, for a Whisper model to follow (spellings, names, style),
+    /// as openai-whisper's `initial_prompt`. Native models take no text context: they
+    /// accept the field and decode as without it (docs/server.md).
     public var prompt: String?
+    /// `prompt` in the Whisper model's tokens (empty for a native model or no prompt).
+    public var promptTokens: [Int] = []
     /// 0 (the default) keeps Whisper's fallback over rising temperatures; higher starts there. Native models decode by beam search and ignore it.
     public var temperature: Double
     public var responseFormat: ResponseFormat
@@ -46,6 +50,15 @@ public struct TranscriptionParameters: Sendable {
             self.language = language
         }
         prompt = form.text("prompt")
+        if let text = prompt?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty,
+           case .whisper(let whisper) = model.kind {
+            do {
+                // openai-whisper encodes " " + the stripped prompt: words start with a space.
+                promptTokens = try whisper.tokenizer.encode(" " + text)
+            } catch {
+                throw .badField("prompt", "model '\(model.name)' cannot take a prompt: its directory has no merges.txt to encode text with")
+            }
+        }
 
         if let text = form.text("temperature"), !text.trimmingCharacters(in: .whitespaces).isEmpty {
             guard let value = Double(text.trimmingCharacters(in: .whitespaces)), (0...1).contains(value) else {
@@ -173,9 +186,10 @@ public enum OpenAIResponse {
             let logProbs = s.tokens.map(\.logProb)
             return Verbose.Segment(
                 id: i, seek: Int((s.start * 100).rounded()), start: r(s.start), end: r(s.end), text: s.text,
-                tokens: s.tokens.map(\.id), temperature: 0,
+                tokens: s.tokens.map(\.id), temperature: s.temperature ?? 0,
                 avg_logprob: logProbs.isEmpty ? s.score : (logProbs.reduce(0, +) / Double(logProbs.count) * 1e4).rounded() / 1e4,
-                compression_ratio: (WhisperRecognizer.compressionRatio(s.text) * 1e4).rounded() / 1e4, no_speech_prob: 0)
+                compression_ratio: (WhisperRecognizer.compressionRatio(s.text) * 1e4).rounded() / 1e4,
+                no_speech_prob: ((s.noSpeechProbability ?? 0) * 1e6).rounded() / 1e6)
         }
         let words = t.words.map {
             Verbose.Word(word: $0.text, start: r($0.start), end: r($0.end), confidence: ($0.confidence * 1e4).rounded() / 1e4)

@@ -34,6 +34,9 @@ struct DecodingArguments: ParsableArguments {
     @Flag(help: "Whisper models: decode each window once at temperature 0, without the sampled retries.")
     var noFallback = false
 
+    @Option(help: ArgumentHelp("Whisper models: text the model reads before the audio, for the spellings, names and style to follow (openai-whisper's --initial_prompt).", valueName: "text"))
+    var prompt: String?
+
     func validate() throws {
         if let beam, beam < 1 { throw ValidationError("--beam must be at least 1") }
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
@@ -57,6 +60,10 @@ struct DecodingArguments: ParsableArguments {
             let directory = try ModelLocator.resolve(model)
             switch try ModelArchitecture.of(directory: directory) {
             case .lasr:
+                if prompt != nil {
+                    throw LasrError(.invalidArgument, path: directory,
+                                    "--prompt applies to Whisper models; the native speller takes no text context")
+                }
                 let model = try LasrModel(directory: directory)
                 if model.languageModel == nil, let lmWeight, lmWeight > 0 {
                     throw LasrError(.invalidArgument, path: directory, "--lm-weight: this model has no language model (no lm: section in config.yaml)")
@@ -67,7 +74,12 @@ struct DecodingArguments: ParsableArguments {
                     throw LasrError(.invalidArgument, path: directory,
                                     "--ctc-weight, --full-attention, --lm-weight and --length-bonus apply to native models, not Whisper")
                 }
-                return .whisper(try WhisperModel(directory: directory))
+                let model = try WhisperModel(directory: directory)
+                if prompt != nil, !model.tokenizer.canEncode {
+                    throw LasrError(.invalidArgument, path: directory,
+                                    "--prompt: this model has no merges.txt to encode text with; convert it again with tools/convert_whisper.py")
+                }
+                return .whisper(model)
             }
         } catch {
             Terminal.report(error)
@@ -96,6 +108,11 @@ struct DecodingArguments: ParsableArguments {
         if let beam { options.beam = beam }
         options.padding = whisperPadding
         if noFallback { options.temperatures = [0] }
+        // Whitespace-trimmed behind one space, as openai-whisper encodes its initial prompt;
+        // loadAnyModel has checked that the model can encode text.
+        if let text = prompt?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
+            options.prompt = (try? model.tokenizer.encode(" " + text)) ?? []
+        }
         return options
     }
 

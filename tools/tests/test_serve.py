@@ -13,6 +13,8 @@ from pathlib import Path
 
 import openai
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from lasr_server import (AUDIO, concat16k, DEFAULT_MODEL, REQUEST_TIMEOUT, TINY_WHISPER, Server, lasr_binary, multipart, post_form,
                          request, transcribe)
@@ -115,6 +117,19 @@ def test_whisper_model_is_served(server):
     assert status == 200, body
     doc = json.loads(body)
     assert doc["task"] == "transcribe" and "segments" in doc and "words" in doc
+    # Each segment tells the temperature its window was decoded at and Whisper's no-speech probability.
+    for segment in doc["segments"]:
+        assert segment["temperature"] == 1.0 and 0 <= segment["no_speech_prob"] <= 1, segment
+
+
+def test_native_model_decodes_as_without_a_prompt(client, cli_texts):
+    # The native speller takes no text context: the field is accepted (OpenAI clients
+    # send it) and changes nothing.
+    with open(FILES[3], "rb") as fh:
+        result = client.audio.transcriptions.create(model="default", file=fh, prompt="Names: Ada Lovelace.",
+                                                    response_format="verbose_json")
+    assert result.text == cli_texts[FILES[3].name]
+    assert all(s.temperature == 0 and s.no_speech_prob == 0 for s in result.segments)
 
 
 def test_other_rates_and_formats(server, cli_texts, tmp_path):
@@ -147,6 +162,8 @@ def error_of(status_body):
     ({"model": "default", "timestamp_granularities[]": "char"}, {"file": ("a.wav", b"x")}, 400,
      "timestamp_granularities[]", "invalid_value"),
     ({"model": "default", "language": "de"}, {"file": ("a.wav", b"x")}, 400, "language", "invalid_value"),
+    # The fixture Whisper model has no merges.txt: it cannot encode a prompt.
+    ({"model": "tiny-whisper", "prompt": "Names: Ada."}, {"file": ("a.wav", b"x")}, 400, "prompt", "invalid_value"),
 ])
 def test_bad_requests(server, fields, files, status, param, code):
     got, err = error_of(post_form(server.port, "/v1/audio/transcriptions", fields, files))
@@ -198,6 +215,25 @@ def test_api_key(tmp_path):
         bad = openai.OpenAI(base_url=s.base + "/v1", api_key="nope", max_retries=0)
         with pytest.raises(openai.AuthenticationError):
             bad.models.list()
+        # The live stream: told on the socket (a browser cannot read a refused upgrade's
+        # status), then closed with 4401; with the key, by header or query, it streams.
+        for url, headers in [("model=default", {}), ("model=default&api_key=nope", {}),
+                             ("model=default", {"Authorization": "Bearer nope"})]:
+            with connect(f"ws://127.0.0.1:{s.port}/v1/audio/stream?{url}", additional_headers=headers,
+                         open_timeout=60) as ws:
+                message = json.loads(ws.recv(timeout=60))
+                assert (message["type"], message["code"]) == ("error", "invalid_api_key"), url
+                with pytest.raises(ConnectionClosed):
+                    ws.recv(timeout=60)
+                assert ws.close_code == 4401
+        for url, headers in [("model=default&api_key=s3cret-key", {}),
+                             ("model=default", {"Authorization": "Bearer s3cret-key"})]:
+            with connect(f"ws://127.0.0.1:{s.port}/v1/audio/stream?{url}", additional_headers=headers,
+                         open_timeout=60, close_timeout=REQUEST_TIMEOUT) as ws:
+                ws.send(FILES[0].read_bytes())
+                ws.send("end")
+                messages = [json.loads(m) for m in ws]
+            assert messages[-1] == {"type": "done"} and any(m["type"] == "final" for m in messages), url
     finally:
         assert s.stop() == 0
 
