@@ -1,5 +1,6 @@
 """The page at `/` in headless Chromium (Debian's), driven over the DevTools
-protocol: a file uploaded through the page, its transcript read back from it."""
+protocol: a file uploaded through the page, its transcript read back from it; and
+the microphone path, with Chromium's fake capture device playing a recording."""
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,7 @@ import urllib.request
 import pytest
 from websockets.sync.client import connect
 
-from lasr_server import AUDIO, DEFAULT_MODEL, REQUEST_TIMEOUT, Server, lasr_binary
+from lasr_server import AUDIO, concat16k, DEFAULT_MODEL, REQUEST_TIMEOUT, Server, lasr_binary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
@@ -25,12 +26,12 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
 class Page:
     """One tab of a headless Chromium, reached through the DevTools protocol."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra_args: tuple[str, ...] = ()):
         assert CHROMIUM, "chromium is not installed: make test-deps installs it"
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
              "--disable-background-networking", "--window-size=1000,1400", "--remote-debugging-port=0", f"--user-data-dir={tmp_path / 'profile'}",
-             "about:blank"],
+             *extra_args, "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         port = None
         deadline = time.monotonic() + 120
@@ -108,6 +109,58 @@ def test_upload_through_the_page(tmp_path):
         assert all(u.startswith(server.base) or u.startswith("data:") for u in urls), urls
         shot = page.call("Page.captureScreenshot", format="png")
         (tmp_path / "page.png").write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        page.close()
+        assert server.stop() == 0
+
+
+def word_errors(reference: str, hypothesis: str) -> float:
+    """Word error rate of `hypothesis` (edit distance over words, lowercased, no punctuation)."""
+    ref, hyp = (re.sub(r"[^a-z' ]", "", t.lower()).split() for t in (reference, hypothesis))
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(len(ref), 1)
+
+
+def test_record_through_the_page(tmp_path):
+    # The microphone is Chromium's fake capture device playing two recordings once
+    # (1.5 s of silence after each, so the first is final while the second plays);
+    # the page streams it over the WebSocket at the browser's own rate.
+    wav = tmp_path / "mic.wav"
+    concat16k([AUDIO / "02-weather.wav", AUDIO / "03-library.wav"], wav, pad_after=1.5)
+    expected = " ".join(subprocess.run([str(lasr_binary()), "transcribe", "--model", str(DEFAULT_MODEL), str(AUDIO / f)],
+                                       capture_output=True, text=True, check=True, timeout=REQUEST_TIMEOUT).stdout.strip()
+                        for f in ("02-weather.wav", "03-library.wav"))
+    server = Server(tmpdir=tmp_path)
+    page = Page(tmp_path, ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                           f"--use-file-for-fake-audio-capture={wav}%noloop", "--autoplay-policy=no-user-gesture-required"))
+    try:
+        page.call("Page.enable")
+        page.call("Page.navigate", url=server.base + "/")
+        page.wait_for("document.readyState === 'complete' && document.querySelector('#model').options.length > 0")
+        page.eval("document.querySelector('#record').click()")
+        assert page.wait_for("document.querySelector('#status').textContent.startsWith('recording at')"), \
+            page.eval("document.querySelector('#status').textContent")
+        finals = "[...document.querySelectorAll('#live div:not(.partial)')]"
+        # The first utterance is final while the audio still plays.
+        page.wait_for(f"{finals}.length >= 1")
+        assert page.eval("document.querySelector('#stop').disabled") is False
+        # Both, then Stop: the page ends the stream and the server says done.
+        page.wait_for(f"{finals}.length >= 2", timeout=REQUEST_TIMEOUT)
+        page.eval("document.querySelector('#stop').click()")
+        page.wait_for("document.querySelector('#status').textContent === 'stream ended'")
+        words = page.eval(f"{finals}.flatMap(row => [...row.querySelectorAll('.word')].map(w => w.firstChild.textContent))")
+        heard = " ".join(words)
+        # Chromium resamples the file to its capture rate and the server back to 16 kHz,
+        # so the text may differ a little from the file's own transcript.
+        assert word_errors(expected, heard) <= 0.25, (expected, heard)
+        times = page.eval(f"{finals}.flatMap(row => [...row.querySelectorAll('.word small')].map(s => s.textContent))")
+        starts = [float(t.split("–")[0]) for t in times]
+        assert starts == sorted(starts) and 0 <= starts[0] and starts[-1] < 14, times
+        assert server.health()["streams"] == 0
     finally:
         page.close()
         assert server.stop() == 0
