@@ -32,9 +32,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build dependencies: the three C libraries the design rests on.
 SYSTEM_PACKAGES := pkg-config libsndfile1-dev libopus-dev libogg-dev libfftw3-dev libopenblas-dev zlib1g-dev
 # What the tests and the training recipe need besides (TTS voices for synthetic speech;
-# piper, the fourth engine, comes from PyPI with the venv).
+# piper, the fourth engine, comes from PyPI with the venv; chromium for the server's
+# page, nginx for two servers behind docs/server.md's configuration).
 TEST_PACKAGES := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts \
-  sox librsvg2-bin chromium
+  sox librsvg2-bin chromium nginx-light
 
 .PHONY: help demo test test-portable build deps test-deps venv swift-test python-test bench bench-serve clean fuzz
 
