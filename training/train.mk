@@ -86,7 +86,7 @@ train-teacher: venv
 
 train: train-data
 	$(LASR_PY) lasr_train.train --config $(TRAIN_CONFIG) --tokens $(RUNS)/tokenizer \
-	  --train-cache $(TRAIN_CACHES) --dev-cache $(RUNS)/cache/dev \
+	  --train-cache $(TRAIN_CACHES) --dev-cache $(RUNS)/cache/dev --noise-cache $(RUNS)/cache/noise \
 	  --out $(TRAIN_OUT) --resume $(if $(INIT),--init-model $(INIT)) $(TRAIN_ARGS)
 	$(MAKE) --no-print-directory train-average
 	$(MAKE) --no-print-directory train-export CHECKPOINT=$(TRAIN_OUT)/average.pt
@@ -105,6 +105,8 @@ train-data: venv
 	  --out $(RUNS)/cache/synth --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/dev.jsonl \
 	  --out $(RUNS)/cache/dev --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/noise.jsonl --unlabeled \
+	  --out $(RUNS)/cache/noise --jobs $(TRAIN_JOBS)
 	$(if $(INIT),[ -f $(RUNS)/tokenizer/tokens.txt ] || { mkdir -p $(RUNS)/tokenizer && \
 	  cp $(INIT)/tokens.txt $(wildcard $(INIT)/sentencepiece.model) $(RUNS)/tokenizer/; })
 	$(LASR_PY) lasr_train.tokenizer --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
@@ -159,9 +161,13 @@ train-smoke: venv
 	  --min-avg-logprob -1000 --max-no-speech 1 --min-words 1
 	$(LASR_PY) lasr_train.data --manifests $(SPEECH)/unlabeled.jsonl --unlabeled --out $(SMOKE_DIR)/cache/unlabeled \
 	  --limit 16 --max-duration 8 --jobs 1
+	$(LASR_PY) lasr_train.data --manifests $(SPEECH)/noise.jsonl --unlabeled --out $(SMOKE_DIR)/cache/noise --limit 4 --jobs 1
 	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train:1 \
 	  $(SMOKE_DIR)/cache/synth:1 --out $(SMOKE_DIR)/run-distill --max-steps 6 --teacher-cache $(SMOKE_DIR)/teacher-cache \
-	  --distill-cache $(SMOKE_DIR)/cache/unlabeled:1 $(SMOKE_SET) training.distill.weight=0.5 training.distill.layers=1:1,2:2
+	  --distill-cache $(SMOKE_DIR)/cache/unlabeled:1 --noise-cache $(SMOKE_DIR)/cache/noise $(SMOKE_SET) \
+	  training.distill.weight=0.5 training.distill.layers=1:1,2:2 training.augment.reverb_prob=0.5 \
+	  training.augment.real_noise_prob=0.5 training.augment.colour_prob=0.5 training.augment.telephone_prob=0.2
+	grep -q "real noise: 4 clips" $(SMOKE_DIR)/run-distill/train.log
 	grep -q "distillation from .*: [1-9][0-9]* of .* training utterances have teacher states, and 16 without" \
 	  $(SMOKE_DIR)/run-distill/train.log
 	grep -q " distill [0-9]" $(SMOKE_DIR)/run-distill/train.log

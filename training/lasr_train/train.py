@@ -41,6 +41,7 @@ import yaml
 from safetensors.torch import load_file
 
 from .config import feature_config, load_config, merge
+from .augment import ChannelAugmenter
 from .data import (FeatureStore, add_noise, collate, combined_stats, make_batches, noise_profiles,
                    spec_augment)
 from .decode import attention_greedy, ctc_greedy
@@ -345,6 +346,9 @@ def main(argv=None):
     ap.add_argument("--teacher-cache", default=None, metavar="DIR",
                     help="a teacher cache (lasr_train.teacher cache): distill its encoder states into the "
                          "encoder with weight training.distill.weight")
+    ap.add_argument("--noise-cache", default=None, metavar="DIR",
+                    help="a feature cache of real noise (lasr_train.data --unlabeled over noise.jsonl), added at "
+                         "training.augment.real_noise_prob (lasr_train.augment)")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -469,6 +473,12 @@ def main(argv=None):
     fcfg = feature_config(cfg)
     noises = noise_profiles(fcfg)
     aug = tc["augment"]
+    clips = []
+    if a.noise_cache:
+        store = FeatureStore(a.noise_cache)
+        clips = [store.features(u) for u in store.utts[1.0] if u["frames"] > 0]
+        say(f"real noise: {len(clips)} clips, {sum(len(c) for c in clips) / 360000:.2f} h from {a.noise_cache}")
+    channel = ChannelAugmenter(aug, fcfg, clips)
     max_frames = int(tc["batch_seconds"] * 100)
 
     def checkpoint(path, extra_best=None):
@@ -527,6 +537,9 @@ def main(argv=None):
                 if g_np.random() < aug["noise_prob"]:
                     f = add_noise(f, noises[int(g_np.integers(len(noises)))],
                                   float(g_np.uniform(*aug["noise_snr_db"])), g_np)
+                if channel.enabled:
+                    # Its own stream: runs without channel augmentation draw exactly as before.
+                    f = channel(f, np.random.default_rng([seed, epoch, batch_pos, 2, len(feats)]))
                 feats.append(f)
                 toks.append(t)
             distill_only = toks[0] is None
