@@ -142,10 +142,12 @@ $("record").addEventListener("click", async () => {
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
   let partial = null;
+  // Set by the server's last word (done, or an error), which the close that follows must not overwrite.
+  let finished = false;
   ws.onmessage = (event) => {
     const line = JSON.parse(event.data);
-    if (line.type === "error") { status(line.message, true); return; }
-    if (line.type === "done") { status("stream ended"); return; }
+    if (line.type === "error") { finished = true; status(line.message, true); return; }
+    if (line.type === "done") { finished = true; status("stream ended"); return; }
     const row = document.createElement("div");
     if (line.type === "partial") {
       row.className = "partial";
@@ -158,7 +160,7 @@ $("record").addEventListener("click", async () => {
     partial = line.type === "partial" ? row : null;
     $("live").append(row);
   };
-  ws.onclose = () => { status($("status").className ? $("status").textContent : "stream closed"); };
+  ws.onclose = (event) => { if (!finished) status("stream closed (" + event.code + ")", event.code !== 1000); };
   processor.onaudioprocess = (event) => {
     if (ws.readyState !== WebSocket.OPEN) return;
     const input = event.inputBuffer.getChannelData(0);

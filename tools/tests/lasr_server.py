@@ -31,6 +31,16 @@ def lasr_binary() -> Path:
     return max(built, key=lambda p: p.stat().st_mtime)
 
 
+def end_process(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Server:
     """One `lasr serve` process; `stop()` sends SIGTERM and returns its exit status."""
 

@@ -17,7 +17,7 @@ import openai
 import pytest
 from websockets.sync.client import connect
 
-from lasr_server import AUDIO, DEFAULT_MODEL, REQUEST_TIMEOUT, ROOT, Server, lasr_binary, request
+from lasr_server import AUDIO, DEFAULT_MODEL, REQUEST_TIMEOUT, ROOT, Server, end_process, lasr_binary, request
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
 pytestmark = pytest.mark.skipif(NGINX is None and not os.environ.get("CI"),
@@ -87,11 +87,7 @@ class Nginx:
             time.sleep(0.05)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        end_process(self.proc)
 
 
 def test_two_instances_behind_the_documented_nginx(tmp_path):

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from websockets.sync.client import connect
 
-from lasr_server import AUDIO, concat16k, DEFAULT_MODEL, REQUEST_TIMEOUT, Server, lasr_binary
+from lasr_server import AUDIO, concat16k, DEFAULT_MODEL, REQUEST_TIMEOUT, Server, end_process, lasr_binary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
@@ -75,11 +75,7 @@ class Page:
         try:
             self.ws.close()
         finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            end_process(self.proc)
 
 
 def test_upload_through_the_page(tmp_path):
@@ -152,6 +148,9 @@ def test_record_through_the_page(tmp_path):
         page.wait_for(f"{finals}.length >= 2", timeout=REQUEST_TIMEOUT)
         page.eval("document.querySelector('#stop').click()")
         page.wait_for("document.querySelector('#status').textContent === 'stream ended'")
+        # The server closes the socket right after "done"; the close must not overwrite it.
+        time.sleep(1)
+        assert page.eval("document.querySelector('#status').textContent") == "stream ended"
         words = page.eval(f"{finals}.flatMap(row => [...row.querySelectorAll('.word')].map(w => w.firstChild.textContent))")
         heard = " ".join(words)
         # Chromium resamples the file to its capture rate and the server back to 16 kHz,
