@@ -188,7 +188,7 @@ public struct WhisperTokenizer: Sendable {
     /// The rank of each BPE merge `left right` (its line in merges.txt); empty when the
     /// model directory has none, and then text cannot be encoded.
     let mergeRanks: [String: Int]
-    /// The id of each text token's spelling.
+    /// The id of each text token's spelling (empty without merges).
     let ids: [String: Int]
 
     /// `mergesPath`: the model's merges.txt, needed only to encode text (a prompt).
@@ -210,21 +210,22 @@ public struct WhisperTokenizer: Sendable {
         self.vocabulary = vocabulary
         spaceToken = lines.firstIndex(of: "\u{120}")
         var ids: [String: Int] = [:]
-        for (id, token) in lines.enumerated() where id < vocabulary.endOfText { ids[token] = ids[token] ?? id }
-        self.ids = ids
         var ranks: [String: Int] = [:]
         if let mergesPath {
+            // Only encoding looks tokens up by spelling, and only with merges can it encode.
+            for (id, token) in lines.enumerated() where id < vocabulary.endOfText { ids[token] = ids[token] ?? id }
             guard let text = try? String(contentsOfFile: mergesPath, encoding: .utf8) else {
                 throw LasrError(.invalidModel, path: mergesPath, "cannot read the BPE merges")
             }
-            for line in text.split(separator: "\n", omittingEmptySubsequences: true) where !line.hasPrefix("#version") {
-                let pair = line.split(separator: " ")
-                guard pair.count == 2 else {
-                    throw LasrError(.invalidModel, path: mergesPath, "line \(ranks.count + 1): a merge is two tokens separated by one space")
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+            where !line.isEmpty && !line.hasPrefix("#version") {
+                guard line.split(separator: " ").count == 2 else {
+                    throw LasrError(.invalidModel, path: mergesPath, "line \(number + 1): a merge is two tokens separated by one space")
                 }
                 ranks[String(line)] = ranks[String(line)] ?? ranks.count
             }
         }
+        self.ids = ids
         mergeRanks = ranks
     }
 

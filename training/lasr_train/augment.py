@@ -3,8 +3,8 @@
 The caches hold natural-log mel power (the native front end: log base e, no offset,
 no scale), so a linear channel is an addition and a second source is a sum of powers:
 
-- real noise: a clip of `noise.jsonl` (its own feature cache) added at a random SNR,
-  as `data.add_noise` adds the synthetic coloured noises;
+- real noise: a clip of `noise.jsonl` (its own feature cache) added at a random SNR
+  by `data.add_noise`, which adds the synthetic coloured noises too;
 - reverberation: each band's power smeared by an exponential tail, P'[t] = P[t] +
   w·Σ_{k≥1} d^k·P[t−k], with d the per-frame decay of a room of reverberation time
   RT60 (60 dB in RT60 seconds) and w setting the tail's energy against the direct
@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from .data import add_noise
 from .features import FeatureConfig, hz_to_mel, mel_to_hz
 
 DB = math.log(10.0) / 10.0   # one decibel of power in natural-log units
@@ -102,12 +103,12 @@ class ChannelAugmenter:
         u = rng.random(4)
         rt60, drr = rng.uniform(*a.get("reverb_rt60", [0.2, 0.8])), rng.uniform(*a.get("reverb_drr_db", [-3, 10]))
         snr = rng.uniform(*a.get("real_noise_snr_db", [0, 25]))
-        pick, offset = rng.random(), rng.random()
-        curve_rng = np.random.default_rng(rng.integers(2**62))
+        pick = rng.random()
+        noise_rng, curve_rng = (np.random.default_rng(rng.integers(2**62)) for _ in range(2))
         if u[0] < a.get("reverb_prob", 0):
             feats = reverberate(feats, rt60, drr, self.frame_shift)
         if u[1] < a.get("real_noise_prob", 0):
-            feats = add_clip(feats, self.noises[int(pick * len(self.noises))], snr, offset)
+            feats = add_noise(feats, self.noises[int(pick * len(self.noises))], snr, noise_rng)
         gain = np.zeros(len(self.centres))
         if u[2] < a.get("colour_prob", 0):
             gain += colour_curve(self.centres, curve_rng, float(a.get("colour_db", 6.0)))
@@ -117,12 +118,3 @@ class ChannelAugmenter:
             feats = (feats + (gain * DB)[None, :]).astype(np.float32)
         return feats
 
-
-def add_clip(feats: np.ndarray, clip: np.ndarray, snr_db: float, offset: float) -> np.ndarray:
-    """A noise clip's power added at `snr_db` under the speech's mean power, looped
-    from `offset` (a fraction of the clip) over the utterance's length."""
-    idx = (int(offset * len(clip)) + np.arange(len(feats))) % len(clip)
-    noise = np.exp(clip[idx].astype(np.float64))
-    sig = np.exp(feats.astype(np.float64))
-    g = sig.mean() / max(noise.mean(), 1e-30) / 10.0 ** (snr_db / 10.0)
-    return np.log(sig + g * noise).astype(np.float32)

@@ -218,7 +218,7 @@ def augmentation_summary(training: dict) -> str:
         parts.append("SpecAugment")
     if aug.get("noise_prob"):
         parts.append(f"additive noise ({aug['noise_prob']:.0%} of utterances)")
-    for key, name in (("reverb_prob", "simulated reverberation"), ("real_noise_prob", "real noise from noise.jsonl (MS-SNSD)"),
+    for key, name in (("reverb_prob", "simulated reverberation"), ("real_noise_prob", "real noise recordings (--noise-cache)"),
                       ("colour_prob", "microphone colouring"), ("telephone_prob", "telephone band")):
         if aug.get(key):
             parts.append(f"{name} ({aug[key]:.0%})")

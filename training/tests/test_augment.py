@@ -6,8 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from lasr_train.augment import (DB, ChannelAugmenter, add_clip, band_centres, colour_curve, reverberate,
-                                telephone_curve)
+from lasr_train.augment import DB, ChannelAugmenter, band_centres, colour_curve, reverberate, telephone_curve
 from lasr_train.features import FeatureConfig, log_mel, whisper_config
 
 FCFG = FeatureConfig()
@@ -44,12 +43,13 @@ def test_colour_is_smooth_and_bounded():
     assert np.std([c[0] for c in curves]) > 1.0   # and it does vary
 
 
-def test_noise_clip_is_added_at_the_snr():
+def test_real_noise_clip_is_added_within_the_snr_range():
     rng = np.random.default_rng(0)
     speech = log_mel(rng.standard_normal(16000) * 0.1, FCFG)
-    noise = log_mel(rng.standard_normal(8000) * 0.3, FCFG)
-    mixed = add_clip(speech, noise, snr_db=10.0, offset=0.25)
-    added = np.exp(mixed.astype(np.float64)) - np.exp(speech.astype(np.float64))
+    clip = log_mel(rng.standard_normal(8000) * 0.3, FCFG)
+    noisy = ChannelAugmenter({**OFF, "real_noise_prob": 1, "real_noise_snr_db": [10, 10]}, FCFG, [clip])
+    added = np.exp(noisy(speech, np.random.default_rng(5)).astype(np.float64)) - np.exp(speech.astype(np.float64))
+    # The noise, at 10 dB under the speech's mean power.
     assert np.exp(speech.astype(np.float64)).mean() / added.mean() == pytest.approx(10.0, rel=1e-3)
 
 
