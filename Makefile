@@ -174,18 +174,20 @@ bench: build
 	fi
 
 # lasr serve under load, on loopback only: BENCH_REQUESTS uploads per concurrency
-# level (each level bounded to BENCH_SECONDS), then the same files through lasr
-# transcribe, and the server's memory over SOAK_SECONDS at 2 clients. Whisper tiny.en
-# joins when WHISPER_TINY holds it (lasr models install whisper-tiny.en).
+# level for models/default and WHISPER_REQUESTS for Whisper tiny.en (each level
+# bounded to BENCH_SECONDS), the same files through lasr transcribe before and after,
+# and the server's memory over SOAK_SECONDS at 2 clients. Whisper tiny.en joins when
+# WHISPER_TINY holds it (lasr models install whisper-tiny.en).
 WHISPER_TINY ?= models/whisper-tiny.en
-BENCH_REQUESTS ?= 24
+BENCH_REQUESTS ?= 240
+WHISPER_REQUESTS ?= 24
 BENCH_SECONDS ?= 300
 SOAK_SECONDS ?= 600
 bench-serve: build test-deps
 	@mkdir -p bench-out
-	$(PYTHON) tools/bench_serve.py --model models/default \
-	  $(if $(wildcard $(WHISPER_TINY)/config.yaml),--model $(WHISPER_TINY)) \
-	  --requests $(BENCH_REQUESTS) --seconds $(BENCH_SECONDS) --soak $(SOAK_SECONDS) --json bench-out/serve.json
+	$(PYTHON) tools/bench_serve.py --model models/default --requests $(BENCH_REQUESTS) \
+	  $(if $(wildcard $(WHISPER_TINY)/config.yaml),--model $(WHISPER_TINY) --requests $(WHISPER_REQUESTS)) \
+	  --seconds $(BENCH_SECONDS) --soak $(SOAK_SECONDS) --json bench-out/serve.json
 
 clean:
 	rm -rf .build $(PORTABLE_BUILD)

@@ -22,10 +22,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         // Tests only: an independent CSV parser to read the dumps back.
         .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
-        // `lasr serve`: HTTP and WebSocket on Hummingbird 2, form uploads parsed by MultipartKit.
+        // `lasr serve`: HTTP and WebSocket on Hummingbird 2.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
-        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // C libraries, wrapped as system-library targets (Debian: libsndfile1-dev, libfftw3-dev, libopenblas-dev, libopus-dev).
@@ -71,7 +70,6 @@ let package = Package(
                 "LasrCore", "LasrAudio", "LasrNN", "LasrModel", "LasrDecoding", "LasrOutput", "LasrStream",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "MultipartKit", package: "multipart-kit"),
             ]),
         // Scoring: text normalization, WER/CER, word timing errors, manifests.
         .target(name: "LasrEval", dependencies: ["LasrCore"]),

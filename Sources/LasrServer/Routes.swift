@@ -7,37 +7,13 @@ import LasrDecoding
 import LasrOutput
 import NIOCore
 
-/// Fires once when a client closes its connection before its answer is ready.
-final class Disconnection: @unchecked Sendable {
-    private let lock = NSLock()
-    private var fired = false
-    private var handlers: [() -> Void] = []
-
-    /// Runs `handler` when the client goes away (at once if it has).
-    func whenGone(_ handler: @escaping () -> Void) {
-        lock.lock()
-        if fired { lock.unlock(); handler(); return }
-        handlers.append(handler)
-        lock.unlock()
-    }
-
-    func fire() {
-        lock.lock()
-        fired = true
-        let run = handlers
-        handlers = []
-        lock.unlock()
-        run.forEach { $0() }
-    }
-}
-
 /// The routes of `lasr serve`.
 enum Routes {
     /// Form fields and headers besides the file: what a body may carry above `--max-upload-mb`.
     static let formOverhead = 64 << 10
 
-    static func http(_ state: ServerState) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    static func http(_ state: ServerState) -> Router<ServerRequestContext> {
+        let router = Router(context: ServerRequestContext.self)
         router.middlewares.add(APIErrorMiddleware())
         router.middlewares.add(APIKeyMiddleware(key: state.options.apiKey))
 
@@ -45,10 +21,11 @@ enum Routes {
             let (queued, running) = state.pool.load
             guard let models = state.models else {
                 return json(HealthBody(status: "loading", models: [], workers: state.pool.workerCount, queued: queued,
-                                       running: running, streams: state.openStreams), status: .serviceUnavailable)
+                                       running: running, abandoned: state.pool.abandoned, streams: state.openStreams),
+                            status: .serviceUnavailable)
             }
             return json(HealthBody(status: "ok", models: models.models.map(\.name), workers: state.pool.workerCount,
-                                   queued: queued, running: running, streams: state.openStreams))
+                                   queued: queued, running: running, abandoned: state.pool.abandoned, streams: state.openStreams))
         }
 
         router.get("/v1/models") { _, _ -> Response in
@@ -67,7 +44,7 @@ enum Routes {
 
         router.post("/v1/audio/transcriptions") { request, context -> Response in
             let models = try state.readyModels()
-            return try await withUpload(request, state: state) { form, gone in
+            return try await withUpload(request, context: context, state: state) { form, gone in
                 let parameters = try TranscriptionParameters(form: form, models: models, maxUploadBytes: state.options.maxUploadBytes)
                 let transcript = try await decode(parameters.file, model: parameters.model, state: state, gone: gone) {
                     configure($0, temperature: parameters.temperature, language: parameters.language, prompt: parameters.promptTokens)
@@ -81,7 +58,7 @@ enum Routes {
 
         router.post("/v1/audio/alignments") { request, context -> Response in
             let models = try state.readyModels()
-            return try await withUpload(request, state: state) { form, gone in
+            return try await withUpload(request, context: context, state: state) { form, gone in
                 let parameters = try AlignmentParameters(form: form, models: models)
                 let transcript = try await decode(parameters.file, model: parameters.model, state: state, gone: gone) { _ in }
                 let (text, type) = try AlignmentResponse.render(transcript, parameters: parameters)
@@ -115,46 +92,33 @@ enum Routes {
     /// if the client closes its connection meanwhile. A body over the upload limit is
     /// 413: at once by its Content-Length, else once it has been read (and dropped),
     /// since the answer can only be read by a client that has finished sending.
-    static func withUpload(_ request: Request, state: ServerState,
+    /// The connection stays open for the client's next request.
+    static func withUpload(_ request: Request, context: ServerRequestContext, state: ServerState,
                            _ handle: @escaping @Sendable (MultipartForm, Disconnection) async throws -> Response) async throws -> Response {
         let limit = state.options.maxUploadBytes
         let maxBody = limit + formOverhead
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBody {
             throw tooLarge(limit)
         }
-        let gone = Disconnection()
-        // Hummingbird closes a connection whose inbound side was watched, so every
-        // answer says so: a client must not send its next request on it.
-        func closing(_ response: Response) -> Response {
-            var response = response
-            response.headers[.connection] = "close"
-            return response
-        }
-        do {
-            return closing(try await watched(request, gone: gone, maxBody: maxBody, limit: limit, handle))
-        } catch let error as APIError {
-            return closing(error.response)
-        }
-    }
-
-    private static func watched(_ request: Request, gone: Disconnection, maxBody: Int, limit: Int,
-                                _ handle: @escaping @Sendable (MultipartForm, Disconnection) async throws -> Response) async throws -> Response {
-        try await request.body.consumeWithInboundCloseHandler({ body in
-            var buffer = ByteBuffer()
-            var overflow = false
-            for try await var chunk in body {
-                if overflow { continue }
-                if buffer.readableBytes + chunk.readableBytes > maxBody {
-                    overflow = true
-                    buffer = ByteBuffer()
-                } else {
-                    buffer.writeBuffer(&chunk)
-                }
+        var buffer = ByteBuffer()
+        var overflow = false
+        for try await var chunk in request.body {
+            if overflow { continue }
+            if buffer.readableBytes + chunk.readableBytes > maxBody {
+                overflow = true
+                buffer = ByteBuffer()
+            } else if buffer.readableBytes == 0 {
+                buffer = chunk  // most uploads on loopback arrive whole: no copy
+            } else {
+                buffer.writeBuffer(&chunk)
             }
-            if overflow { throw tooLarge(limit) }
-            let form = try MultipartForm(contentType: request.headers[.contentType], body: buffer)
-            return try await handle(form, gone)
-        }, onInboundClosed: { gone.fire() })
+        }
+        if overflow { throw tooLarge(limit) }
+        let form = try MultipartForm(contentType: request.headers[.contentType], body: buffer)
+        let gone = Disconnection()
+        context.connection?.watch(gone)
+        defer { context.connection?.forget(gone) }
+        return try await handle(form, gone)
     }
 
     static func tooLarge(_ limit: Int) -> APIError {
@@ -229,6 +193,8 @@ enum Routes {
         var workers: Int
         var queued: Int
         var running: Int
+        /// Requests given up since the start: their client went away, or their time ran out.
+        var abandoned: Int
         var streams: Int
     }
 

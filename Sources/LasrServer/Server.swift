@@ -92,7 +92,8 @@ public final class TranscriptionServer: Sendable {
             router: Routes.http(state),
             server: .http1WebSocketUpgrade(
                 webSocketRouter: Routes.webSocket(state),
-                configuration: .init(http1: .init(idleTimeout: .seconds(Int64(max(60, options.requestTimeout + 30)))),
+                configuration: .init(http1: .init(additionalChannelHandlers: [ConnectionWatcher()],
+                                                  idleTimeout: .seconds(Int64(max(60, options.requestTimeout + 30)))),
                                      ws: .init(maxFrameSize: 1 << 20))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "lasr"),
             onServerRunning: { channel in

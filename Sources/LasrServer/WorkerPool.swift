@@ -62,6 +62,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var exited = 0
     /// Mean seconds per job (exponentially weighted), for Retry-After.
     private var meanSeconds = 2.0
+    private var abandonedJobs = 0
 
     public init(workers: Int, queueLimit: Int, segmentSeconds: Double = 20) {
         workerCount = max(1, workers)
@@ -81,6 +82,13 @@ public final class WorkerPool: @unchecked Sendable {
     public var load: (queued: Int, running: Int) {
         condition.lock(); defer { condition.unlock() }
         return (queue.count, running)
+    }
+
+    /// Jobs given up since the start, because their client went away or their time ran
+    /// out: dropped from the queue, or stopped while decoding.
+    public var abandoned: Int {
+        condition.lock(); defer { condition.unlock() }
+        return abandonedJobs
     }
 
     /// Runs `body` on a worker and returns its result. Throws `Refusal.queueFull` at
@@ -134,7 +142,7 @@ public final class WorkerPool: @unchecked Sendable {
         let reason: any Error = refusal ?? CancellationError()
         condition.lock()
         let index = queue.firstIndex { $0 === job }
-        if let index { queue.remove(at: index) }
+        if let index { queue.remove(at: index); abandonedJobs += 1 }
         condition.unlock()
         job.abandon()
         if index != nil || refusal != nil {
@@ -174,6 +182,7 @@ public final class WorkerPool: @unchecked Sendable {
 
             condition.lock()
             running -= 1
+            if job.isAbandoned { abandonedJobs += 1 }
             meanSeconds = 0.8 * meanSeconds + 0.2 * seconds
             condition.unlock()
         }

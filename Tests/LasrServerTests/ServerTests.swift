@@ -40,6 +40,118 @@ private func registry() throws -> ModelRegistry { try ModelRegistry(directories:
     #expect(throws: APIError.self) { try MultipartForm(contentType: "multipart/form-data", body: ByteBuffer(string: "x")) }
 }
 
+private func parse(_ body: String, boundary: String = "XyZ") throws(APIError) -> MultipartForm {
+    try MultipartForm(contentType: "multipart/form-data; boundary=\(boundary)", body: ByteBuffer(string: body))
+}
+
+private func invalidMultipart(_ body: String) -> String? {
+    do {
+        _ = try parse(body)
+        return nil
+    } catch {
+        return error.code == "invalid_multipart" ? error.message : "code \(error.code ?? "none"): \(error.message)"
+    }
+}
+
+@Test func multipartPreambleEpiloguePaddingAndQuotedNames() throws {
+    // A preamble before the first boundary and an epilogue after the last are ignored;
+    // spaces may follow a boundary; a quoted file name may hold ';'; a part may have no headers.
+    let f = try parse("ignored preamble\r\n--XyZ  \r\nContent-Disposition: form-data; name=\"file\"; filename=\"a;b \\c.wav\"\r\n"
+                      + "content-type: audio/wav\r\n\r\nRIFF\r\n--XyZ\r\n\r\nno headers\r\n--XyZ\r\nContent-Disposition: form-data; name=model\r\n\r\n"
+                      + "default\r\n--XyZ--\r\nepilogue --XyZ\r\n")
+    #expect(f.parts.count == 3)
+    #expect(f.part("file")?.filename == "a;b \\c.wav" && f.part("file")?.contentType == "audio/wav" && f.part("file")?.text == "RIFF")
+    #expect(f.parts[1].name == "" && f.parts[1].text == "no headers")
+    #expect(f.text("model") == "default")
+}
+
+@Test func multipartBodiesKeepEveryByteUpToTheDelimiter() throws {
+    // What looks like the delimiter but is not (another boundary, a bare "--XyZ" without
+    // its CRLF, CR and LF alone) stays in the body, byte for byte.
+    let tricky: [UInt8] = Array("\r\n--XyQ \r--XyZ\n--XyZ \r\n-".utf8) + [0, 13, 10, 255, 13]
+    var buffer = ByteBuffer(string: "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.bin\"\r\n\r\n")
+    buffer.writeBytes(tricky)
+    buffer.writeString("\r\n--XyZ\r\nContent-Disposition: form-data; name=\"empty\"\r\n\r\n\r\n--XyZ--")
+    let f = try MultipartForm(contentType: "multipart/form-data; boundary=\"XyZ\"", body: buffer)
+    #expect(f.part("file").map { Array($0.body.readableBytesView) } == tricky)
+    #expect(f.text("empty") == "")
+}
+
+@Test func brokenMultipartSaysWhatIsWrong() {
+    #expect(invalidMultipart("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nvalue") ?? "" == "the multipart/form-data body cannot be parsed: part 1 never ends: the body stops before its closing boundary")
+    #expect(invalidMultipart("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n") ?? "" == "the multipart/form-data body cannot be parsed: part 1's headers never end (no empty line)")
+    #expect(invalidMultipart("--XyZ\r\nno colon here\r\n\r\nx\r\n--XyZ--") ?? "" == "the multipart/form-data body cannot be parsed: part 1 has a header line without ':'")
+    #expect(invalidMultipart("--XyZ\r\n\r\nx\r\n--XyZ") ?? "" == "the multipart/form-data body cannot be parsed: it ends after a boundary, without the closing '--'")
+    #expect(invalidMultipart("--XyZjunk\r\n\r\nx\r\n--XyZ--")?.contains("followed by something other than a line break") == true)
+    #expect(invalidMultipart("no boundary anywhere")?.contains("never occurs") == true)
+    #expect(invalidMultipart("--XyZ--") ?? "" == "the multipart/form-data body has no parts (is the boundary right?)")
+    #expect(invalidMultipart(String(repeating: "--XyZ\r\n\r\n\r\n", count: 1001) + "--XyZ--")?.contains("more than 1000 parts") == true)
+    #expect(throws: APIError.self) { try parse("--\(String(repeating: "b", count: 71))--", boundary: String(repeating: "b", count: 71)) }
+}
+
+@Test func randomFormsComeBackAsSentAndDamagedOnesAreErrors() throws {
+    // Seeded: bodies full of CR, LF, '-' and pieces of the boundary, the parts read back
+    // byte for byte; every truncation and many byte flips of the serialized form parse
+    // or throw an APIError, and never trap.
+    var rng = SeededGenerator(seed: 0x5eed)
+    let alphabet: [UInt8] = Array("\r\n-ab".utf8) + [0, 255]
+    for round in 0..<200 {
+        let boundary = "b" + String((0..<Int.random(in: 1...20, using: &rng)).map { _ in "ab-".randomElement(using: &rng)! })
+        var sent: [(String, [UInt8])] = []
+        var body = ByteBuffer()
+        for i in 0..<Int.random(in: 1...4, using: &rng) {
+            var bytes = (0..<Int.random(in: 0...64, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+            if Bool.random(using: &rng) { bytes += Array("\r\n--\(boundary.dropLast())".utf8) }  // a near-delimiter
+            sent.append(("f\(i)", bytes))
+            body.writeString("--\(boundary)\r\nContent-Disposition: form-data; name=\"f\(i)\"; filename=\"x\(round).bin\"\r\n\r\n")
+            body.writeBytes(bytes)
+            body.writeString("\r\n")
+        }
+        body.writeString("--\(boundary)--\r\n")
+        let type = "multipart/form-data; boundary=\(boundary)"
+        let form = try MultipartForm(contentType: type, body: body)
+        #expect(form.parts.map(\.name) == sent.map(\.0))
+        #expect(form.parts.map { Array($0.body.readableBytesView) } == sent.map(\.1))
+        let whole = Array(body.readableBytesView)
+        for cut in stride(from: 0, to: whole.count, by: 7) {
+            var damaged = whole
+            if round % 2 == 0 { damaged = Array(whole[..<cut]) } else { damaged[cut] ^= UInt8.random(in: 1...255, using: &rng) }
+            do { _ = try MultipartForm(contentType: type, body: ByteBuffer(bytes: damaged)) } catch {}
+        }
+    }
+}
+
+/// splitmix64: a fixed sequence for a seed, so that a failure can be replayed.
+private struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Test func connectionWatchFiresTheRequestsStillWaiting() {
+    let connection = ConnectionWatch()
+    let answered = Disconnection(), waiting = Disconnection()
+    let fired = Counter()
+    answered.whenGone { fired.add() }
+    waiting.whenGone { fired.add(); fired.add() }
+    connection.watch(answered)
+    connection.watch(waiting)
+    connection.forget(answered)  // its answer went out: the client closing later is nothing to it
+    connection.close()
+    #expect(fired.value == 2)
+    // A request on a connection already closed is gone at once.
+    let late = Disconnection()
+    late.whenGone { fired.add() }
+    connection.watch(late)
+    #expect(fired.value == 3)
+}
+
 @Test func parametersNameTheFieldAtFault() throws {
     let models = try registry()
     let audio: (String, [UInt8]) = ("a.wav", [1, 2, 3])
