@@ -679,7 +679,7 @@ public enum WordAligner {
 }
 
 /// A small, seedable generator (Steele et al.'s SplitMix64) so sampled fallbacks repeat.
-struct SplitMix64 {
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
