@@ -176,8 +176,9 @@ bench: build
 # lasr serve under load, on loopback only: BENCH_REQUESTS uploads per concurrency
 # level for models/default and WHISPER_REQUESTS for Whisper tiny.en (each level
 # bounded to BENCH_SECONDS), then the same files through lasr transcribe alternating
-# with 2 clients three times, and the server's memory over SOAK_SECONDS at 2 clients. Whisper tiny.en joins when
-# WHISPER_TINY holds it (lasr models install whisper-tiny.en).
+# with 2 clients three times, and the server's memory over SOAK_SECONDS at 2
+# clients. Whisper tiny.en joins when WHISPER_TINY holds it (lasr models install
+# whisper-tiny.en).
 WHISPER_TINY ?= models/whisper-tiny.en
 BENCH_REQUESTS ?= 240
 WHISPER_REQUESTS ?= 24

@@ -139,7 +139,6 @@ def main() -> int:
             soak = None
             if args.soak and model_dir == Path(args.model[0]):
                 samples = []
-                stop = time.monotonic() + args.soak
                 sampler_done = threading.Event()
 
                 def sample():

@@ -79,9 +79,6 @@ final class ConnectionWatch: @unchecked Sendable {
     fileprivate static func unregister(_ channel: any Channel) {
         lock.lock(); open[ObjectIdentifier(channel)] = nil; lock.unlock()
     }
-
-    /// Open connections being watched (for tests: a closed connection must leave none behind).
-    static var openCount: Int { lock.lock(); defer { lock.unlock() }; return open.count }
 }
 
 /// Sits in each HTTP connection's pipeline after the HTTP decoder and passes

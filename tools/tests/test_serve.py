@@ -302,15 +302,21 @@ def raw_upload(fields: dict, name: str, data: bytes) -> bytes:
 
 
 def test_connection_is_kept_between_uploads(server, cli_texts):
-    # A client's next upload goes on the same socket, an error answered on it too.
+    # A client's next upload goes on the same socket, after an error answered on it too:
+    # an unknown model, and an upload over the limit refused by its Content-Length before
+    # its body is read (the server must skip that body, not read it as the next request).
+    big = b"RIFF" + os.urandom(3 << 20)  # against --max-upload-mb 2
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT)
     try:
-        for f, model in [(FILES[0], "default"), (FILES[1], "nope"), (FILES[1], "default"), (FILES[3], "default")]:
-            sock.sendall(raw_upload({"model": model}, f.name, f.read_bytes()))
+        for f, model, data in [(FILES[0], "default", None), (FILES[1], "nope", None), (FILES[1], "default", None),
+                               (FILES[2], "default", big), (FILES[3], "default", None)]:
+            sock.sendall(raw_upload({"model": model}, f.name, data or f.read_bytes()))
             status, headers, body = read_response(sock)
             assert headers.get("connection", "").lower() != "close"
             if model == "nope":
                 assert status == 404 and json.loads(body)["error"]["code"] == "model_not_found"
+            elif data is big:
+                assert status == 413 and json.loads(body)["error"]["code"] == "file_too_large"
             else:
                 assert status == 200 and json.loads(body)["text"] == cli_texts[f.name]
     finally:
