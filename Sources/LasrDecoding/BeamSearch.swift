@@ -25,6 +25,10 @@ public struct DecodingOptions: Sendable, Equatable {
     public var lmWeight: Double = 0
     /// γ added per token, which offsets the bias toward short hypotheses that fusion adds.
     public var lengthBonus: Double = 0
+    /// Ranking while an LM is fused (`lmWeight` > 0 on a model with one): by score per token
+    /// when true, else by total score, where γ counts once per token and can balance the
+    /// LM's preference for ending. Without fusion the search ranks by `lengthNormalization`.
+    public var fusionLengthNormalization = false
 
     /// The window lasr decodes with unless told otherwise: 0.8 s back, 2.4 s ahead
     /// (20 and 60 frames of 40 ms).
@@ -48,6 +52,13 @@ public struct DecodingOptions: Sendable, Equatable {
                   maxLenRatio: config.maxLenRatio, eosThreshold: config.eosThreshold)
         lmWeight = lm?.weight ?? 0
         lengthBonus = lm?.lengthBonus ?? 0
+        fusionLengthNormalization = lm?.lengthNormalization ?? false
+    }
+
+    /// Whether ended hypotheses are ranked by score per token, for a model that has (or
+    /// lacks) a language model: fusion has its own rule.
+    public func ranksPerToken(fusing: Bool) -> Bool {
+        fusing && lmWeight > 0 ? fusionLengthNormalization : lengthNormalization
     }
 }
 
@@ -55,7 +66,7 @@ public struct DecodingOptions: Sendable, Equatable {
 public struct Hypothesis: Sendable {
     /// Token ids, without `<sos/eos>`.
     public var tokens: [Int]
-    /// The ranking score (length-normalized when the options say so).
+    /// The ranking score (per token when the options say so: `DecodingOptions.ranksPerToken`).
     public var score: Double
     /// Total joint score before normalization.
     public var rawScore: Double
@@ -78,7 +89,9 @@ public struct Hypothesis: Sendable {
 /// candidates survive. With a language model (shallow fusion, `lmWeight` β > 0) each
 /// candidate also gains `β·log p_lm(c | g) + γ`, the end `β·log p_lm(<eos> | g)`, and the
 /// proposals are the best by `(1−w)·log p_att + β·log p_lm`; the LM's state is carried
-/// per hypothesis and stepped for the whole beam at once, like the decoder's. Where `<sos/eos>` passes the threshold (and always at the last
+/// per hypothesis and stepped for the whole beam at once, like the decoder's; ended
+/// hypotheses are then ranked by `fusionLengthNormalization` (total score by default)
+/// instead of `lengthNormalization`. Where `<sos/eos>` passes the threshold (and always at the last
 /// step) the hypothesis also ends, scored with the CTC probability of the complete
 /// prefix. The search stops at the maximum length, when none is left, or when no
 /// running hypothesis ranks above the best ended one.
@@ -125,12 +138,12 @@ public struct BeamSearch {
         var live = [Live(tokens: [], score: 0, tokenLogProbs: [], ctc: scorer?.initial(), alignment: [], peak: nil)]
         var ended: [Hypothesis] = []
         var bestEnded = -Double.infinity
-        let normalize = options.lengthNormalization
-        func rank(_ score: Double, tokens: Int) -> Double { normalize ? score / Double(tokens + 1) : score }
         var logProbs: [Float] = []
         let V = vocab.count
         // Shallow fusion: off (and the search exactly the one without an LM) at β = 0.
         let lm = options.lmWeight > 0 ? model.languageModel : nil
+        let normalize = options.ranksPerToken(fusing: lm != nil)
+        func rank(_ score: Double, tokens: Int) -> Double { normalize ? score / Double(tokens + 1) : score }
         let beta = lm != nil ? options.lmWeight : 0, gamma = options.lengthBonus
         let lmState = lm?.initialState()
         var lmLogProbs: [Float] = []

@@ -220,10 +220,17 @@ public struct LMConfig: Sendable, Equatable, Codable, ConfigSection {
     public var lengthBonus: Double
     /// Per-token perplexity on the recipe's held-out text, for the record.
     public var heldoutPerplexity: Double?
+    /// How ended hypotheses are ranked while the LM is fused: by score per token (true) or by
+    /// total score (false, the default when the key is absent, as ESPnet ranks). Per-token
+    /// ranking adds about γ to every hypothesis alike, so γ could not counter the LM's pull
+    /// toward ending; by total score it counts once per token. The search without an LM
+    /// keeps `decoding.length_normalization`.
+    public var lengthNormalization: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case file, embedDim = "embed_dim", hidden, layers, vocabularyCRC32 = "vocabulary_crc32", weight
         case lengthBonus = "length_bonus", heldoutPerplexity = "heldout_perplexity"
+        case lengthNormalization = "length_normalization"
     }
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public func validate(path: String, section: String) throws {

@@ -23,7 +23,9 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
         self.model = model
         beam = options.beam
         ctcWeight = options.ctcWeight
-        lengthNormalization = options.lengthNormalization
+        // The ranking the search used: fusion has its own (DecodingOptions.ranksPerToken);
+        // an lmWeight above 0 reaches here only for a model with an LM.
+        lengthNormalization = options.ranksPerToken(fusing: options.lmWeight > 0)
         attentionWindow = options.attentionWindow.map { [$0.back, $0.forward] }
         if options.lmWeight > 0 {
             lmWeight = options.lmWeight

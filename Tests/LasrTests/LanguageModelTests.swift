@@ -14,7 +14,8 @@ import Testing
 
     /// A copy of `source` (a model directory) with an LM whose LSTM weights are zero, so
     /// that it predicts `log_softmax(bias)` after every prefix: a unigram LM of our choosing.
-    static func withUnigramLM(_ source: String, bias: [Float], weight: Double = 0) throws -> URL {
+    static func withUnigramLM(_ source: String, bias: [Float], weight: Double = 0,
+                              lengthNormalization: Bool? = nil) throws -> URL {
         let dir = try TestSupport.temporaryDirectory()
         for name in ["config.yaml", "model.safetensors", "tokens.txt"] {
             try FileManager.default.copyItem(atPath: source + "/" + name, toPath: dir.appendingPathComponent(name).path)
@@ -41,7 +42,7 @@ import Testing
               vocabulary_crc32: \(crc)
               weight: \(weight)
               length_bonus: 0.0
-
+            \(lengthNormalization.map { "  length_normalization: \($0)\n" } ?? "")
             """).write(to: dir.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
         return dir
     }
@@ -94,9 +95,10 @@ import Testing
         let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias)
         defer { try? FileManager.default.removeItem(at: dir) }
         let fusedModel = try LasrModel(directory: dir.path)
-        // Just enough weight to close the gap between the two (scores are per token).
+        // Just enough weight to close the gap between the two, ranked per token as the gap is.
         let gap = best.score - runnerUp.score
         o.lmWeight = max(0.05, 4 * gap)
+        o.fusionLengthNormalization = true
         let fused = try #require(BeamSearch(model: fusedModel, options: o).decode(encoded).first)
         #expect(fused.tokens != best.tokens, "gap \(gap), β \(o.lmWeight)")
         #expect(counts(fused.tokens, favoured) > counts(best.tokens, favoured))
@@ -108,6 +110,53 @@ import Testing
         }
         #expect(abs(fused.lmLogProb - lmScore(fused.tokens)) < 1e-6 * max(1, abs(fused.lmLogProb)))
         #expect(lmScore(fused.tokens) > lmScore(best.tokens))
+    }
+
+    /// Fusion ranks by total score unless the `lm:` section says otherwise, and the search
+    /// without an LM keeps `decoding.length_normalization`.
+    @Test func fusionHasItsOwnRankingRule() throws {
+        let bias = [Float](repeating: 0, count: 64)
+        for (key, expected) in [(nil, false), (false, false), (true, true)] as [(Bool?, Bool)] {
+            let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias, weight: 0.5, lengthNormalization: key)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let model = try LasrModel(directory: dir.path)
+            var o = DecodingOptions(model.config.decoding, lm: model.config.lm)
+            #expect(o.fusionLengthNormalization == expected)
+            #expect(o.ranksPerToken(fusing: true) == expected)
+            #expect(o.ranksPerToken(fusing: false) == model.config.decoding.lengthNormalization)
+            o.lmWeight = 0
+            #expect(o.ranksPerToken(fusing: true) == model.config.decoding.lengthNormalization)
+        }
+    }
+
+    /// An LM that gives every token the same log-probability `c` costs each hypothesis
+    /// `β·c` per token and once more for its end. Ranked by total score, a bonus γ = −β·c
+    /// cancels the per-token part exactly, so the fused search must find the best reading
+    /// of the search without an LM ranked by total score, its score lower by `β·c` (the
+    /// end), and report its total score as its ranking score (`decoding.length_normalization`
+    /// is on, and must not apply).
+    @Test func aFlatLMWithItsBonusLeavesTheTotalScoreRanking() throws {
+        let plain = try LasrModel(directory: Self.tinyModel)
+        let dir = try Self.withUnigramLM(Self.tinyModel, bias: [Float](repeating: 0, count: plain.vocabulary.count))
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fusedModel = try LasrModel(directory: dir.path)
+        let lm = try #require(fusedModel.languageModel)
+        let c = Double(lm.logProbabilities(after: [plain.vocabulary.sosEos])[0][5])
+        let encoded = try Self.encoded(plain)
+        for ctcWeight in [0.0, 0.3] {
+            var o = DecodingOptions(plain.config.decoding)
+            o.beam = 4
+            o.ctcWeight = ctcWeight
+            o.lengthNormalization = false
+            let without = try #require(BeamSearch(model: plain, options: o).decode(encoded).first)
+            o.lengthNormalization = true
+            o.lmWeight = 0.7
+            o.lengthBonus = -0.7 * c
+            let with = try #require(BeamSearch(model: fusedModel, options: o).decode(encoded).first)
+            #expect(with.tokens == without.tokens)
+            #expect(with.score == with.rawScore)
+            #expect(abs(with.rawScore - (without.rawScore + 0.7 * c)) < 1e-6 * max(1, abs(with.rawScore)))
+        }
     }
 
     @Test func stepOfABatchMatchesEachSequenceAlone() throws {

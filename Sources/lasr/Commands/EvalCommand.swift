@@ -163,7 +163,9 @@ struct EvalCommand: ParsableCommand {
     private func report(corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)], timing: TimingErrors,
                         audioSeconds: Double, elapsed: Double, info: DecodingInfo) {
         print("model \(info.model), beam \(info.beam), ctc weight \(info.ctcWeight), attention window "
-              + (info.attentionWindow.map { "-\($0[0])/+\($0[1]) frames" } ?? "off"))
+              + (info.attentionWindow.map { "-\($0[0])/+\($0[1]) frames" } ?? "off")
+              + (info.lmWeight.map { ", LM weight \($0), length bonus \(info.lengthBonus ?? 0), ranked "
+                    + (info.lengthNormalization ? "per token" : "by total score") } ?? ""))
         print("corpus                               utts    WER     S     D     I     N    CER")
         for name in corpora.keys.sorted() { print(line(name, corpora[name]!)) }
         print(line("overall", Self.total(corpora)))
@@ -201,6 +203,11 @@ struct EvalCommand: ParsableCommand {
             "real_time_factor": elapsed > 0 ? audioSeconds / elapsed : 0,
             "per_utterance": perUtterance,
         ]
+        if let lmWeight = info.lmWeight {
+            out["lm_weight"] = lmWeight
+            out["length_bonus"] = info.lengthBonus ?? 0
+            out["length_normalization"] = info.lengthNormalization
+        }
         if let t = timing.summary {
             out["timing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t))
         }
