@@ -163,6 +163,9 @@ bench: build
 	  $(LASR) bench --model models/default --stage encoder; \
 	  for b in 1 8; do $(LASR) bench --model models/default --stage decoder --beam $$b; done; \
 	  $(LASR) bench --model models/default --stage transcribe $$manifest; \
+	  if grep -q '^lm:' models/default/config.yaml; then \
+	    echo "--- the same without the language model (--no-lm)"; \
+	    $(LASR) bench --model models/default --stage transcribe $$manifest --no-lm; fi; \
 	  $(LASR) bench --model models/default --stage scaling $$manifest; \
 	  $(LASR) bench --model models/default --stage long $$manifest --long-seconds 3600; \
 	  $(LASR) bench --model models/default --stage stream $$manifest --stream-seconds 120 --long-seconds 3600; \

@@ -81,12 +81,13 @@ def set_card_line(card_text: str, key: str, value: str) -> str:
     return "\n".join(kept) + "\n"
 
 
-def engine_eval(model_dir, manifest: str, lasr: str, jobs: int = 2) -> dict:
-    """`lasr eval`'s scores of a model directory on a manifest (its --summary-json)."""
+def engine_eval(model_dir, manifest: str, lasr: str, jobs: int = 2, extra: tuple[str, ...] = ()) -> dict:
+    """`lasr eval`'s scores of a model directory on a manifest (its --summary-json); `extra`:
+    more arguments of `lasr eval` (`--no-lm`)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "summary.json"
         subprocess.run([lasr, "eval", "--model", str(model_dir), "--manifest", manifest, "--jobs", str(jobs),
-                        "--summary-json", str(out)], check=True)
+                        "--summary-json", str(out), *extra], check=True)
         return json.loads(out.read_text())
 
 

@@ -272,7 +272,8 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
         tmp = last.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "model_args": model.args,
                     "step": step, "tokens_seen": seen, "log": log, "vocabulary_crc32": meta["vocabulary_crc32"],
-                    "data": str(d.resolve()), "data_meta": meta, "max_steps": max_steps, "lr": lr}, tmp)
+                    "data": str(d.resolve()), "data_meta": meta, "max_steps": max_steps, "lr": lr,
+                    "batch_tokens": batch_tokens}, tmp)
         os.replace(tmp, last)
 
     started, window, window_tokens = time.time(), 0.0, 0
@@ -333,8 +334,53 @@ def rounded_model(model: LSTMLM) -> LSTMLM:
     return r
 
 
+CARD_HEADING = "## Language model"
+
+
+def card_lines(args: dict, ck: dict, info: dict, weight: float, length_bonus: float,
+               length_normalization: bool, file_bytes: int) -> list[str]:
+    """The model card's section on the LM: what it is, what it read, how it is fused."""
+    meta = ck.get("data_meta", {})
+    sources = ", ".join(Path(s["path"]).name for s in meta.get("sources", [])) or "not recorded"
+    passes = info["tokens_seen"] / meta["train_tokens"] if meta.get("train_tokens") else None
+    return [
+        CARD_HEADING, "",
+        f"- lm.safetensors: {args['layers']}-layer LSTM of {args['hidden']}, embedding {args['embed']}, over this "
+        f"model's {args['vocab']}-entry vocabulary; {info['parameters']:,} parameters, {file_bytes / 1e6:.1f} MB as float16",
+        f"- text: {sources} (public-domain Project Gutenberg books, with every paragraph sharing an 8-word "
+        f"sequence with an evaluation transcript removed, and the public-domain LJ Speech sentences), "
+        f"normalized as the transcripts are: {meta.get('train_sentences', 0):,} training sentences "
+        f"({meta.get('train_tokens', 0):,} tokens), one paragraph in {HELDOUT_EVERY} held out",
+        f"- training (lasr_train.lm, make train-lm): {info['step']:,} steps of about {ck.get('batch_tokens', 4096):,} tokens, "
+        f"{info['tokens_seen']:,} tokens seen" + (f" ({passes:.2f} of a pass)" if passes else "")
+        + f", learning rate {ck.get('lr')} falling linearly to 0 at step {ck.get('max_steps'):,}",
+        f"- held-out perplexity: {info['heldout_token_perplexity']:.2f} per token (float16 weights)",
+        f"- fusion defaults (lm: in config.yaml): weight {weight}, length bonus {length_bonus}, hypotheses ranked "
+        + ("per token" if length_normalization else "by total score")
+        + "; `--no-lm` decodes without it",
+        "",
+    ]
+
+
+def with_card_section(text: str, lines: list[str]) -> str:
+    """MODEL_CARD.md with its language-model section replaced, or added before "## Limitations"."""
+    kept = text.rstrip("\n").split("\n")
+    if CARD_HEADING in kept:
+        start = kept.index(CARD_HEADING)
+        end = next((i for i in range(start + 1, len(kept)) if kept[i].startswith("## ")), len(kept))
+        kept[start:end] = lines
+    else:
+        at = kept.index("## Limitations") if "## Limitations" in kept else len(kept)
+        if at == len(kept) and kept and kept[-1] != "":
+            kept.append("")
+            at += 1
+        kept[at:at] = lines
+    return "\n".join(kept).rstrip("\n") + "\n"
+
+
 def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float, length_bonus: float,
-           fixture_text: str = "the weather will be cloudy in the morning") -> dict:
+           fixture_text: str = "the weather will be cloudy in the morning",
+           length_normalization: bool = False) -> dict:
     """Writes `lm.safetensors` and the `lm:` section of `config.yaml` into an exported model
     directory, and the parity fixture (log-probabilities of a sentence, step by step)."""
     import yaml
@@ -358,10 +404,16 @@ def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float,
     text = re.sub(r"\nlm:\n(  .*\n?)*", "\n", text).rstrip("\n") + "\n"
     section = {"lm": {"file": "lm.safetensors", "embed_dim": model.args["embed"], "hidden": model.args["hidden"],
                       "layers": model.args["layers"], "vocabulary_crc32": crc, "weight": weight,
-                      "length_bonus": length_bonus, "heldout_perplexity": round(ppl, 4)}}
+                      "length_bonus": length_bonus, "length_normalization": length_normalization,
+                      "heldout_perplexity": round(ppl, 4)}}
     cfg_path.write_text(text + yaml.safe_dump(section, sort_keys=False))
     info = {"heldout_token_perplexity": ppl, "step": ck["step"], "tokens_seen": ck["tokens_seen"],
             "parameters": sum(p.numel() for p in model.parameters())}
+    card = md / "MODEL_CARD.md"
+    if card.exists():
+        lines = card_lines(model.args, ck, info, weight, length_bonus, length_normalization,
+                           (md / "lm.safetensors").stat().st_size)
+        card.write_text(with_card_section(card.read_text(encoding="utf-8"), lines), encoding="utf-8")
     if fixtures:
         tok = load_tokenizer(md)
         ids = [SOS_EOS] + tok.encode(normalize_text(fixture_text)) + [SOS_EOS]
@@ -409,6 +461,8 @@ def main(argv=None):
     e.add_argument("--fixtures", default=None)
     e.add_argument("--weight", type=float, default=0.3, help="shallow-fusion weight beta stored as the default")
     e.add_argument("--length-bonus", type=float, default=0.0, help="per-token bonus gamma stored as the default")
+    e.add_argument("--length-normalization", action="store_true",
+                   help="rank fused hypotheses by score per token (default: by total score, where gamma counts per token)")
     q = sub.add_parser("perplexity", help="per-token perplexity of a checkpoint on a prepared slice")
     q.add_argument("--checkpoint", required=True)
     q.add_argument("--data", required=True)
@@ -420,7 +474,8 @@ def main(argv=None):
         train(a.data, a.out, a.hidden, a.embed, a.layers, a.batch_tokens, a.max_steps, a.lr, a.warmup,
               a.resume, a.eval_every, a.save_every, a.seed, a.threads, a.log_every, a.stop_at)
     elif a.command == "export":
-        info = export(a.checkpoint, a.model, a.fixtures, a.weight, a.length_bonus)
+        info = export(a.checkpoint, a.model, a.fixtures, a.weight, a.length_bonus,
+                      length_normalization=a.length_normalization)
         print(f"{a.model}: lm.safetensors ({info['parameters']:,} parameters, step {info['step']}), "
               f"held-out perplexity {info['heldout_token_perplexity']:.3f} per token")
     else:

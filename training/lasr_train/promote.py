@@ -28,6 +28,7 @@ from .export import engine_eval, set_card_line
 DECIDING_CORPUS = "librispeech-train-clean-100-sample"
 WER_KEY = "dev WER, Swift engine (lasr eval)"
 TIMING_KEY = "word timing on the dev words with forced alignments (lasr eval)"
+NO_LM_KEY = "dev WER without the language model (lasr eval --no-lm)"
 # A candidate replaces the shipped model only if it makes fewer errors on at least this
 # share of bootstrap draws: a one-sided test at the 5 % level.
 MIN_POI = 0.95
@@ -38,8 +39,10 @@ def wer_line(summary: dict) -> str:
     parts = [f"{name} ({c['utterances']} utts) {c['wer']:.2f}%" for name, c in sorted(summary["corpora"].items())]
     cer = " / ".join(f"{c['cer']:.2f}" for _, c in sorted(summary["corpora"].items()))
     o = summary["overall"]
+    lm = (f", language model weight {summary['lm_weight']}, length bonus {summary['length_bonus']}"
+          if summary.get("lm_weight") else "")
     return (", ".join(parts) + f"; overall {o['wer']:.2f}%; CER {cer} / {o['cer']:.2f}% "
-            f"(beam {summary['beam']}, ctc weight {summary['ctc_weight']})")
+            f"(beam {summary['beam']}, ctc weight {summary['ctc_weight']}{lm})")
 
 
 def timing_line(summary: dict) -> str | None:
@@ -123,12 +126,15 @@ def corpus_wer(summary: dict, corpus: str) -> float:
 
 
 def score_card(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> dict:
-    """Score a model directory with the engine and write the WER and timing lines of its card."""
+    """Score a model directory with the engine and write the WER and timing lines of its card;
+    a model with a language model is scored without it too, for the card to show what it adds."""
     summary = engine_eval(model_dir, manifest, lasr, jobs)
     card = Path(model_dir) / "MODEL_CARD.md"
     text = set_card_line(card.read_text(encoding="utf-8"), WER_KEY, wer_line(summary))
     if timing_line(summary):
         text = set_card_line(text, TIMING_KEY, timing_line(summary))
+    if (Path(model_dir) / "lm.safetensors").exists():
+        text = set_card_line(text, NO_LM_KEY, wer_line(engine_eval(model_dir, manifest, lasr, jobs, ("--no-lm",))))
     card.write_text(text, encoding="utf-8")
     return summary
 
@@ -139,7 +145,10 @@ def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: 
     new = score_card(candidate, manifest, lasr, jobs)
     new_wer = corpus_wer(new, corpus)
     if (Path(target) / "config.yaml").exists():
-        old = engine_eval(target, manifest, lasr, jobs)
+        # Acoustic models are compared as such: a candidate fresh from training has no LM yet
+        # (`make train-lm` adds it after the promotion), so the shipped one is scored without its own.
+        without_lm = (Path(target) / "lm.safetensors").exists() and not (Path(candidate) / "lm.safetensors").exists()
+        old = engine_eval(target, manifest, lasr, jobs, ("--no-lm",) if without_lm else ())
         old_wer = corpus_wer(old, corpus)
         t = paired_bootstrap(old, new, corpus)
         verdict = (f"{corpus} WER {new_wer:.2f}% against {old_wer:.2f}%: {t['delta']:+.2f} points, "

@@ -101,10 +101,18 @@ def test_export_writes_weights_config_and_fixture(tmp_path, text_file):
     assert fixture["log_probs"].shape == (len(fixture["tokens"]) - 1, 64)
     assert np.allclose(np.exp(fixture["log_probs"]).sum(1), 1, atol=1e-4)
     assert info["heldout_token_perplexity"] > 1
-    # Exporting again replaces the section instead of adding a second one.
-    lm.export(str(ckpt), str(model_dir), None, weight=0.2, length_bonus=0.0)
+    assert cfg["lm"]["length_normalization"] is False
+    # Exporting again replaces the section instead of adding a second one; so for the card's.
+    (model_dir / "MODEL_CARD.md").write_text("# m\n\n## Training run\n\n- a: 1\n\n## Limitations\n\nSome.\n")
+    lm.export(str(ckpt), str(model_dir), None, weight=0.2, length_bonus=0.0, length_normalization=True)
+    lm.export(str(ckpt), str(model_dir), None, weight=0.25, length_bonus=1.5)
     text = (model_dir / "config.yaml").read_text()
-    assert text.count("\nlm:") == 1 and yaml.safe_load(text)["lm"]["weight"] == 0.2
+    assert text.count("\nlm:") == 1 and yaml.safe_load(text)["lm"]["weight"] == 0.25
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert card.count(lm.CARD_HEADING) == 1 and card.index(lm.CARD_HEADING) < card.index("## Limitations")
+    assert "1-layer LSTM of 12, embedding 6" in card and "6 steps" in card
+    assert "weight 0.25, length bonus 1.5, hypotheses ranked by total score" in card
+    assert card.endswith("## Limitations\n\nSome.\n") and "- a: 1\n\n## Language model" in card
 
 
 def test_export_refuses_another_vocabulary(tmp_path, text_file):

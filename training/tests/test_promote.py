@@ -20,6 +20,9 @@ def test_card_lines_carry_every_corpus_and_the_timing():
     assert "speechocean762 (200 utts) 58.00%" in line and "overall 52.00%" in line and "beam 8" in line
     assert P.timing_line(SUMMARY).startswith("4300 matched words: start error median 54 ms")
     assert P.timing_line({"corpora": {}}) is None
+    assert "language model" not in line
+    fused = dict(SUMMARY, lm_weight=0.2, length_bonus=1.0)
+    assert P.wer_line(fused).endswith("(beam 8, ctc weight 0.3, language model weight 0.2, length bonus 1.0)")
 
 
 LS = "librispeech-train-clean-100-sample"
@@ -36,7 +39,8 @@ def summary_with(errors: list[int], words: int = 20) -> dict:
 
 
 def fake_scores(monkeypatch, errors):
-    monkeypatch.setattr(P, "engine_eval", lambda model_dir, manifest, lasr, jobs: summary_with(errors[model_dir]))
+    monkeypatch.setattr(P, "engine_eval",
+                        lambda model_dir, manifest, lasr, jobs, extra=(): summary_with(errors[model_dir + "".join(extra)]))
 
 
 OLD = [8, 9, 10, 11, 12] * 20   # 100 utterances, WER 50 %
@@ -69,6 +73,18 @@ def test_the_candidate_replaces_the_target_only_when_surely_better(tmp_path, mon
     assert f"- {P.WER_KEY}: " in card and f"- {P.TIMING_KEY}: 4300 matched words" in card
 
 
+def test_a_candidate_without_an_lm_meets_the_shipped_model_without_its_lm(tmp_path, monkeypatch):
+    cand, target = tmp_path / "cand", tmp_path / "target"
+    make_model(cand, "new")
+    make_model(target, "old")
+    (target / "lm.safetensors").write_bytes(b"")
+    # Fused, the shipped model would win; its acoustic model alone loses to the candidate.
+    fake_scores(monkeypatch, {str(cand): [e - 1 for e in OLD], str(target): [e - 2 for e in OLD],
+                              str(target) + "--no-lm": OLD})
+    assert P.promote(str(cand), str(target), None, None, "m.jsonl", "lasr")
+    assert (target / "config.yaml").read_text() == "name: new\n"
+
+
 def test_a_missing_deciding_corpus_is_an_error(tmp_path, monkeypatch):
     cand = tmp_path / "cand"
     make_model(cand, "new")
@@ -87,6 +103,17 @@ def test_card_only_rescores_and_replaces_nothing(tmp_path, monkeypatch):
     text = card.read_text()
     assert "stale" not in text and "librispeech-train-clean-100-sample (248 utts) 42.50%" in text
     assert text.count(P.WER_KEY) == 1 and (model / "config.yaml").read_text() == "name: shipped\n"
+
+
+def test_a_model_with_an_lm_is_scored_with_and_without_it(tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    make_model(model, "shipped")
+    (model / "lm.safetensors").write_bytes(b"")
+    fake_scores(monkeypatch, {str(model): [e - 1 for e in OLD] + [8] * 100, str(model) + "--no-lm": OLD})
+    P.main(["--candidate", str(model), "--card-only", "--manifest", "m.jsonl"])
+    text = (model / "MODEL_CARD.md").read_text()
+    assert f"- {P.WER_KEY}: librispeech-train-clean-100-sample (248 utts) 42.50%" in text
+    assert f"- {P.NO_LM_KEY}: librispeech-train-clean-100-sample (248 utts) 50.00%" in text
 
 
 def test_the_paired_bootstrap_reads_utterances_in_pairs():
