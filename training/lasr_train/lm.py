@@ -10,9 +10,12 @@ The engine adds `beta * log p_lm(token | prefix)` to every candidate of the beam
 
 Text is normalized exactly as the transcripts are (`text.normalize_text`), split into
 sentences, and tokenized with the model's own vocabulary. One paragraph in
-`HELDOUT_EVERY` goes to a held-out slice for perplexity. Each sentence is one training
-sequence that starts from a zero state with `<sos/eos>` as its first input and ends by
-predicting `<sos/eos>`, as the beam search uses it.
+`HELDOUT_EVERY` goes to a held-out slice for perplexity. Each training sequence starts
+from a zero state with `<sos/eos>` as its first input and ends by predicting
+`<sos/eos>`, as the beam search uses it. A sequence is a sentence, or (`--spans P`, a
+share P of them) a span of running text: recordings such as LibriSpeech's are cut at
+pauses, so an utterance often begins and ends inside a sentence and runs across
+sentence ends, which an LM that only ever saw whole sentences has never met.
 """
 from __future__ import annotations
 
@@ -46,6 +49,11 @@ MAX_TOKENS = 160
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)\]]))\s+(?=[\"'“‘(\[]*[A-Z0-9])")
 # Chapter headings, tables of contents and other lines without a lowercase word.
 _PROSE = re.compile(r"[a-z]{2,}")
+# The prepared data's layout; data of an older one is prepared again.
+DATA_FORMAT = 2
+# A span is at most this many tokens (LibriSpeech's longest utterances, 35 s, hold about
+# 90 words, 150 tokens of the 256-piece vocabulary).
+MAX_SPAN_TOKENS = 256
 
 
 def split_sentences(paragraph: str) -> list[str]:
@@ -94,15 +102,18 @@ def _encode_paragraph(paragraph: str) -> list[list[int]]:
 
 def prepare(text_files: list[str], model_dir: str, out: str, jobs: int = 2, max_paragraphs: int | None = None) -> dict:
     """Normalized, tokenized sentences as flat uint16 arrays, `<sos/eos>` before each sentence
-    and at the end: `train.u16`, `heldout.u16`, and `meta.json`. Skipped when `meta.json`
-    already describes the same text and vocabulary."""
+    and at the end: `train.u16`, `heldout.u16`; one byte per sentence in `train.last.u8`,
+    `heldout.last.u8`, 1 where the sentence ends its paragraph (spans stay inside one);
+    and `meta.json`, which lists the tokens that begin a word. Skipped when `meta.json`
+    already describes the same text, vocabulary and layout."""
     outd = Path(out)
     crc = vocabulary_checksum(Path(model_dir) / "tokens.txt")
     sources = [{"path": str(Path(p).resolve()), "bytes": Path(p).stat().st_size} for p in text_files]
     meta_path = outd / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("vocabulary_crc32") == crc and meta.get("sources") == sources and meta.get("max_paragraphs") == max_paragraphs:
+        if (meta.get("vocabulary_crc32") == crc and meta.get("sources") == sources
+                and meta.get("max_paragraphs") == max_paragraphs and meta.get("format") == DATA_FORMAT):
             print(f"{out}: prepared already ({meta['train_tokens']:,} training tokens)")
             return meta
     outd.mkdir(parents=True, exist_ok=True)
@@ -118,19 +129,23 @@ def prepare(text_files: list[str], model_dir: str, out: str, jobs: int = 2, max_
     started = time.time()
     starts_word = [p.startswith("\u2581") for p in load_tokenizer(model_dir).pieces]
     streams = {"train": array("H", [SOS_EOS]), "heldout": array("H", [SOS_EOS])}
+    last = {"train": array("B"), "heldout": array("B")}
     counts = {"train": 0, "heldout": 0}
     words = {"train": 0, "heldout": 0}
     with Pool(jobs, initializer=_init_worker, initargs=(model_dir,)) as pool:
         for i, sentences in enumerate(pool.imap(_encode_paragraph, paragraphs, chunksize=256)):
             split = "heldout" if i % HELDOUT_EVERY == HELDOUT_EVERY - 1 else "train"
-            for ids in sentences:
+            for k, ids in enumerate(sentences):
                 streams[split].extend(ids)
                 streams[split].append(SOS_EOS)
+                last[split].append(1 if k == len(sentences) - 1 else 0)
                 counts[split] += 1
                 words[split] += sum(1 for t in ids if starts_word[t])
     for split, ids in streams.items():
         np.frombuffer(ids, dtype=np.uint16).tofile(outd / f"{split}.u16")
-    meta = {"vocabulary_crc32": crc, "vocabulary_size": load_tokenizer(model_dir).size, "sources": sources,
+        np.frombuffer(last[split], dtype=np.uint8).tofile(outd / f"{split}.last.u8")
+    meta = {"format": DATA_FORMAT, "vocabulary_crc32": crc, "vocabulary_size": load_tokenizer(model_dir).size,
+            "word_start_tokens": [i for i, w in enumerate(starts_word) if w], "sources": sources,
             "max_paragraphs": max_paragraphs, "paragraphs": len(paragraphs),
             "train_sentences": counts["train"], "heldout_sentences": counts["heldout"],
             "train_tokens": len(streams["train"]), "heldout_tokens": len(streams["heldout"]),
@@ -163,25 +178,86 @@ def sentence_bounds(stream: np.ndarray) -> np.ndarray:
     return np.stack([eos[:-1] + 1, eos[1:]], axis=1)
 
 
-def make_batch(stream: np.ndarray, bounds: np.ndarray, picks) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs `<sos/eos> s` and targets `s <sos/eos>` of the picked sentences, padded (-100 targets)."""
-    lengths = [int(bounds[i, 1] - bounds[i, 0]) + 1 for i in picks]
-    width = max(lengths)
+def make_batch(stream: np.ndarray, ranges: np.ndarray, picks) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs `<sos/eos> s` and targets `s <sos/eos>` of the picked token ranges of the stream
+    (sentences, or spans with the `<sos/eos>` of the sentence ends inside them left out),
+    padded (-100 targets)."""
+    bodies = []
+    for i in picks:
+        body = stream[int(ranges[i, 0]):int(ranges[i, 1])]
+        bodies.append(body[body != SOS_EOS].astype(np.int64))
+    width = max(len(b) for b in bodies) + 1
     x = torch.zeros(len(picks), width, dtype=torch.long)
     y = torch.full((len(picks), width), -100, dtype=torch.long)
-    for row, i in enumerate(picks):
-        s, e = int(bounds[i, 0]), int(bounds[i, 1])
-        seq = torch.from_numpy(stream[s - 1:e + 1].astype(np.int64))  # <sos/eos> s <sos/eos>
+    for row, body in enumerate(bodies):
+        seq = torch.from_numpy(np.concatenate([[SOS_EOS], body, [SOS_EOS]]))
         x[row, :len(seq) - 1] = seq[:-1]
         y[row, :len(seq) - 1] = seq[1:]
     return x, y
 
 
-def batches_by_tokens(bounds: np.ndarray, batch_tokens: int, rng: random.Random):
-    """Endless batches of about `batch_tokens` tokens each, sentences of similar length together."""
-    lengths = bounds[:, 1] - bounds[:, 0] + 1
+class Spans:
+    """Draws spans of running text in a prepared stream: each begins in a given sentence,
+    at its first word or (half the time) at a random word of it, and runs for a number of
+    words drawn uniformly from `words`, across sentence ends but never past its paragraph's
+    end, and never beyond `MAX_SPAN_TOKENS`."""
+
+    def __init__(self, stream: np.ndarray, bounds: np.ndarray, last: np.ndarray, word_start_tokens,
+                 words: tuple[int, int] = (2, 80)):
+        if len(last) != len(bounds):
+            raise SystemExit(f"{len(last)} paragraph marks for {len(bounds)} sentences: prepare the data again")
+        self.bounds, self.words = bounds, words
+        self.word_pos = np.flatnonzero(np.isin(stream, np.asarray(word_start_tokens, dtype=stream.dtype)))
+        ends = np.flatnonzero(last)
+        # Each sentence's paragraph ends where the paragraph's last sentence does.
+        self.paragraph_end = bounds[ends[np.searchsorted(ends, np.arange(len(bounds)))], 1]
+        self.first = np.searchsorted(self.word_pos, bounds[:, 0])
+        self.count = np.searchsorted(self.word_pos, bounds[:, 1]) - self.first
+
+    def draw(self, sentences: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Token ranges (start, end) of one span from each of `sentences`."""
+        count = np.maximum(self.count[sentences], 1)
+        inside = np.where(rng.random(len(sentences)) < 0.5, 0, rng.integers(0, count))
+        a = np.minimum(self.first[sentences] + inside, len(self.word_pos) - 1)
+        n = rng.integers(self.words[0], self.words[1] + 1, size=len(sentences))
+        after = a + n
+        stop = np.where(after < len(self.word_pos), self.word_pos[np.minimum(after, len(self.word_pos) - 1)],
+                        self.paragraph_end[sentences])
+        start = self.word_pos[a]
+        stop = np.minimum(stop, self.paragraph_end[sentences])
+        # The cap falls on a word start, so that no span ends inside a word.
+        cap = self.word_pos[np.maximum(np.searchsorted(self.word_pos, start + MAX_SPAN_TOKENS, side="right") - 1, a + 1)
+                            .clip(max=len(self.word_pos) - 1)]
+        stop = np.where(stop - start > MAX_SPAN_TOKENS, np.minimum(cap, stop), stop)
+        return np.stack([start, stop], axis=1)
+
+
+def heldout_spans(stream: np.ndarray, last: np.ndarray, word_start_tokens) -> np.ndarray:
+    """A fixed set of spans of the held-out text, one from each sentence, for a perplexity
+    that measures what spans teach."""
+    bounds = sentence_bounds(stream)
+    return Spans(stream, bounds, last, word_start_tokens).draw(np.arange(len(bounds)), np.random.default_rng(0))
+
+
+def training_sequences(bounds: np.ndarray, spans: Spans | None, share: float, rng: random.Random) -> np.ndarray:
+    """One pass's sequences: every sentence, a share of them replaced by a span beginning in it."""
+    if spans is None or share <= 0:
+        return bounds
+    g = np.random.default_rng(rng.getrandbits(64))
+    ranges = bounds.copy()
+    chosen = np.flatnonzero(g.random(len(bounds)) < share)
+    ranges[chosen] = spans.draw(chosen, g)
+    return ranges
+
+
+def batches_by_tokens(bounds: np.ndarray, batch_tokens: int, rng: random.Random, spans: Spans | None = None,
+                      share: float = 0.0):
+    """Endless (ranges, batch) pairs of about `batch_tokens` tokens each, sequences of
+    similar length together; each pass over the sentences draws its spans anew."""
     while True:
-        order = list(range(len(bounds)))
+        ranges = training_sequences(bounds, spans, share, rng)
+        lengths = ranges[:, 1] - ranges[:, 0] + 1
+        order = list(range(len(ranges)))
         rng.shuffle(order)
         # Sort within chunks of 100 batches' worth: little padding, still a random order.
         chunk = 100 * max(1, batch_tokens // max(1, int(lengths.mean())))
@@ -198,14 +274,17 @@ def batches_by_tokens(bounds: np.ndarray, batch_tokens: int, rng: random.Random)
             if group:
                 batch.append(group)
             rng.shuffle(batch)
-            yield from batch
+            for group in batch:
+                yield ranges, group
 
 
 @torch.no_grad()
-def perplexity(model: LSTMLM, stream: np.ndarray, batch_tokens: int = 8192, limit: int | None = None) -> dict:
-    """Per-token perplexity (the end of each sentence included) and per-word perplexity."""
+def perplexity(model: LSTMLM, stream: np.ndarray, batch_tokens: int = 8192, limit: int | None = None,
+               ranges: np.ndarray | None = None) -> dict:
+    """Per-token perplexity (the end of each sequence included) of the stream's sentences, or
+    of the given token ranges (spans)."""
     model.eval()
-    bounds = sentence_bounds(stream)
+    bounds = sentence_bounds(stream) if ranges is None else ranges
     if limit:
         bounds = bounds[:limit]
     order = sorted(range(len(bounds)), key=lambda i: bounds[i, 1] - bounds[i, 0])
@@ -230,36 +309,95 @@ def perplexity(model: LSTMLM, stream: np.ndarray, batch_tokens: int = 8192, limi
     return {"token_perplexity": math.exp(total / max(count, 1)), "tokens": count, "nll": total, "sentences": len(bounds)}
 
 
+def load_engine_weights(model: LSTMLM, path: str, vocabulary_crc32: int) -> None:
+    """Starts `model` from an exported `lm.safetensors` (float16, the engine's names), which
+    must be of the same shape and, by its model's config.yaml, the same vocabulary; or from
+    a run's checkpoint (`.pt`, e.g. the last.pt of an earlier stage) of the same shape and
+    vocabulary."""
+    import yaml
+    from safetensors.torch import load_file
+
+    if path.endswith(".pt"):
+        ck = torch.load(path, weights_only=False)
+        if ck["vocabulary_crc32"] != vocabulary_crc32:
+            raise SystemExit(f"{path}: trained on another vocabulary (CRC-32 {ck['vocabulary_crc32']:08x}, "
+                             f"this data's is {vocabulary_crc32:08x})")
+        if ck["model_args"] != model.args:
+            raise SystemExit(f"{path}: an LM of shape {ck['model_args']}, this one is {model.args} (--hidden, --embed, --layers)")
+        model.load_state_dict(ck["model"])
+        return
+    cfg_path = Path(path).parent / "config.yaml"
+    crc = (yaml.safe_load(cfg_path.read_text()).get("lm") or {}).get("vocabulary_crc32") if cfg_path.exists() else None
+    if crc != vocabulary_crc32:
+        raise SystemExit(f"{path}: its config.yaml does not tie it to this data's vocabulary "
+                         f"(CRC-32 {vocabulary_crc32:08x})")
+    tensors = load_file(path)
+    names = {"lm.embed.weight": "embed.weight", "lm.out.weight": "out.weight", "lm.out.bias": "out.bias"}
+    for layer in range(model.args["layers"]):
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            names[f"lm.lstm{layer}.{kind}"] = f"lstm.{kind}_l{layer}"
+    if set(tensors) != set(names):
+        raise SystemExit(f"{path}: tensors {sorted(tensors)} are not those of a {model.args['layers']}-layer LSTM LM")
+    state = {names[k]: v.to(torch.float32) for k, v in tensors.items()}
+    own = model.state_dict()
+    for k, v in state.items():
+        if own[k].shape != v.shape:
+            raise SystemExit(f"{path}: {k} is {tuple(v.shape)}, this LM's is {tuple(own[k].shape)} (--hidden, --embed)")
+    model.load_state_dict(state)
+
+
 def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_tokens: int, max_steps: int,
           lr: float, warmup: int, resume: bool, eval_every: int, save_every: int, seed: int, threads: int | None,
-          log_every: int = 50, stop_at: int | None = None) -> Path:
+          log_every: int = 50, stop_at: int | None = None, spans: float = 0.0,
+          span_words: tuple[int, int] = (2, 80), init: str | None = None) -> Path:
     """Trains to `max_steps` (the learning rate falls linearly to 0 there), or stops early at
-    `stop_at` with a checkpoint that `resume` continues exactly as if never stopped."""
+    `stop_at` with a checkpoint that `resume` continues exactly as if never stopped. A share
+    `spans` of the sequences are spans of running text (`Spans`); `init` starts a new run
+    from an exported `lm.safetensors` instead of random weights."""
     if threads:
         torch.set_num_threads(threads)
     d, outd = Path(data), Path(out)
     outd.mkdir(parents=True, exist_ok=True)
     meta = json.loads((d / "meta.json").read_text())
+    if meta.get("format") != DATA_FORMAT:
+        raise SystemExit(f"{d}: prepared in an older layout; run `lasr_train.lm prepare` again")
     train_stream = np.fromfile(d / "train.u16", dtype=np.uint16)
     heldout = np.fromfile(d / "heldout.u16", dtype=np.uint16)
     bounds = sentence_bounds(train_stream)
+    sampler = None
+    if spans > 0:
+        sampler = Spans(train_stream, bounds, np.fromfile(d / "train.last.u8", dtype=np.uint8),
+                        meta["word_start_tokens"], tuple(span_words))
+    heldout_ranges = heldout_spans(heldout, np.fromfile(d / "heldout.last.u8", dtype=np.uint8),
+                                   meta["word_start_tokens"])
     last = outd / "last.pt"
     torch.manual_seed(seed)
     model = LSTMLM(meta["vocabulary_size"], embed, hidden, layers)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     step, seen, log = 0, 0, []
+    sequences = {"spans": spans, "span_words": list(span_words)}
     if resume and last.exists():
         ck = torch.load(last, weights_only=False)
         if ck["model_args"] != model.args or ck["vocabulary_crc32"] != meta["vocabulary_crc32"]:
             raise SystemExit(f"{last}: a run of another shape or vocabulary; use a new --out")
+        if ck.get("sequences", {"spans": 0.0, "span_words": [2, 80]}) != sequences:
+            raise SystemExit(f"{last}: trained with {ck.get('sequences')}, not {sequences}; the batches would differ")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, seen, log = ck["step"], ck["tokens_seen"], ck["log"]
+        init = ck.get("init")
         print(f"resumed {last} at step {step} ({seen:,} tokens seen)")
+    elif init:
+        load_engine_weights(model, init, meta["vocabulary_crc32"])
+        p = perplexity(model, heldout)["token_perplexity"]
+        log.append({"step": 0, "heldout_token_perplexity": p,
+                    "heldout_span_perplexity": perplexity(model, heldout, ranges=heldout_ranges)["token_perplexity"]})
+        print(f"started from {init}: held-out perplexity {p:.3f} per token, "
+              f"{log[-1]['heldout_span_perplexity']:.3f} on spans", flush=True)
     # The batch order is a function of the seed and the step, so a resumed run sees what
     # an uninterrupted one would.
     rng = random.Random(seed)
-    batches = batches_by_tokens(bounds, batch_tokens, rng)
+    batches = batches_by_tokens(bounds, batch_tokens, rng, sampler, spans)
     for _ in range(step):
         next(batches)
 
@@ -273,12 +411,12 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "model_args": model.args,
                     "step": step, "tokens_seen": seen, "log": log, "vocabulary_crc32": meta["vocabulary_crc32"],
                     "data": str(d.resolve()), "data_meta": meta, "max_steps": max_steps, "lr": lr,
-                    "batch_tokens": batch_tokens}, tmp)
+                    "batch_tokens": batch_tokens, "sequences": sequences, "init": init}, tmp)
         os.replace(tmp, last)
 
     started, window, window_tokens = time.time(), 0.0, 0
     while step < min(max_steps, stop_at or max_steps):
-        x, y = make_batch(train_stream, bounds, next(batches))
+        x, y = make_batch(train_stream, *next(batches))
         for g in opt.param_groups:
             g["lr"] = rate(step)
         lp, _ = model(x)
@@ -300,9 +438,10 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
             log.append({"step": step, "loss": window / window_tokens, "tokens_seen": seen})
             started, window, window_tokens = time.time(), 0.0, 0
         if step % eval_every == 0 or step == max_steps:
-            p = perplexity(model, heldout)
-            log.append({"step": step, "heldout_token_perplexity": p["token_perplexity"]})
-            print(f"step {step}: held-out perplexity {p['token_perplexity']:.3f} per token", flush=True)
+            p = perplexity(model, heldout)["token_perplexity"]
+            q = perplexity(model, heldout, ranges=heldout_ranges)["token_perplexity"]
+            log.append({"step": step, "heldout_token_perplexity": p, "heldout_span_perplexity": q})
+            print(f"step {step}: held-out perplexity {p:.3f} per token, {q:.3f} on spans", flush=True)
         if step % save_every == 0 or step == max_steps or step == stop_at:
             save()
     return last
@@ -455,6 +594,11 @@ def main(argv=None):
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--resume", action="store_true")
     t.add_argument("--stop-at", type=int, default=None, help="stop (with a checkpoint) at this step; --resume goes on")
+    t.add_argument("--spans", type=float, default=0.0,
+                   help="share of the sequences that are spans of running text instead of sentences")
+    t.add_argument("--span-words", type=int, nargs=2, default=[2, 80], metavar=("MIN", "MAX"),
+                   help="a span's length in words, drawn uniformly")
+    t.add_argument("--init", default=None, help="start a new run from this exported lm.safetensors, or from another run's checkpoint (.pt)")
     e = sub.add_parser("export", help="write lm.safetensors and the lm: config section into a model directory")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--model", required=True)
@@ -472,7 +616,8 @@ def main(argv=None):
         prepare(a.text, a.model, a.out, jobs=a.jobs, max_paragraphs=a.max_paragraphs)
     elif a.command == "train":
         train(a.data, a.out, a.hidden, a.embed, a.layers, a.batch_tokens, a.max_steps, a.lr, a.warmup,
-              a.resume, a.eval_every, a.save_every, a.seed, a.threads, a.log_every, a.stop_at)
+              a.resume, a.eval_every, a.save_every, a.seed, a.threads, a.log_every, a.stop_at,
+              spans=a.spans, span_words=tuple(a.span_words), init=a.init)
     elif a.command == "export":
         info = export(a.checkpoint, a.model, a.fixtures, a.weight, a.length_bonus,
                       length_normalization=a.length_normalization)
@@ -484,6 +629,13 @@ def main(argv=None):
         p = perplexity(model, stream)
         print(f"{a.split}: {p['token_perplexity']:.3f} per token over {p['tokens']:,} tokens "
               f"({p['sentences']:,} sentences)")
+        last = Path(a.data) / f"{a.split}.last.u8"
+        if last.exists():
+            meta = json.loads((Path(a.data) / "meta.json").read_text())
+            ranges = heldout_spans(stream, np.fromfile(last, dtype=np.uint8), meta["word_start_tokens"])
+            q = perplexity(model, stream, ranges=ranges)
+            print(f"{a.split} spans: {q['token_perplexity']:.3f} per token over {q['tokens']:,} tokens "
+                  f"({q['sentences']:,} spans)")
 
 
 if __name__ == "__main__":

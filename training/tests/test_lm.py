@@ -66,11 +66,58 @@ def test_batches_pad_targets_and_start_each_sentence_from_sos(tmp_path, text_fil
     assert torch.equal(x[0, 1:n0 + 1], y[0, :n0])
 
 
-def test_resume_continues_exactly(tmp_path, text_file):
+def test_spans_run_across_sentence_ends_but_not_paragraphs(tmp_path, text_file):
+    data = tmp_path / "data"
+    meta = lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
+    stream = np.fromfile(data / "train.u16", dtype=np.uint16)
+    last = np.fromfile(data / "train.last.u8", dtype=np.uint8)
+    bounds = lm.sentence_bounds(stream)
+    assert len(last) == len(bounds) and last[-1] == 1
+    tok = lm.load_tokenizer(TINY)
+    # Each paragraph's running text, as a span would read it.
+    paragraphs, current = set(), []
+    for (s, e), end in zip(bounds, last):
+        current.append(tok.decode(stream[s:e].tolist()))
+        if end:
+            paragraphs.add(" ".join(current))
+            current = []
+    spans = lm.Spans(stream, bounds, last, meta["word_start_tokens"], (2, 12))
+    ranges = spans.draw(np.arange(len(bounds)), np.random.default_rng(3))
+    starts_word = set(meta["word_start_tokens"])
+    texts = []
+    for s, e in ranges:
+        assert stream[s] in starts_word and e > s
+        body = stream[s:e]
+        texts.append(tok.decode(body[body != SOS_EOS].tolist()))
+        assert 1 <= len(texts[-1].split()) <= 12
+        assert any(texts[-1] in p for p in paragraphs), texts[-1]
+    # Some spans cross a sentence end, some begin inside a sentence.
+    assert any((stream[s:e] == SOS_EOS).any() for s, e in ranges)
+    sentence_starts = set(bounds[:, 0].tolist())
+    assert any(s not in sentence_starts for s, _ in ranges)
+    x, y = lm.make_batch(stream, ranges, [0])
+    n = int((y[0] != -100).sum())
+    assert x[0, 0] == SOS_EOS and y[0, n - 1] == SOS_EOS and not (x[0, 1:n] == SOS_EOS).any()
+
+
+def test_data_of_the_older_layout_is_prepared_again(tmp_path, text_file):
+    data = tmp_path / "data"
+    meta = lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
+    old = {k: v for k, v in meta.items() if k not in ("format", "word_start_tokens")}
+    (data / "meta.json").write_text(json.dumps(old))
+    (data / "train.last.u8").unlink()
+    with pytest.raises(SystemExit, match="older layout"):
+        small_run(data, tmp_path / "run", hidden=8, embed=4, max_steps=1)
+    assert lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)["format"] == lm.DATA_FORMAT
+    assert (data / "train.last.u8").exists()
+
+
+@pytest.mark.parametrize("spans", [0.0, 0.5])
+def test_resume_continues_exactly(tmp_path, text_file, spans):
     data = tmp_path / "data"
     lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
     args = dict(hidden=16, embed=8, layers=2, batch_tokens=256, lr=3e-3, warmup=2, eval_every=4,
-                save_every=3, seed=7, threads=1, log_every=2)
+                save_every=3, seed=7, threads=1, log_every=2, spans=spans, span_words=(2, 20))
     lm.train(str(data), str(tmp_path / "a"), max_steps=8, resume=False, **args)
     # Stopped at step 5 and resumed: the same weights as the straight run.
     lm.train(str(data), str(tmp_path / "b"), max_steps=8, resume=False, stop_at=5, **args)
@@ -81,7 +128,38 @@ def test_resume_continues_exactly(tmp_path, text_file):
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
     log = torch.load(tmp_path / "a/last.pt", weights_only=False)["log"]
-    assert any("heldout_token_perplexity" in e for e in log)
+    assert any("heldout_token_perplexity" in e and "heldout_span_perplexity" in e for e in log)
+    # Resuming with other sequences would not continue the same batches.
+    with pytest.raises(SystemExit, match="batches would differ"):
+        lm.train(str(data), str(tmp_path / "b"), max_steps=9, resume=True, **dict(args, spans=0.25))
+
+
+def test_a_run_starts_from_an_exported_lm(tmp_path, text_file):
+    data = tmp_path / "data"
+    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
+    ckpt = small_run(data, tmp_path / "run", hidden=12, embed=6, max_steps=6)
+    model_dir = tmp_path / "model"
+    shutil.copytree(TINY, model_dir)
+    info = lm.export(str(ckpt), str(model_dir), None, weight=0.2, length_bonus=1.0)
+    args = dict(hidden=12, embed=6, layers=1, batch_tokens=256, max_steps=2, lr=1e-3, warmup=1, eval_every=100,
+                save_every=100, seed=1, threads=1)
+    lm.train(str(data), str(tmp_path / "more"), resume=False, init=str(model_dir / "lm.safetensors"), **args)
+    ck = torch.load(tmp_path / "more/last.pt", weights_only=False)
+    # The run begins where the export left off: its float16 weights, its perplexity.
+    assert ck["log"][0]["step"] == 0
+    assert ck["log"][0]["heldout_token_perplexity"] == pytest.approx(info["heldout_token_perplexity"], rel=1e-5)
+    assert ck["init"] == str(model_dir / "lm.safetensors")
+    with pytest.raises(SystemExit, match="--hidden"):
+        lm.train(str(data), str(tmp_path / "wide"), resume=False, init=str(model_dir / "lm.safetensors"),
+                 **dict(args, hidden=16))
+    # Or from an earlier stage's checkpoint, at full precision.
+    lm.train(str(data), str(tmp_path / "stage2"), resume=False, init=str(ckpt), **args)
+    source, _ = lm.load_checkpoint(ckpt)
+    heldout = np.fromfile(data / "heldout.u16", dtype=np.uint16)
+    first = torch.load(tmp_path / "stage2/last.pt", weights_only=False)["log"][0]
+    assert first["heldout_token_perplexity"] == pytest.approx(lm.perplexity(source, heldout)["token_perplexity"], rel=1e-6)
+    with pytest.raises(SystemExit, match="--hidden"):
+        lm.train(str(data), str(tmp_path / "wide2"), resume=False, init=str(ckpt), **dict(args, hidden=16))
 
 
 def test_export_writes_weights_config_and_fixture(tmp_path, text_file):
