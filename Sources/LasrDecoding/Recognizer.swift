@@ -13,6 +13,10 @@ public final class Recognizer {
     public let model: LasrModel
     public var options: DecodingOptions
     public var segmenter: Segmenter
+    /// Readings kept per segment: above 1, each segment lists the beam's `alternatives`
+    /// best ended hypotheses (`TranscriptSegment.alternatives`), for n-best rescoring or
+    /// an oracle error rate. The transcript's text is the best one's either way.
+    public var alternatives = 1
     /// Polled before each segment of `transcribe(file:)`; once it returns true the
     /// decoding stops with `CancellationError` (a server's client went away).
     public var isCancelled: (() -> Bool)?
@@ -76,8 +80,13 @@ public final class Recognizer {
         let features = extractor.compute(samples)
         guard features.rows > 0 else { return nil }
         let encoded = model.encoder(features)
-        guard let best = BeamSearch(model: model, options: options).decode(encoded).first else { return nil }
-        return makeSegment(best, offset: offset, duration: duration)
+        let nBest = BeamSearch(model: model, options: options).decode(encoded, nBest: max(1, alternatives))
+        guard let best = nBest.first else { return nil }
+        var segment = makeSegment(best, offset: offset, duration: duration)
+        if alternatives > 1 {
+            segment.alternatives = nBest.map { .init(text: model.vocabulary.decode($0.tokens), score: $0.score) }
+        }
+        return segment
     }
 
     /// Turns a hypothesis into tokens and words with absolute times.

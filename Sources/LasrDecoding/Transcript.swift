@@ -59,6 +59,21 @@ public struct TranscriptSegment: Sendable {
     /// The sampling temperature the segment's window was decoded at (Whisper's
     /// fallback); nil for native models, which decode by beam search alone.
     public var temperature: Double?
+    /// The search's best readings of this segment, best first (the first is `text`), when
+    /// the recognizer was asked for more than one (`Recognizer.alternatives`); else nil.
+    public var alternatives: [Alternative]?
+
+    /// One reading of a segment from the beam's n-best list.
+    public struct Alternative: Sendable, Equatable {
+        public var text: String
+        /// The hypothesis' ranking score, as `score` is for the best.
+        public var score: Double
+
+        public init(text: String, score: Double) {
+            self.text = text
+            self.score = score
+        }
+    }
 
     public init(start: Double, end: Double, text: String, words: [TranscriptWord], tokens: [TranscriptToken],
                 attention: [[Float]], frameDuration: Double, frameOffset: Double, score: Double) {

@@ -84,7 +84,10 @@ public enum TranscriptWriter {
             var score: Double
             var words: [Word]
             var tokens: [Token]
+            /// The n-best readings, when asked for (`--n-best`).
+            var alternatives: [Alternative]?
         }
+        struct Alternative: Codable { var text: String; var score: Double }
         struct Word: Codable { var word: String; var start: Double; var end: Double; var confidence: Double }
         struct Token: Codable {
             var id: Int; var token: String; var start: Double; var end: Double; var frame: Int; var logprob: Double
@@ -109,7 +112,8 @@ public enum TranscriptWriter {
                     words: s.words.map { .init(word: $0.text, start: rounded($0.start), end: rounded($0.end),
                                                confidence: (($0.confidence * 1e4).rounded()) / 1e4) },
                     tokens: s.tokens.map { .init(id: $0.id, token: $0.piece, start: rounded($0.start), end: rounded($0.end),
-                                                 frame: $0.frame, logprob: (($0.logProb * 1e4).rounded()) / 1e4) })
+                                                 frame: $0.frame, logprob: (($0.logProb * 1e4).rounded()) / 1e4) },
+                    alternatives: s.alternatives?.map { .init(text: $0.text, score: (($0.score * 1e4).rounded()) / 1e4) })
             },
             warnings: t.warnings.isEmpty ? nil : t.warnings.map(\.reason))
         let encoder = JSONEncoder()

@@ -89,17 +89,33 @@ struct DecodingArguments: ParsableArguments {
 
     /// A factory of per-thread transcribers for the loaded model, and what the
     /// transcript files record about the decoding.
-    func transcribers(for loaded: LoadedModel, segmentSeconds: Double = 20) -> (make: @Sendable () -> FileTranscriber, info: DecodingInfo) {
+    /// `alternatives` above 1 keeps that many readings per segment (native models only:
+    /// `checkAlternatives` refuses Whisper).
+    func transcribers(for loaded: LoadedModel, segmentSeconds: Double = 20, alternatives: Int = 1)
+        -> (make: @Sendable () -> FileTranscriber, info: DecodingInfo) {
         switch loaded {
         case .native(let model):
             let options = options(for: model)
-            return ({ Recognizer(model: model, options: options, segmenter: Segmenter(maxSeconds: segmentSeconds)) },
+            return ({
+                let recognizer = Recognizer(model: model, options: options, segmenter: Segmenter(maxSeconds: segmentSeconds))
+                recognizer.alternatives = alternatives
+                return recognizer
+            },
                     DecodingInfo(model: model.directory, options: options))
         case .whisper(let model):
             let options = whisperOptions(for: model)
             return ({ WhisperRecognizer(model: model, options: options) },
                     DecodingInfo(model: model.directory, beam: options.beam))
         }
+    }
+
+    /// `--n-best` applies to the native beam search; a failure is reported on stderr and
+    /// ends the command with status 1.
+    func checkAlternatives(_ nBest: Int?, for loaded: LoadedModel) throws {
+        guard let nBest, nBest > 1, case .whisper(let model) = loaded else { return }
+        Terminal.report(LasrError(.invalidArgument, path: model.directory,
+                                  "--n-best applies to native models; Whisper's decoder keeps no n-best list"))
+        throw ExitCode(1)
     }
 
     /// Whisper's decoding defaults (the model config's) with --beam applied.

@@ -31,6 +31,24 @@ import Testing
         #expect(total.rate < 0.5, "WER \(total.rate) over \(names.count) files")
     }
 
+    /// `alternatives` lists the beam's best readings, the best first and equal to the text.
+    @Test func keepsTheNBestReadings() throws {
+        let model = try LasrModel(directory: Self.directory)
+        let recognizer = Recognizer(model: model)
+        let path = TestSupport.packageRoot.appendingPathComponent("audio/01-welcome.wav").path
+        let plain = try recognizer.transcribe(file: path)
+        #expect(plain.segments.allSatisfy { $0.alternatives == nil })
+        recognizer.alternatives = 4
+        let transcript = try recognizer.transcribe(file: path)
+        #expect(transcript.text == plain.text)
+        for segment in transcript.segments {
+            let list = try #require(segment.alternatives)
+            #expect((2...4).contains(list.count))
+            #expect(list.first?.text == segment.text && list.first?.score == segment.score)
+            #expect(zip(list, list.dropFirst()).allSatisfy { $0.score >= $1.score })
+        }
+    }
+
     /// With length normalization the early stop is a heuristic (a running hypothesis is
     /// judged by its score per token so far), and so it is with the LM's length bonus (a
     /// score may rise again); on real speech it must not change the result of a search run
@@ -100,7 +118,7 @@ import Testing
         try lines.joined(separator: "\n").write(to: manifest, atomically: true, encoding: .utf8)
         let summaryURL = dir.appendingPathComponent("summary.json")
         let run = try TestSupport.runLasr(["eval", "--manifest", manifest.path, "--model", Self.directory,
-                                           "--jobs", "2", "--summary-json", summaryURL.path])
+                                           "--jobs", "2", "--summary-json", summaryURL.path, "--n-best", "4"])
         #expect(run.status == 1 && run.stderr.contains("no-such-file.wav") && run.stderr.contains("1 of 4"), "\(run.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: summaryURL)) as? [String: Any])
         let rows = try #require(summary["per_utterance"] as? [[String: Any]])
@@ -114,7 +132,11 @@ import Testing
             let counted = ["substitutions", "deletions", "insertions"].reduce(0) { $0 + (scores[$1] as? Int ?? -1_000) }
             #expect(mine.count == scores["utterances"] as? Int && errors == counted && words == scores["reference_words"] as? Int)
             #expect(words > 10)
+            // The oracle of the 4-best is no worse than the best reading.
+            let oracle = try #require((summary["oracle_wer"] as? [String: Double])?[name])
+            #expect(oracle <= (scores["wer"] as? Double ?? -1) + 1e-9)
         }
+        #expect(summary["n_best"] as? Int == 4)
     }
 
     @Test func fitsTheSizeBudget() throws {

@@ -6,6 +6,18 @@ import Testing
         EditDistance.align(ref.split(separator: " ").map(String.init), hyp.split(separator: " ").map(String.init)).counts
     }
 
+    @Test func oracleTakesTheClosestReadingOfEachSegment() {
+        let ref = "the cat sat on the mat".split(separator: " ").map(String.init)
+        // The best readings are second in the first segment and third in the second.
+        let segments = [["the bat sat", "the cat sat", "a cat"], ["in a mat", "on a mat", "on the mat"]]
+        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: segments) == 0)
+        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: [["the bat sat"], ["in a mat"]]) == 3)
+        // Past the limit, only the first combinations count: an upper bound.
+        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: segments, limit: 2) == 2)
+        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: []) == 6)
+        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: [[]]) == 6)
+    }
+
     @Test func identical() {
         let c = counts("the cat sat", "the cat sat")
         #expect(c == EditCounts(substitutions: 0, deletions: 0, insertions: 0, reference: 3))

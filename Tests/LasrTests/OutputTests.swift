@@ -47,6 +47,15 @@ func sampleTranscript() -> Transcript {
         let decoding = object["decoding"] as! [String: Any]
         #expect(decoding["beam"] as? Int == 8 && decoding["model"] as? String == "models/default")
         #expect(object["text"] as? String == sampleTranscript().text)
+        // The n-best list appears only where the recognizer kept one.
+        #expect(segments.allSatisfy { $0["alternatives"] == nil })
+        var transcript = sampleTranscript()
+        transcript.segments[1].alternatives = [.init(text: transcript.segments[1].text, score: -0.5),
+                                               .init(text: "an other reading", score: -0.75)]
+        let withList = try JSONSerialization.jsonObject(with: Data(TranscriptWriter.render(transcript, as: .json, info: info).utf8))
+        let listed = try #require(((withList as? [String: Any])?["segments"] as? [[String: Any]])?[1]["alternatives"] as? [[String: Any]])
+        #expect(listed.map { $0["text"] as? String } == [transcript.segments[1].text, "an other reading"])
+        #expect(listed.map { $0["score"] as? Double } == [-0.5, -0.75])
     }
 
     /// SRT: numbered blocks, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, text, blank line; cues in order.

@@ -24,7 +24,10 @@ struct EvalCommand: ParsableCommand {
             alignment and the median and 90th percentile of |start| and |end| errors are \
             reported, with the bias (median signed error; positive means late). \
             --summary-json writes the same numbers for scripts, with each line's word \
-            errors for paired comparisons. Exit status 0 unless a line failed to decode.
+            errors for paired comparisons. With --n-best N (native models) it also reports \
+            the oracle WER of each corpus: per line, the reading of the beam's N best \
+            closest to the reference, which bounds what any re-ranking of that list could \
+            reach. Exit status 0 unless a line failed to decode.
             """)
 
     @Option(help: ArgumentHelp("JSONL manifest to score.", valueName: "file"))
@@ -45,8 +48,12 @@ struct EvalCommand: ParsableCommand {
                                valueName: "file"))
     var summaryJson: String?
 
+    @Option(help: ArgumentHelp("Native models: also score the N best readings of each line and report their oracle WER.", valueName: "N"))
+    var nBest: Int?
+
     func validate() throws {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if let nBest, nBest < 1 { throw ValidationError("--n-best must be at least 1") }
     }
 
     struct Scored: Sendable {
@@ -57,6 +64,8 @@ struct EvalCommand: ParsableCommand {
         var reference = ""
         var hypothesis = ""
         var wordOps: [EditOperation] = []
+        /// Word errors of the n-best list's closest reading (with --n-best).
+        var oracleErrors = 0
         var failure: LasrError?
         var warnings: [AudioWarning] = []
     }
@@ -77,7 +86,9 @@ struct EvalCommand: ParsableCommand {
             Terminal.report(LasrError(.invalidArgument, path: summaryJson, "cannot create the summary file"))
             throw ExitCode(1)
         }
-        let (makeTranscriber, info) = decoding.transcribers(for: loaded)
+        try decoding.checkAlternatives(nBest, for: loaded)
+        let alternatives = nBest ?? 1
+        let (makeTranscriber, info) = decoding.transcribers(for: loaded, alternatives: alternatives)
         let workers = min(jobs, max(entries.count, 1))
         BLAS.setThreads(workers > 1 ? 1 : jobs)
         let list = entries
@@ -87,6 +98,7 @@ struct EvalCommand: ParsableCommand {
         var audioSeconds = 0.0
         var failures = 0
         var perUtterance: [[String: Any]] = []
+        var oracle: [String: Int] = [:]  // oracle word errors per corpus (with --n-best)
         let detailSink = try details.map { try TextSink(path: $0) }
         orderedParallelMap(count: list.count, jobs: workers, makeWorker: {
             let recognizer = makeTranscriber()
@@ -105,6 +117,12 @@ struct EvalCommand: ParsableCommand {
                     scored.words = aligned.counts
                     scored.wordOps = aligned.operations
                     scored.chars = EditDistance.align(Array(scored.reference), Array(scored.hypothesis)).counts
+                    if alternatives > 1 {
+                        let readings = transcript.segments.map { s in
+                            (s.alternatives?.map(\.text) ?? [s.text]).map(TextNormalizer.normalize)
+                        }
+                        scored.oracleErrors = OracleErrorRate.minimumErrors(reference: ref, segments: readings)
+                    }
                     if let words = entry.words {
                         scored.timing.add(reference: words,
                                           hypothesis: transcript.words.map { (start: $0.start, end: $0.end, word: $0.text) })
@@ -129,6 +147,7 @@ struct EvalCommand: ParsableCommand {
             c.chars = c.chars + scored.chars
             c.count += 1
             corpora[corpus] = c
+            if alternatives > 1 { oracle[corpus, default: 0] += scored.oracleErrors }
             perUtterance.append(["id": list[i].id, "corpus": corpus, "errors": scored.words.errors,
                                  "reference_words": scored.words.reference])
             timing.merge(scored.timing)
@@ -144,10 +163,20 @@ struct EvalCommand: ParsableCommand {
         detailSink?.close()
         let elapsed = Date().timeIntervalSince(started)
         report(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed, info: info)
+        if alternatives > 1 {
+            print("oracle WER of the \(alternatives)-best (per line, the reading closest to the reference):")
+            for name in corpora.keys.sorted() {
+                print(String(format: "%@ %6.2f%%", name.padding(toLength: 34, withPad: " ", startingAt: 0),
+                             Self.rate(oracle[name] ?? 0, of: corpora[name]!.words.reference)))
+            }
+            print(String(format: "%@ %6.2f%%", "overall".padding(toLength: 34, withPad: " ", startingAt: 0),
+                         Self.rate(oracle.values.reduce(0, +), of: Self.total(corpora).words.reference)))
+        }
         if let summaryJson {
             do {
                 try Self.summary(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed,
-                                 info: info, failures: failures, perUtterance: perUtterance)
+                                 info: info, failures: failures, perUtterance: perUtterance,
+                                 oracle: alternatives > 1 ? (alternatives, oracle) : nil)
                     .write(to: URL(fileURLWithPath: summaryJson))
             } catch {
                 Terminal.report(LasrError(.invalidArgument, path: summaryJson, "cannot write the summary: \(error.localizedDescription)"))
@@ -190,7 +219,7 @@ struct EvalCommand: ParsableCommand {
     /// compared utterance by utterance (a paired test, as `lasr_train.promote` does).
     static func summary(corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)], timing: TimingErrors,
                         audioSeconds: Double, elapsed: Double, info: DecodingInfo, failures: Int,
-                        perUtterance: [[String: Any]]) throws -> Data {
+                        perUtterance: [[String: Any]], oracle: (nBest: Int, errors: [String: Int])? = nil) throws -> Data {
         func scores(_ c: (words: EditCounts, chars: EditCounts, count: Int)) -> [String: Any] {
             ["utterances": c.count, "wer": 100 * c.words.rate, "cer": 100 * c.chars.rate,
              "substitutions": c.words.substitutions, "deletions": c.words.deletions,
@@ -203,6 +232,13 @@ struct EvalCommand: ParsableCommand {
             "real_time_factor": elapsed > 0 ? audioSeconds / elapsed : 0,
             "per_utterance": perUtterance,
         ]
+        if let oracle {
+            // Percent, as the other rates; per corpus beside their WER.
+            out["n_best"] = oracle.nBest
+            out["oracle_wer"] = Dictionary(uniqueKeysWithValues: corpora.map { name, c in
+                (name, rate(oracle.errors[name] ?? 0, of: c.words.reference))
+            })
+        }
         if let lmWeight = info.lmWeight {
             out["lm_weight"] = lmWeight
             out["length_bonus"] = info.lengthBonus ?? 0
@@ -212,6 +248,11 @@ struct EvalCommand: ParsableCommand {
             out["timing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t))
         }
         return try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// Errors per reference word, in percent (as `EditCounts.rate` counts an empty reference).
+    static func rate(_ errors: Int, of reference: Int) -> Double {
+        100 * (reference == 0 ? (errors == 0 ? 0 : 1) : Double(errors) / Double(reference))
     }
 
     private func line(_ name: String, _ c: (words: EditCounts, chars: EditCounts, count: Int)) -> String {

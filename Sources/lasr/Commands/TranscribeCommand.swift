@@ -62,6 +62,9 @@ struct TranscribeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Directory for the --output-format files (default: the current directory).", valueName: "dir"))
     var outputDir: String?
 
+    @Option(help: ArgumentHelp("Native models: also keep the N best readings of each segment, listed as 'alternatives' in the json output (best first; the text stays the best one's).", valueName: "N"))
+    var nBest: Int?
+
     @Option(help: ArgumentHelp("Also write the alignment dumps (attention, tokens and words CSV, attention SVG) of each input into this directory.", valueName: "dir"))
     var alignments: String?
 
@@ -69,11 +72,14 @@ struct TranscribeCommand: ParsableCommand {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if segmentSeconds < 2 { throw ValidationError("--segment-seconds must be at least 2") }
+        if let nBest, nBest < 1 { throw ValidationError("--n-best must be at least 1") }
     }
 
     func run() throws {
         let loaded = try decoding.loadAnyModel()
-        let (makeTranscriber, info) = decoding.transcribers(for: loaded, segmentSeconds: segmentSeconds)
+        try decoding.checkAlternatives(nBest, for: loaded)
+        let (makeTranscriber, info) = decoding.transcribers(for: loaded, segmentSeconds: segmentSeconds,
+                                                             alternatives: nBest ?? 1)
         let formats = outputFormat?.formats ?? (outputDir != nil ? [.txt] : [])
         let directory = outputDir ?? "."
         for dir in [formats.isEmpty ? nil : directory, alignments].compactMap({ $0 }) {
