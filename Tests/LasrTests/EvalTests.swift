@@ -10,12 +10,12 @@ import Testing
         let ref = "the cat sat on the mat".split(separator: " ").map(String.init)
         // The best readings are second in the first segment and third in the second.
         let segments = [["the bat sat", "the cat sat", "a cat"], ["in a mat", "on a mat", "on the mat"]]
-        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: segments) == 0)
-        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: [["the bat sat"], ["in a mat"]]) == 3)
+        #expect(OracleErrorRate.closest(reference: ref, segments: segments) == EditCounts(reference: 6))
+        #expect(OracleErrorRate.closest(reference: ref, segments: [["the bat sat"], ["in a mat"]]).substitutions == 3)
         // Past the limit, only the first combinations count: an upper bound.
-        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: segments, limit: 2) == 2)
-        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: []) == 6)
-        #expect(OracleErrorRate.minimumErrors(reference: ref, segments: [[]]) == 6)
+        #expect(OracleErrorRate.closest(reference: ref, segments: segments, limit: 2).errors == 2)
+        #expect(OracleErrorRate.closest(reference: ref, segments: []) == EditCounts(deletions: 6, reference: 6))
+        #expect(OracleErrorRate.closest(reference: ref, segments: [[]]).deletions == 6)
     }
 
     @Test func identical() {

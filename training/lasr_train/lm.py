@@ -206,7 +206,7 @@ class Spans:
                  words: tuple[int, int] = (2, 80)):
         if len(last) != len(bounds):
             raise SystemExit(f"{len(last)} paragraph marks for {len(bounds)} sentences: prepare the data again")
-        self.bounds, self.words = bounds, words
+        self.words = words
         self.word_pos = np.flatnonzero(np.isin(stream, np.asarray(word_start_tokens, dtype=stream.dtype)))
         ends = np.flatnonzero(last)
         # Each sentence's paragraph ends where the paragraph's last sentence does.
@@ -309,7 +309,7 @@ def perplexity(model: LSTMLM, stream: np.ndarray, batch_tokens: int = 8192, limi
     return {"token_perplexity": math.exp(total / max(count, 1)), "tokens": count, "nll": total, "sentences": len(bounds)}
 
 
-def load_engine_weights(model: LSTMLM, path: str, vocabulary_crc32: int) -> None:
+def load_initial_weights(model: LSTMLM, path: str, vocabulary_crc32: int) -> None:
     """Starts `model` from an exported `lm.safetensors` (float16, the engine's names), which
     must be of the same shape and, by its model's config.yaml, the same vocabulary; or from
     a run's checkpoint (`.pt`, e.g. the last.pt of an earlier stage) of the same shape and
@@ -332,18 +332,15 @@ def load_engine_weights(model: LSTMLM, path: str, vocabulary_crc32: int) -> None
         raise SystemExit(f"{path}: its config.yaml does not tie it to this data's vocabulary "
                          f"(CRC-32 {vocabulary_crc32:08x})")
     tensors = load_file(path)
-    names = {"lm.embed.weight": "embed.weight", "lm.out.weight": "out.weight", "lm.out.bias": "out.bias"}
-    for layer in range(model.args["layers"]):
-        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            names[f"lm.lstm{layer}.{kind}"] = f"lstm.{kind}_l{layer}"
-    if set(tensors) != set(names):
+    params = engine_parameters(model)
+    if set(tensors) != set(params):
         raise SystemExit(f"{path}: tensors {sorted(tensors)} are not those of a {model.args['layers']}-layer LSTM LM")
-    state = {names[k]: v.to(torch.float32) for k, v in tensors.items()}
-    own = model.state_dict()
-    for k, v in state.items():
-        if own[k].shape != v.shape:
-            raise SystemExit(f"{path}: {k} is {tuple(v.shape)}, this LM's is {tuple(own[k].shape)} (--hidden, --embed)")
-    model.load_state_dict(state)
+    for k, v in tensors.items():
+        if params[k].shape != v.shape:
+            raise SystemExit(f"{path}: {k} is {tuple(v.shape)}, this LM's is {tuple(params[k].shape)} (--hidden, --embed)")
+    with torch.no_grad():
+        for k, v in tensors.items():
+            params[k].copy_(v.to(torch.float32))
 
 
 def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_tokens: int, max_steps: int,
@@ -353,7 +350,7 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
     """Trains to `max_steps` (the learning rate falls linearly to 0 there), or stops early at
     `stop_at` with a checkpoint that `resume` continues exactly as if never stopped. A share
     `spans` of the sequences are spans of running text (`Spans`); `init` starts a new run
-    from an exported `lm.safetensors` instead of random weights."""
+    from an exported `lm.safetensors` or another run's checkpoint instead of random weights."""
     if threads:
         torch.set_num_threads(threads)
     d, outd = Path(data), Path(out)
@@ -388,7 +385,7 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
         init = ck.get("init")
         print(f"resumed {last} at step {step} ({seen:,} tokens seen)")
     elif init:
-        load_engine_weights(model, init, meta["vocabulary_crc32"])
+        load_initial_weights(model, init, meta["vocabulary_crc32"])
         p = perplexity(model, heldout)["token_perplexity"]
         log.append({"step": 0, "heldout_token_perplexity": p,
                     "heldout_span_perplexity": perplexity(model, heldout, ranges=heldout_ranges)["token_perplexity"]})
@@ -456,13 +453,18 @@ def load_checkpoint(path) -> tuple[LSTMLM, dict]:
     return model, ck
 
 
-def engine_state_dict(model: LSTMLM) -> dict[str, torch.Tensor]:
-    """The weights under the engine's names (docs/model-format.md), float16."""
+def engine_parameters(model: LSTMLM) -> dict[str, torch.nn.Parameter]:
+    """The model's parameters under the engine's names (docs/model-format.md)."""
     sd = {"lm.embed.weight": model.embed.weight, "lm.out.weight": model.out.weight, "lm.out.bias": model.out.bias}
     for layer in range(model.args["layers"]):
         for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
             sd[f"lm.lstm{layer}.{kind}"] = getattr(model.lstm, f"{kind}_l{layer}")
-    return {k: v.detach().to(torch.float16).contiguous() for k, v in sd.items()}
+    return sd
+
+
+def engine_state_dict(model: LSTMLM) -> dict[str, torch.Tensor]:
+    """The weights under the engine's names, float16, as exported."""
+    return {k: v.detach().to(torch.float16).contiguous() for k, v in engine_parameters(model).items()}
 
 
 def rounded_model(model: LSTMLM) -> LSTMLM:

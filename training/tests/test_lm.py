@@ -37,6 +37,17 @@ def text_file(tmp_path):
     return p
 
 
+@pytest.fixture()
+def trained(tmp_path, text_file):
+    """Prepared data, a 1 × 12 LM trained 6 steps on it, and a copy of the tiny model to export into."""
+    data = tmp_path / "data"
+    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
+    ckpt = small_run(data, tmp_path / "run", hidden=12, embed=6, max_steps=6)
+    model_dir = tmp_path / "model"
+    shutil.copytree(TINY, model_dir)
+    return data, ckpt, model_dir
+
+
 def test_sentences_are_split_normalized_and_headings_dropped(tmp_path, text_file):
     assert lm.split_sentences("One. Two! “Three?” Four") == ["One.", "Two!", "“Three?”", "Four"]
     meta = lm.prepare([str(text_file)], str(TINY), str(tmp_path / "data"), jobs=1)
@@ -134,12 +145,8 @@ def test_resume_continues_exactly(tmp_path, text_file, spans):
         lm.train(str(data), str(tmp_path / "b"), max_steps=9, resume=True, **dict(args, spans=0.25))
 
 
-def test_a_run_starts_from_an_exported_lm(tmp_path, text_file):
-    data = tmp_path / "data"
-    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
-    ckpt = small_run(data, tmp_path / "run", hidden=12, embed=6, max_steps=6)
-    model_dir = tmp_path / "model"
-    shutil.copytree(TINY, model_dir)
+def test_a_run_starts_from_an_exported_lm(tmp_path, trained):
+    data, ckpt, model_dir = trained
     info = lm.export(str(ckpt), str(model_dir), None, weight=0.2, length_bonus=1.0)
     args = dict(hidden=12, embed=6, layers=1, batch_tokens=256, max_steps=2, lr=1e-3, warmup=1, eval_every=100,
                 save_every=100, seed=1, threads=1)
@@ -162,12 +169,8 @@ def test_a_run_starts_from_an_exported_lm(tmp_path, text_file):
         lm.train(str(data), str(tmp_path / "wide2"), resume=False, init=str(ckpt), **dict(args, hidden=16))
 
 
-def test_export_writes_weights_config_and_fixture(tmp_path, text_file):
-    data = tmp_path / "data"
-    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
-    ckpt = small_run(data, tmp_path / "run", hidden=12, embed=6, max_steps=6)
-    model_dir = tmp_path / "model"
-    shutil.copytree(TINY, model_dir)
+def test_export_writes_weights_config_and_fixture(tmp_path, trained):
+    _, ckpt, model_dir = trained
     info = lm.export(str(ckpt), str(model_dir), str(tmp_path / "fix"), weight=0.4, length_bonus=0.5)
     cfg = yaml.safe_load((model_dir / "config.yaml").read_text())
     assert cfg["lm"]["hidden"] == 12 and cfg["lm"]["weight"] == 0.4 and cfg["lm"]["length_bonus"] == 0.5

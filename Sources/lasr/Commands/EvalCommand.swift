@@ -65,7 +65,7 @@ struct EvalCommand: ParsableCommand {
         var hypothesis = ""
         var wordOps: [EditOperation] = []
         /// Word errors of the n-best list's closest reading (with --n-best).
-        var oracleErrors = 0
+        var oracle = EditCounts()
         var failure: LasrError?
         var warnings: [AudioWarning] = []
     }
@@ -98,7 +98,7 @@ struct EvalCommand: ParsableCommand {
         var audioSeconds = 0.0
         var failures = 0
         var perUtterance: [[String: Any]] = []
-        var oracle: [String: Int] = [:]  // oracle word errors per corpus (with --n-best)
+        var oracle: [String: EditCounts] = [:]  // per corpus, with --n-best
         let detailSink = try details.map { try TextSink(path: $0) }
         orderedParallelMap(count: list.count, jobs: workers, makeWorker: {
             let recognizer = makeTranscriber()
@@ -121,7 +121,7 @@ struct EvalCommand: ParsableCommand {
                         let readings = transcript.segments.map { s in
                             (s.alternatives?.map(\.text) ?? [s.text]).map(TextNormalizer.normalize)
                         }
-                        scored.oracleErrors = OracleErrorRate.minimumErrors(reference: ref, segments: readings)
+                        scored.oracle = OracleErrorRate.closest(reference: ref, segments: readings)
                     }
                     if let words = entry.words {
                         scored.timing.add(reference: words,
@@ -147,7 +147,7 @@ struct EvalCommand: ParsableCommand {
             c.chars = c.chars + scored.chars
             c.count += 1
             corpora[corpus] = c
-            if alternatives > 1 { oracle[corpus, default: 0] += scored.oracleErrors }
+            if alternatives > 1 { oracle[corpus] = (oracle[corpus] ?? EditCounts()) + scored.oracle }
             perUtterance.append(["id": list[i].id, "corpus": corpus, "errors": scored.words.errors,
                                  "reference_words": scored.words.reference])
             timing.merge(scored.timing)
@@ -165,12 +165,9 @@ struct EvalCommand: ParsableCommand {
         report(corpora: corpora, timing: timing, audioSeconds: audioSeconds, elapsed: elapsed, info: info)
         if alternatives > 1 {
             print("oracle WER of the \(alternatives)-best (per line, the reading closest to the reference):")
-            for name in corpora.keys.sorted() {
-                print(String(format: "%@ %6.2f%%", name.padding(toLength: 34, withPad: " ", startingAt: 0),
-                             Self.rate(oracle[name] ?? 0, of: corpora[name]!.words.reference)))
+            for (name, counts) in oracle.sorted(by: { $0.key < $1.key }) + [("overall", oracle.values.reduce(EditCounts(), +))] {
+                print(String(format: "%@ %6.2f%%", name.padding(toLength: 34, withPad: " ", startingAt: 0), 100 * counts.rate))
             }
-            print(String(format: "%@ %6.2f%%", "overall".padding(toLength: 34, withPad: " ", startingAt: 0),
-                         Self.rate(oracle.values.reduce(0, +), of: Self.total(corpora).words.reference)))
         }
         if let summaryJson {
             do {
@@ -219,7 +216,7 @@ struct EvalCommand: ParsableCommand {
     /// compared utterance by utterance (a paired test, as `lasr_train.promote` does).
     static func summary(corpora: [String: (words: EditCounts, chars: EditCounts, count: Int)], timing: TimingErrors,
                         audioSeconds: Double, elapsed: Double, info: DecodingInfo, failures: Int,
-                        perUtterance: [[String: Any]], oracle: (nBest: Int, errors: [String: Int])? = nil) throws -> Data {
+                        perUtterance: [[String: Any]], oracle: (nBest: Int, counts: [String: EditCounts])? = nil) throws -> Data {
         func scores(_ c: (words: EditCounts, chars: EditCounts, count: Int)) -> [String: Any] {
             ["utterances": c.count, "wer": 100 * c.words.rate, "cer": 100 * c.chars.rate,
              "substitutions": c.words.substitutions, "deletions": c.words.deletions,
@@ -235,9 +232,7 @@ struct EvalCommand: ParsableCommand {
         if let oracle {
             // Percent, as the other rates; per corpus beside their WER.
             out["n_best"] = oracle.nBest
-            out["oracle_wer"] = Dictionary(uniqueKeysWithValues: corpora.map { name, c in
-                (name, rate(oracle.errors[name] ?? 0, of: c.words.reference))
-            })
+            out["oracle_wer"] = oracle.counts.mapValues { 100 * $0.rate }
         }
         if let lmWeight = info.lmWeight {
             out["lm_weight"] = lmWeight
@@ -248,11 +243,6 @@ struct EvalCommand: ParsableCommand {
             out["timing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t))
         }
         return try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
-    }
-
-    /// Errors per reference word, in percent (as `EditCounts.rate` counts an empty reference).
-    static func rate(_ errors: Int, of reference: Int) -> Double {
-        100 * (reference == 0 ? (errors == 0 ? 0 : 1) : Double(errors) / Double(reference))
     }
 
     private func line(_ name: String, _ c: (words: EditCounts, chars: EditCounts, count: Int)) -> String {
