@@ -196,12 +196,8 @@ def test_export_writes_weights_config_and_fixture(tmp_path, trained):
     assert card.endswith("## Limitations\n\nSome.\n") and "- a: 1\n\n## Language model" in card
 
 
-def test_export_refuses_another_vocabulary(tmp_path, text_file):
-    data = tmp_path / "data"
-    lm.prepare([str(text_file)], str(TINY), str(data), jobs=1)
-    ckpt = small_run(data, tmp_path / "run", hidden=8, embed=4, max_steps=2)
-    model_dir = tmp_path / "model"
-    shutil.copytree(TINY, model_dir)
+def test_export_refuses_another_vocabulary(trained):
+    _, ckpt, model_dir = trained
     lines = (model_dir / "tokens.txt").read_text().split("\n")
     lines[10], lines[11] = lines[11], lines[10]
     (model_dir / "tokens.txt").write_text("\n".join(lines))
