@@ -37,7 +37,7 @@ def attention_greedy(model, enc, enc_len, max_len_ratio: float = 0.5, return_tra
     dec = model.decoder
     b = enc.shape[0]
     state = dec.init_state(enc, enc_len)
-    y = torch.full((b,), SOS_EOS, dtype=torch.long)
+    y = torch.full((b,), SOS_EOS, dtype=torch.long, device=enc.device)
     max_len = max(1, int(max_len_ratio * int(enc_len.max())))
     done = torch.zeros(b, dtype=torch.bool)
     seqs = [[] for _ in range(b)]

@@ -270,7 +270,7 @@ class LasrModel(nn.Module):
         sos = torch.full((b, 1), SOS_EOS, dtype=torch.long, device=targets.device)
         ys_in = torch.cat([sos, targets.clamp(min=0)], dim=1)          # pads become id 0 (ignored below)
         ys_out = torch.cat([targets, torch.full_like(sos, -1)], dim=1)
-        ys_out[torch.arange(b), target_lengths] = SOS_EOS
+        ys_out[torch.arange(b, device=targets.device), target_lengths] = SOS_EOS
         logits = self.decoder(enc, enc_len, ys_in)
         att = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ys_out.reshape(-1), ignore_index=-1,
                               label_smoothing=label_smoothing, reduction="sum")

@@ -30,6 +30,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import yaml
 from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import save_file
 
 from .audio import load_audio
@@ -214,8 +216,10 @@ class Teacher(nn.Module):
         self.dims = WhisperDims(**{k: int(v) for k, v in cfg["whisper"].items()})
         self.features = _feature_config(cfg["features"])
         self.encoder = AudioEncoder(self.dims)
-        self.decoder = TextDecoder(self.dims)
         tensors = load_numpy(str(directory / "model.safetensors"))
+        # A directory may hold the encoder alone (a fifth of tiny.en's weights): enough for
+        # encoder states, which is what distillation needs; transcripts need the decoder.
+        self.decoder = TextDecoder(self.dims) if any(k.startswith("decoder.") for k in tensors) else None
         state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in tensors.items()}
         missing, unexpected = self.load_state_dict(state, strict=False)
         if missing or unexpected:
@@ -248,8 +252,10 @@ class Teacher(nn.Module):
 
     @torch.no_grad()
     def encode(self, mels: np.ndarray, layers: tuple[int, ...] = ()):
-        """Encoder output and the chosen layers for a batch of windows (B, frames, n_mels)."""
-        return self.encoder(torch.from_numpy(np.ascontiguousarray(mels)), layers)
+        """Encoder output and the chosen layers for a batch of windows (B, frames, n_mels),
+        on the device the teacher is on."""
+        device = self.encoder.positional_embedding.device
+        return self.encoder(torch.from_numpy(np.ascontiguousarray(mels)).to(device), layers)
 
     def prompt(self, language: str | None, timestamps: bool = False) -> list[int]:
         sot = [self.special["start_of_transcript"]]
@@ -269,6 +275,9 @@ class Teacher(nn.Module):
         `timestamps` the timestamp grammar (a timestamp first, at most 1 s in; they come
         in pairs, never decrease, and one is forced once the timestamps together are more
         likely than any text token). The text is that of every text token."""
+        if self.decoder is None:
+            raise ValueError(f"{self.directory}: model.safetensors holds the encoder alone; transcripts need "
+                             "the whole model (lasr models install)")
         prompt = self.prompt(language, timestamps)
         eot, ts = self.special["end_of_text"], self.special["timestamp_begin"]
         limit = max_tokens or self.dims.n_text_ctx // 2
@@ -361,7 +370,11 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 def cache(args) -> None:
     torch.set_num_threads(args.threads)
-    teacher = Teacher(args.teacher)
+    teacher = Teacher(args.teacher).to(args.device)
+    if args.device != "cpu" and args.transcribe:
+        raise SystemExit(f"--device {args.device}: transcripts are decoded on the CPU; cache the states with "
+                         "--transcribe (no languages) there and the transcripts in a run on the CPU")
+    part, parts = parse_part(args.part)
     layers = tuple(args.layers or [teacher.dims.n_audio_layer])
     bad = [l for l in layers if not 1 <= l <= teacher.dims.n_audio_layer]
     if bad:
@@ -388,8 +401,10 @@ def cache(args) -> None:
         old = json.loads(meta_path.read_text())
         if {k: old.get(k) for k in meta} != meta:
             raise SystemExit(f"{out} holds a cache of other settings ({meta_path}); choose another --out")
-    else:
-        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    else:   # parts started together write the same meta; each writes it whole and renames it
+        tmp = meta_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(tmp, meta_path)
     shards = [utts[i: i + args.shard_size] for i in range(0, len(utts), args.shard_size)]
     done_lines = {}
     tpath = out / "transcripts.jsonl"
@@ -401,7 +416,7 @@ def cache(args) -> None:
     audio_seconds = 0.0
     for n, shard in enumerate(shards):
         path = out / f"states-{n:05d}.safetensors"
-        if path.exists():
+        if path.exists() or n % parts != part:
             continue
         tensors, index, texts = {}, [], []
         for i in range(0, len(shard), args.batch):
@@ -412,7 +427,8 @@ def cache(args) -> None:
             for j, (u, (_, content)) in enumerate(zip(group, windows)):
                 audio_seconds += len(samples[j]) / SAMPLE_RATE
                 for layer in layers:
-                    tensors[f"{u['id']}/layer{layer}"] = torch.from_numpy(pool_to_student(kept[layer][j], content))
+                    tensors[f"{u['id']}/layer{layer}"] = torch.from_numpy(pool_to_student(kept[layer][j].cpu(),
+                                                                                          content))
                 index.append(u["id"])
                 if u.get("language") in (args.transcribe or []) and u["id"] not in done_lines:
                     t = teacher.transcribe(final[j: j + 1], language=u["language"])
@@ -430,24 +446,50 @@ def cache(args) -> None:
         elapsed = time.time() - start
         print(f"shard {n + 1}/{len(shards)}: {len(shard)} utterances, {audio_seconds / max(elapsed, 1e-9):.1f}× "
               f"real time so far", flush=True)
-    print(f"{out}: {len(shards)} shards, {len(utts)} utterances", flush=True)
+    print(f"{out}: {len(shards)} shards, {len(utts)} utterances"
+          + (f" (part {part + 1} of {parts}: one shard in {parts})" if parts > 1 else ""), flush=True)
+
+
+def parse_part(text: str) -> tuple[int, int]:
+    """`K/N` → (K-1, N): the K-th of N processes that share one cache, each taking every N-th shard."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--part {text!r}: expected K/N, e.g. 2/8")
+    if not 1 <= k <= n:
+        raise SystemExit(f"--part {text}: K must be 1…N")
+    return k - 1, n
 
 
 class TeacherStates:
-    """Reads a cache written by `cache`: the pooled states of one utterance and layer."""
+    """Reads caches written by `cache`: the pooled states of one utterance and layer.
 
-    def __init__(self, directory: str | Path):
+    Several caches (of other manifests, say one per set) read as one, if the same
+    teacher made them with the same layers."""
+
+    def __init__(self, *directories: str | Path):
         from safetensors import safe_open
 
-        self.directory = Path(directory)
+        self.directories = [Path(d) for d in directories]
+        self.directory = self.directories[0]
         self.meta = json.loads((self.directory / "meta.json").read_text())
         self._where = {}
         self._files = {}
-        for path in sorted(self.directory.glob("states-*.safetensors")):
-            f = safe_open(str(path), framework="pt")
-            self._files[path.name] = f
-            for uid in json.loads(f.metadata()["ids"]):
-                self._where[uid] = path.name
+        for directory in self.directories[1:]:
+            meta = json.loads((directory / "meta.json").read_text())
+            for key in ("teacher", "layers", "state_dim"):
+                if meta.get(key) != self.meta.get(key):
+                    raise SystemExit(f"teacher caches {self.directory} and {directory} differ in {key} "
+                                     f"({self.meta.get(key)!r} vs {meta.get(key)!r})")
+            # What taught the model, for its card: every cache's audio.
+            self.meta["manifests"] = self.meta.get("manifests", []) + meta.get("manifests", [])
+            self.meta["utterances"] = self.meta.get("utterances", 0) + meta.get("utterances", 0)
+        for directory in self.directories:
+            for path in sorted(directory.glob("states-*.safetensors")):
+                f = safe_open(str(path), framework="pt")
+                self._files[path] = f
+                for uid in json.loads(f.metadata()["ids"]):
+                    self._where[uid] = path
 
     def __contains__(self, uid: str) -> bool:
         return uid in self._where
@@ -457,6 +499,20 @@ class TeacherStates:
 
     def states(self, uid: str, layer: int) -> torch.Tensor:
         return self._files[self._where[uid]].get_tensor(f"{uid}/layer{layer}")
+
+
+def encoder_only(directory: str | Path, out: str | Path) -> Path:
+    """A copy of a Whisper directory with the encoder's tensors alone: all that encoder
+    states (`cache --transcribe` with no languages) need, at a fifth of tiny.en's size, to
+    carry the teacher to a machine with an accelerator."""
+    directory, out = Path(directory), Path(out)
+    cfg = yaml.safe_load((directory / "config.yaml").read_text())
+    tensors = load_numpy(str(directory / "model.safetensors"))
+    out.mkdir(parents=True, exist_ok=True)
+    save_numpy({k: v for k, v in tensors.items() if k.startswith("encoder.")}, str(out / "model.safetensors"))
+    for name in ("config.yaml", cfg["vocabulary"]["tokens"]):
+        shutil.copyfile(directory / name, out / name)
+    return out
 
 
 def make_random_teacher(directory: str | Path, seed: int = 0, state: int = 32, layers: int = 2, heads: int = 2) -> Path:
@@ -533,9 +589,15 @@ def main(argv=None) -> None:
     c.add_argument("--limit", type=int, default=0, help="only the first N utterances of each manifest (smoke runs)")
     c.add_argument("--max-duration", type=float, default=0.0, help="only utterances this short (smoke runs)")
     c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--device", default="cpu", help="where the encoder runs (cpu, cuda)")
+    c.add_argument("--part", default="1/1", metavar="K/N",
+                   help="the K-th of N processes filling one cache together (each takes every N-th shard)")
     r = sub.add_parser("random", help="write a Whisper directory with tiny random weights (smoke runs)")
     r.add_argument("--out", required=True)
     r.add_argument("--seed", type=int, default=0)
+    e = sub.add_parser("encoder-only", help="copy a Whisper directory with the encoder alone (states, no transcripts)")
+    e.add_argument("--teacher", required=True)
+    e.add_argument("--out", required=True)
     t = sub.add_parser("transcribe", help="greedy transcripts of audio files (checks the loader)")
     t.add_argument("--teacher", required=True)
     t.add_argument("files", nargs="+")
@@ -553,6 +615,8 @@ def main(argv=None) -> None:
         kept, read = select(Path(args.cache) / "transcripts.jsonl", args.out, args.min_avg_logprob,
                             args.max_no_speech, args.min_words)
         print(f"{args.out}: {kept} of {read} teacher transcripts")
+    elif args.command == "encoder-only":
+        print(encoder_only(args.teacher, args.out))
     elif args.command == "random":
         print(make_random_teacher(args.out, args.seed))
     else:

@@ -33,6 +33,7 @@ import random
 import re
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -215,13 +216,18 @@ def save_checkpoint(path, **payload):
 
 
 def rng_state():
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    s = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_initialized():   # dropout on the GPU draws from the GPU's own generator
+        s["cuda"] = torch.cuda.get_rng_state_all()
+    return s
 
 
 def set_rng_state(s):
     torch.set_rng_state(s["torch"])
     np.random.set_state(s["numpy"])
     random.setstate(s["python"])
+    if "cuda" in s and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
 
 
 class TrainData:
@@ -310,7 +316,8 @@ def dev_wer(model, store, utts, tokenizer, max_len_ratio, batch_frames=12000):
     for b in batches:
         feats = [store.features(utts[i]) for i in b]
         x, lengths, _, _ = collate(feats, [[0]] * len(b))
-        enc, enc_len = model.encode(x, lengths)
+        device = model.ctc.weight.device
+        enc, enc_len = model.encode(x.to(device), lengths.to(device))
         lp = torch.log_softmax(model.ctc(enc), -1)
         hyp_ctc = ctc_greedy(lp, enc_len)
         hyp_att = attention_greedy(model, enc, enc_len, max_len_ratio)
@@ -340,18 +347,29 @@ def main(argv=None):
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke runs)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="where the model trains (cpu, cuda); data is prepared on the CPU")
+    ap.add_argument("--prefetch", type=int, default=0, metavar="N",
+                    help="prepare the next N batches in worker threads while a step runs (0: in place)")
+    ap.add_argument("--max-minutes", type=float, default=0.0,
+                    help="stop with a checkpoint after this many minutes of training (a fixed-time run)")
+    ap.add_argument("--cooldown-minutes", type=float, default=0.0,
+                    help="with --max-minutes: that long before the end, start the linear cooldown, its length in "
+                         "steps measured from the step rate so far (written into the run's config)")
     ap.add_argument("--distill-cache", nargs="*", default=[], metavar="DIR:R",
                     help="cached sets without transcripts (lasr_train.data --unlabeled), listed R times an "
                          "epoch for the distillation loss alone; needs --teacher-cache")
-    ap.add_argument("--teacher-cache", default=None, metavar="DIR",
-                    help="a teacher cache (lasr_train.teacher cache): distill its encoder states into the "
-                         "encoder with weight training.distill.weight")
+    ap.add_argument("--teacher-cache", nargs="+", default=None, metavar="DIR",
+                    help="teacher caches (lasr_train.teacher cache) of one teacher: distill their encoder states "
+                         "into the encoder with weight training.distill.weight")
     ap.add_argument("--noise-cache", default=None, metavar="DIR",
                     help="a feature cache of real noise (lasr_train.data --unlabeled over noise.jsonl), added at "
                          "training.augment.real_noise_prob (lasr_train.augment)")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
+    if a.cooldown_minutes and not 0 < a.cooldown_minutes < a.max_minutes:
+        ap.error("--cooldown-minutes needs --max-minutes, and must be shorter")
+    device = torch.device(a.device)
     if not (a.tokens or a.init_model):
         ap.error("--tokens is required (or --init-model, whose tokens.txt is then used)")
     cfg = load_config(a.config) if a.config else load_config()
@@ -383,7 +401,7 @@ def main(argv=None):
     sets = parse_sets(a.train_cache)
     if a.distill_cache and not a.teacher_cache:
         raise SystemExit("--distill-cache needs --teacher-cache: its audio has no transcripts to learn from")
-    teacher = TeacherStates(a.teacher_cache) if a.teacher_cache else None
+    teacher = TeacherStates(*a.teacher_cache) if a.teacher_cache else None
     data = TrainData(sets, tok, int(tc["max_utterance_seconds"] * 100), parse_sets(a.distill_cache),
                      has_teacher=lambda uid: uid in teacher)
     say(f"train items: {len(data.items)} (skipped {data.skipped}) from {sets}")
@@ -404,15 +422,12 @@ def main(argv=None):
     np.random.seed(seed)
     random.seed(seed)
     model = LasrModel(margs)
-    opt = torch.optim.Adam(model.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9,
-                           weight_decay=tc.get("weight_decay", 0.0))
     step, epoch, batch_pos, best = 0, 0, 0, None
     ck_teacher = None   # a resumed run's teacher, kept when this leg runs without one
     audio_seconds = 0.0
     init = None   # where a run started from an exported model came from (kept in every checkpoint)
     if resume:
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
         step, epoch, batch_pos, best = ck["step"], ck["epoch"], ck["batch_pos"], ck.get("best")
         audio_seconds = ck.get("audio_seconds", 0.0)
         init = ck.get("init")
@@ -440,6 +455,13 @@ def main(argv=None):
         model.normalizer.mean.copy_(torch.from_numpy(mean))
         model.normalizer.std.copy_(torch.from_numpy(std))
     say(f"model: {count_params(model)} parameters, args {margs.to_dict()}")
+    # The optimizer is made after the move, so that its state lives beside the weights
+    # (a resumed state is moved there by load_state_dict).
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9,
+                           weight_decay=tc.get("weight_decay", 0.0))
+    if resume:
+        opt.load_state_dict(ck["optimizer"])
     # Encoder distillation: the heads (and their optimizer) live beside the model, so
     # that the export, which writes the model's tensors, never sees them.
     dcfg = tc.get("distill") or {}
@@ -451,8 +473,8 @@ def main(argv=None):
         layers = parse_layers(dcfg.get("layers", {margs.num_blocks: teacher.meta["layers"][-1]}))
         missing = sorted(set(layers.values()) - set(teacher.meta["layers"]))
         if missing:
-            raise SystemExit(f"training.distill.layers asks for teacher layers {missing}; {a.teacher_cache} "
-                             f"holds {teacher.meta['layers']}")
+            raise SystemExit(f"training.distill.layers asks for teacher layers {missing}; "
+                             f"{' '.join(a.teacher_cache)} holds {teacher.meta['layers']}")
         if not all(1 <= b <= margs.num_blocks for b in layers):
             raise SystemExit(f"training.distill.layers: student blocks are 1…{margs.num_blocks}, got {sorted(layers)}")
         # Their own seed, outside the run's random stream: a resumed run, which restores
@@ -460,14 +482,16 @@ def main(argv=None):
         with torch.random.fork_rng():
             torch.manual_seed(seed + 1)
             heads = DistillHeads(layers, margs.d_model, int(teacher.meta["state_dim"]))
-        heads_opt = torch.optim.Adam(heads.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9)
         if resume and ck.get("distill_heads") is not None:
             heads.load_state_dict(ck["distill_heads"])
+        heads.to(device)
+        heads_opt = torch.optim.Adam(heads.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9)
+        if resume and ck.get("distill_heads") is not None:
             heads_opt.load_state_dict(ck["distill_optimizer"])
         covered = sum(1 for _, _, per_speed, t in data.items
                       if t is not None and next(iter(per_speed.values()))["id"] in teacher)
         untranscribed = sum(1 for item in data.items if item[3] is None)
-        say(f"distillation from {a.teacher_cache} ({teacher.meta['teacher']}, layers {layers}, weight "
+        say(f"distillation from {' '.join(a.teacher_cache)} ({teacher.meta['teacher']}, layers {layers}, weight "
             f"{distill_weight}): {covered} of {len(data.items) - untranscribed} training utterances have teacher "
             f"states, and {untranscribed} without transcripts learn from them alone")
     fcfg = feature_config(cfg)
@@ -515,9 +539,35 @@ def main(argv=None):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _frame: interrupted.append(signum))
 
+    wanted = sorted(set(heads.layers.values())) if heads is not None else []
+
+    def prepare(entries, batches, ep, pos):
+        """The CPU side of a step: its features with noise and channel, its tokens and teacher
+        states, and SpecAugment's generator. Every draw comes from the step's own seeded
+        streams, so a step prepared ahead in a worker thread is the step prepared in place."""
+        g_np = np.random.default_rng([seed, ep, pos, 1])
+        g_t = torch.Generator().manual_seed(int(g_np.integers(2**62)))
+        feats, toks, targets = [], [], []
+        for i in batches[pos]:
+            si, u, t = entries[i]
+            f = data.stores[si].features(u)
+            if g_np.random() < aug["noise_prob"]:
+                f = add_noise(f, noises[int(g_np.integers(len(noises)))],
+                              float(g_np.uniform(*aug["noise_snr_db"])), g_np)
+            if channel.enabled:
+                # Its own stream: runs without channel augmentation draw exactly as before.
+                f = channel(f, np.random.default_rng([seed, ep, pos, 2, len(feats)]))
+            feats.append(f)
+            toks.append(t)
+            if heads is not None:
+                targets.append({l: teacher.states(u["id"], l) for l in wanted} if u["id"] in teacher else None)
+        return feats, toks, targets, g_t
+
+    pool = ThreadPoolExecutor(a.prefetch) if a.prefetch > 0 else None
     model.train()
     last_ckpt = time.time()
-    t_start, secs_start = time.time(), audio_seconds
+    t_start, secs_start, step_start = time.time(), audio_seconds, step
+    deadline = t_start + 60 * a.max_minutes if a.max_minutes else None
     stop = False
     while epoch < tc["epochs"] and not stop:
         entries, batches = data.epoch_plan(seed, epoch, max_frames, tc["max_batch"],
@@ -526,38 +576,30 @@ def main(argv=None):
             say(f"epoch {epoch}: {len(entries)} utterances, {len(batches)} batches, "
                 f"{sum(e[1]['frames'] for e in entries) / 360000:.1f} h")
         agg = [0.0, 0.0, 0.0, 0, 0.0, 0]
+        ahead = {}
         while batch_pos < len(batches):
+            if pool is None:
+                feats, toks, targets, g_t = prepare(entries, batches, epoch, batch_pos)
+            else:
+                for p in range(batch_pos, min(batch_pos + a.prefetch + 1, len(batches))):
+                    if p not in ahead:
+                        ahead[p] = pool.submit(prepare, entries, batches, epoch, p)
+                feats, toks, targets, g_t = ahead.pop(batch_pos).result()
             b = batches[batch_pos]
-            g_np = np.random.default_rng([seed, epoch, batch_pos, 1])
-            g_t = torch.Generator().manual_seed(int(g_np.integers(2**62)))
-            feats, toks = [], []
-            for i in b:
-                si, u, t = entries[i]
-                f = data.stores[si].features(u)
-                if g_np.random() < aug["noise_prob"]:
-                    f = add_noise(f, noises[int(g_np.integers(len(noises)))],
-                                  float(g_np.uniform(*aug["noise_snr_db"])), g_np)
-                if channel.enabled:
-                    # Its own stream: runs without channel augmentation draw exactly as before.
-                    f = channel(f, np.random.default_rng([seed, epoch, batch_pos, 2, len(feats)]))
-                feats.append(f)
-                toks.append(t)
             distill_only = toks[0] is None
             x, lengths, y, yl = collate(feats, [[] for _ in toks] if distill_only else toks)
+            frames = lengths.tolist()
+            x, lengths, y, yl = x.to(device), lengths.to(device), y.to(device), yl.to(device)
             x = model.normalizer(x)
             if aug["specaugment"]:
                 for k in range(len(b)):
-                    spec_augment(x[k], int(lengths[k]), g_t, aug["freq_masks"], aug["freq_width"],
+                    spec_augment(x[k], frames[k], g_t, aug["freq_masks"], aug["freq_width"],
                                  aug["time_masks"], aug["time_width"], aug["time_ratio"])
             lr = lr_at(step + 1, tc["lr"], tc["warmup_steps"], tc.get("cooldown_start"), tc.get("cooldown_steps", 0))
             for pg in opt.param_groups:
                 pg["lr"] = lr
             if heads is not None:
-                wanted = sorted(set(heads.layers.values()))
-                targets = []
-                for i in b:
-                    uid = entries[i][1]["id"]
-                    targets.append({l: teacher.states(uid, l) for l in wanted} if uid in teacher else None)
+                targets = [None if t is None else {l: v.to(device) for l, v in t.items()} for t in targets]
                 if distill_only:   # the encoder alone, for the distillation loss alone
                     masked = x * length_mask(lengths, x.shape[1])[..., None]
                     _, enc_len, kept = model.encoder(masked, lengths, keep=tuple(heads.layers))
@@ -584,7 +626,7 @@ def main(argv=None):
                     heads_opt.step()
             step += 1
             batch_pos += 1
-            audio_seconds += float(lengths.sum()) / 100.0
+            audio_seconds += sum(frames) / 100.0
             if not distill_only:   # the log's loss, CTC and attention are those of transcribed batches
                 agg[0] += float(loss.detach())
                 agg[1] += float(lc.detach())
@@ -607,9 +649,19 @@ def main(argv=None):
                 checkpoint(ckpt_path)
                 last_ckpt = time.time()
                 say(f"checkpoint {ckpt_path} (step {step})")
+            now = time.time()
+            if a.cooldown_minutes and now >= deadline - 60 * a.cooldown_minutes and tc.get("cooldown_start") is None:
+                # Sized from this run's own step rate, so that the rate reaches zero at the
+                # deadline; the numbers go into the config, and a resume keeps them.
+                rate = (step - step_start) / max(now - t_start, 1e-9)
+                tc["cooldown_start"], tc["cooldown_steps"] = step, max(1, int(rate * (deadline - now)))
+                a.max_steps = step + tc["cooldown_steps"]
+                say(f"cooldown from step {step} over {tc['cooldown_steps']} steps ({rate:.2f} steps/s), "
+                    f"until step {a.max_steps}")
+            out_of_time = deadline is not None and now >= deadline
             # A stop on an epoch's last step still closes the epoch below (its epoch-NNN.pt and
             # dev evaluation), so that the run's record does not depend on where it stopped.
-            if ((a.max_steps and step >= a.max_steps) or interrupted) and batch_pos < len(batches):
+            if ((a.max_steps and step >= a.max_steps) or interrupted or out_of_time) and batch_pos < len(batches):
                 stop = True
                 break
         if not stop:
@@ -621,7 +673,10 @@ def main(argv=None):
             say(f"end of epoch {epoch}: checkpoint {ckpt_path}")
             evaluate_dev()
             checkpoint(ckpt_path)
-            stop = bool((a.max_steps and step >= a.max_steps) or interrupted)
+            stop = bool((a.max_steps and step >= a.max_steps) or interrupted
+                        or (deadline is not None and time.time() >= deadline))
+    if pool is not None:
+        pool.shutdown(cancel_futures=True)
     checkpoint(ckpt_path)
     why = f" by signal {signal.Signals(interrupted[0]).name}" if interrupted else ""
     say(f"stopped{why} at step {step}, epoch {epoch}; best {json.dumps(best)}")

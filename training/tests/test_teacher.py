@@ -13,8 +13,8 @@ import soundfile as sf
 import torch
 
 from lasr_train.audio import load_audio
-from lasr_train.teacher import (Teacher, TeacherStates, _byte_decoder, cache, main, make_random_teacher,
-                                pool_to_student, select)
+from lasr_train.teacher import (Teacher, TeacherStates, _byte_decoder, cache, encoder_only, main,
+                                make_random_teacher, pool_to_student, select)
 
 ROOT = Path(__file__).resolve().parents[2]
 AUDIO = sorted((ROOT / "audio").glob("*.wav"))
@@ -99,6 +99,35 @@ def test_cache_resumes_to_the_same_bytes(tmp_path):
     # Other settings into the same folder are refused, not mixed.
     with pytest.raises(SystemExit, match="other settings"):
         main(args[:-2] + ["2", "--out", str(tmp_path / "a")])
+
+
+def test_parts_and_an_encoder_only_teacher_fill_the_same_cache(tmp_path):
+    teacher = make_random_teacher(tmp_path / "t")
+    m = _manifest(tmp_path)
+    args = ["--manifest", str(m), "--shard-size", "1", "--batch", "1", "--layers", "1", "2", "--transcribe"]
+    main(["cache", "--teacher", str(teacher), *args, "--out", str(tmp_path / "whole")])
+    # The encoder alone, in two processes' parts (here one after the other), every other shard each.
+    small = encoder_only(teacher, tmp_path / "enc" / teacher.name)
+    assert (small / "model.safetensors").stat().st_size < (teacher / "model.safetensors").stat().st_size / 2
+    main(["cache", "--teacher", str(small), *args, "--out", str(tmp_path / "parts"), "--part", "1/2"])
+    assert len(TeacherStates(tmp_path / "parts")) == (len(AUDIO) + 1) // 2
+    main(["cache", "--teacher", str(small), *args, "--out", str(tmp_path / "parts"), "--part", "2/2"])
+    whole = sorted(p.name for p in (tmp_path / "whole").glob("states-*"))
+    assert whole == sorted(p.name for p in (tmp_path / "parts").glob("states-*")) and len(whole) == len(AUDIO)
+    for name in whole:
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "parts" / name).read_bytes(), name
+    # Caches read as one when one teacher made them with the same layers.
+    both = TeacherStates(tmp_path / "whole", tmp_path / "parts")
+    assert len(both) == len(AUDIO) and len(both.meta["manifests"]) == 2
+    main(["cache", "--teacher", str(small), *args[:-4], "--layers", "1", "--transcribe", "--out", str(tmp_path / "l1")])
+    with pytest.raises(SystemExit, match="differ in layers"):
+        TeacherStates(tmp_path / "whole", tmp_path / "l1")
+    # Without its decoder the teacher gives states and refuses transcripts by name.
+    t = Teacher(small)
+    with pytest.raises(ValueError, match="encoder alone"):
+        t.transcribe(t.encode(t.log_mel_window(load_audio(AUDIO[0]))[0][None])[0])
+    with pytest.raises(SystemExit, match="K/N"):
+        main(["cache", "--teacher", str(small), *args, "--out", str(tmp_path / "x"), "--part", "2"])
 
 
 def _lasr_binary() -> Path | None:

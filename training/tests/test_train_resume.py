@@ -280,3 +280,40 @@ def test_distillation_resumes_exactly_and_its_heads_stay_out_of_the_model(tmp_pa
     with pytest.raises(SystemExit, match="teacher layers \\[3\\]"):
         train.main(common + ["--out", str(tmp_path / "c"), "--max-steps", "1", "--set", *SET,
                              "training.distill.weight=0.5", "training.distill.layers=2:3"])
+
+
+def test_prefetched_batches_train_exactly_as_batches_made_in_place(tmp_path):
+    make_cache(tmp_path / "cache")
+    make_teacher_cache(tmp_path / "teacher", tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--tokens", str(tmp_path / "tok"), "--train-cache", str(tmp_path / "cache") + ":1",
+              "--threads", "1", "--teacher-cache", str(tmp_path / "teacher"), "--max-steps", "6",
+              "--set", *SET, "training.distill.weight=0.5", "training.distill.layers=1:1,2:2",
+              "training.augment.reverb_prob=0.5"]
+    train.main(common + ["--out", str(tmp_path / "a")])
+    train.main(common + ["--out", str(tmp_path / "b"), "--prefetch", "3"])
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 6
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_a_fixed_time_run_cools_down_to_its_deadline_and_records_the_cooldown(tmp_path):
+    import pytest
+    make_cache(tmp_path / "cache", n=40)
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--tokens", str(tmp_path / "tok"), "--train-cache", str(tmp_path / "cache") + ":1", "--threads", "1"]
+    sets = [*SET, "training.epochs=1000"]
+    # However fast this machine is, the run ends by its deadline, not by its epochs.
+    train.main(common + ["--out", str(tmp_path / "a"), "--max-minutes", "0.05", "--cooldown-minutes", "0.02",
+                         "--set", *sets])
+    ck = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    tc = ck["config"]["training"]
+    assert tc["cooldown_start"] is not None and tc["cooldown_steps"] >= 1
+    assert tc["cooldown_start"] <= ck["step"] <= tc["cooldown_start"] + tc["cooldown_steps"]
+    assert ck["epoch"] < 1000
+    log = (tmp_path / "a" / "train.log").read_text()
+    assert f"cooldown from step {tc['cooldown_start']} over {tc['cooldown_steps']} steps" in log
+    with pytest.raises(SystemExit):
+        train.main(common + ["--out", str(tmp_path / "b"), "--cooldown-minutes", "1", "--set", *sets])
