@@ -246,14 +246,19 @@ def synthetic_summary(summary: dict | None) -> str:
             f"lasr_train.synth from public-domain text ({prompts})")
 
 
+EARLIER = " (learned by the model this run started from)"
+
+
 def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict,
                      synth: dict | list[dict] | None = None, earlier_synth: list[str] | None = None):
     """MODEL_CARD.md; `synth`: the summary of each synthetic set of this run; `earlier_synth`: the
     synthetic-speech lines of the model a run started from (`--init-model`), whose weights learned
     from that data too."""
     a = model.args
-    earlier = " (learned by the model this run started from)"
-    own = [synthetic_summary(s) for s in (synth if isinstance(synth, list) else [synth])] or [synthetic_summary(None)]
+    earlier = EARLIER
+    # None: not told (a line says so); []: the run learned from no synthetic speech of its own.
+    own = [synthetic_summary(s) for s in (synth if isinstance(synth, list) else [synth])] \
+        if synth != [] else []
     # A set this run trained on again is listed once, as this run's.
     synth_lines = [f"- {l.removesuffix(earlier)}{earlier}" for l in earlier_synth or []
                    if l.removesuffix(earlier) not in own]
@@ -274,7 +279,8 @@ def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict,
         "- speechocean762 train (openslr 101), free for commercial and non-commercial use",
         "- 364 LJ Speech 1.1 excerpts, public domain",
         *synth_lines,
-        "- augmentation at the end of the run: " + augmentation_summary(cfg.get("training", {})), "",
+        ("- augmentation at the end of the run: " + augmentation_summary(cfg["training"]) if cfg.get("training")
+         else "- augmentation: not recorded in exported weights (see the training run below)"), "",
         "## Training run", "",
     ]
     for k, v in info.items():
@@ -331,7 +337,8 @@ def main(argv=None):
     ap.add_argument("--fixture-text-file", default="/work/shared/speech/text/ljspeech-sentences.txt")
     ap.add_argument("--card", default=None, help="JSON file with training facts for MODEL_CARD.md")
     ap.add_argument("--synth-summary", nargs="+", default=[],
-                    help="summary.json of each synthetic set the model was trained on (for MODEL_CARD.md)")
+                    help="summary.json of each synthetic set the model was trained on (for MODEL_CARD.md); "
+                         "'none': the run learned from no synthetic speech of its own")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--require-wer-below", type=float, default=0.0,
                     help="export only if the checkpoint's best LibriSpeech dev greedy WER is below this")
@@ -374,8 +381,11 @@ def main(argv=None):
         # The run's best by its own greedy measure, which need not be this checkpoint.
         info.setdefault(f"greedy dev WER of the run's best step so far (step {ck['best'].get('step')}, "
                         "training-time dev subset)", json.dumps(ck["best"].get("dev")))
-    synth = [json.loads(Path(p).read_text()) for p in a.synth_summary]
-    rounded = export_model(model, cfg, a.tokens, a.out, info, synth, init_synthetic_speech(ck.get("init")))
+    synth = [] if a.synth_summary == ["none"] else [json.loads(Path(p).read_text()) for p in a.synth_summary] or None
+    # An average of exported models (lasr_train.average) brings the synthetic speech of their cards.
+    earlier = init_synthetic_speech(ck.get("init"))
+    earlier += [l for l in ck.get("inputs_synthetic_speech", []) if l not in earlier]
+    rounded = export_model(model, cfg, a.tokens, a.out, info, synth, earlier)
     text = pick_fixture_sentence(a.fixture_text_file)
     feats = torch.from_numpy(log_mel(render_espeak(text), feature_config(cfg)))
     diff = round_trip_check(rounded, a.out, feats)

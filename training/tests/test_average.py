@@ -26,3 +26,27 @@ def test_different_shapes_are_refused(tmp_path):
     b = checkpoint(tmp_path / "b.pt", 20, 1.0, args={"d": 4})
     with pytest.raises(SystemExit, match="differs"):
         average_checkpoints([a, b])
+
+
+def test_an_exported_model_directory_averages_as_its_weights_in_float32(tmp_path):
+    from pathlib import Path
+    from safetensors.torch import load_file
+
+    from lasr_train.export import load_checkpoint_model
+    root = Path(__file__).resolve().parents[2]
+    shipped = root / "models" / "default"
+    if not (shipped / "model.safetensors").exists():
+        pytest.skip("models/default is not here")
+    weights = {k: v.float() for k, v in load_file(str(shipped / "model.safetensors")).items()}
+    ck = average_checkpoints([str(shipped), str(shipped)])
+    assert ck["averaged_steps"][0].startswith(str(shipped)) and "optimizer" not in ck
+    card = (shipped / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert ck["inputs_synthetic_speech"] and all(l in card for l in ck["inputs_synthetic_speech"])
+    for k, v in weights.items():
+        assert torch.equal(ck["model"][k], v), k
+    # The result is a checkpoint that the export reads: the same architecture as the directory's.
+    torch.save(ck, tmp_path / "avg.pt")
+    model, cfg, _ = load_checkpoint_model(tmp_path / "avg.pt", shipped)
+    assert cfg["encoder"] == ck["config"]["encoder"] and sum(p.numel() for p in model.parameters()) > 0
+    with pytest.raises(SystemExit, match="not a checkpoint file nor a model directory"):
+        average_checkpoints([str(tmp_path)])
