@@ -53,8 +53,8 @@ SYNTH_MIX ?= espeak:3,flite:1
 LM_TEXT ?= $(abspath $(SPEECH)/../text/books/books.txt.xz) $(PROMPTS)
 LM_ARGS ?= --hidden 512 --embed 256 --layers 1 --batch-tokens 4096 --max-steps 10000 --lr 2e-3 --warmup 200 \
   --eval-every 2000 --save-every 100 --log-every 50 --threads $(TRAIN_JOBS)
-LM_WEIGHT ?= 0.2
-LM_BONUS ?= 1.0
+LM_WEIGHT ?= 0.25
+LM_BONUS ?= 1.25
 LM_FIXTURES ?= Tests/LasrTests/Fixtures/lm-parity
 LM_RUN = $(RUNS)/lm/vocab-$(shell python3 -c "import zlib,sys;print('%08x' % zlib.crc32(open(sys.argv[1],'rb').read()))" $(MODEL_OUT)/tokens.txt)
 LM_OUT ?= $(LM_RUN)/run512
