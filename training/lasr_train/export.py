@@ -286,7 +286,8 @@ def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict,
     for k, v in info.items():
         lines.append(f"- {k}: {v}")
     lines += ["", "## Limitations", "",
-              "Trained on about 11 hours of real read English plus synthetic speech: expect high error rates on",
+              "Trained on tens of hours of real speech at most, most of it read English, plus synthetic speech",
+              "(the training run above says which): expect high error rates on",
               "spontaneous, noisy or accented speech and on vocabulary outside read books. Output is lowercase",
               "words without punctuation or digits (numbers come out spelled).", ""]
     (out / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
@@ -386,6 +387,9 @@ def main(argv=None):
     earlier = init_synthetic_speech(ck.get("init"))
     earlier += [l for l in ck.get("inputs_synthetic_speech", []) if l not in earlier]
     rounded = export_model(model, cfg, a.tokens, a.out, info, synth, earlier)
+    if not Path(a.fixture_text_file).is_file():
+        raise SystemExit(f"--fixture-text-file {a.fixture_text_file}: no such file; the export checks its round trip "
+                         f"(and writes --fixtures) on a sentence of it, so pass a text file (the model files are written)")
     text = pick_fixture_sentence(a.fixture_text_file)
     feats = torch.from_numpy(log_mel(render_espeak(text), feature_config(cfg)))
     diff = round_trip_check(rounded, a.out, feats)
