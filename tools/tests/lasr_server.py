@@ -31,6 +31,21 @@ def lasr_binary() -> Path:
     return max(built, key=lambda p: p.stat().st_mtime)
 
 
+def assert_same_finals(got: list[dict], expected: list[dict], confidence_tolerance: float = 2e-3) -> None:
+    """A stream's finals against `lasr stream --json`'s for the same audio: the same text, times
+    and words, and word confidences within `confidence_tolerance`. Audio that arrives at
+    another pace reaches the encoder in other blocks of frames, whose float sums run in
+    another order; that can move a confidence's fourth decimal, never a word."""
+    def without_confidence(messages):
+        return [{k: ([{wk: wv for wk, wv in w.items() if wk != "confidence"} for w in v] if k == "words" else v)
+                 for k, v in m.items() if k != "confidence"} for m in messages]
+
+    assert without_confidence(got) == without_confidence(expected)
+    for g, e in zip(got, expected):
+        for gw, ew in zip(g.get("words", []), e.get("words", [])):
+            assert abs(gw["confidence"] - ew["confidence"]) <= confidence_tolerance, (gw, ew)
+
+
 def end_process(proc: subprocess.Popen, timeout: float = 30) -> None:
     """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
     proc.terminate()
