@@ -470,12 +470,12 @@ class TeacherStates:
     def __init__(self, *directories: str | Path):
         from safetensors import safe_open
 
-        self.directories = [Path(d) for d in directories]
-        self.directory = self.directories[0]
+        dirs = [Path(d) for d in directories]
+        self.directory = dirs[0]
         self.meta = json.loads((self.directory / "meta.json").read_text())
         self._where = {}
         self._files = {}
-        for directory in self.directories[1:]:
+        for directory in dirs[1:]:
             meta = json.loads((directory / "meta.json").read_text())
             for key in ("teacher", "layers", "state_dim"):
                 if meta.get(key) != self.meta.get(key):
@@ -484,7 +484,7 @@ class TeacherStates:
             # What taught the model, for its card: every cache's audio.
             self.meta["manifests"] = self.meta.get("manifests", []) + meta.get("manifests", [])
             self.meta["utterances"] = self.meta.get("utterances", 0) + meta.get("utterances", 0)
-        for directory in self.directories:
+        for directory in dirs:
             for path in sorted(directory.glob("states-*.safetensors")):
                 f = safe_open(str(path), framework="pt")
                 self._files[path] = f

@@ -585,14 +585,13 @@ def main(argv=None):
                     if p not in ahead:
                         ahead[p] = pool.submit(prepare, entries, batches, epoch, p)
                 feats, toks, targets, g_t = ahead.pop(batch_pos).result()
-            b = batches[batch_pos]
             distill_only = toks[0] is None
             x, lengths, y, yl = collate(feats, [[] for _ in toks] if distill_only else toks)
             frames = lengths.tolist()
             x, lengths, y, yl = x.to(device), lengths.to(device), y.to(device), yl.to(device)
             x = model.normalizer(x)
             if aug["specaugment"]:
-                for k in range(len(b)):
+                for k in range(len(feats)):
                     spec_augment(x[k], frames[k], g_t, aug["freq_masks"], aug["freq_width"],
                                  aug["time_masks"], aug["time_width"], aug["time_ratio"])
             lr = lr_at(step + 1, tc["lr"], tc["warmup_steps"], tc.get("cooldown_start"), tc.get("cooldown_steps", 0))
