@@ -55,6 +55,10 @@ LM_ARGS ?= --hidden 512 --embed 256 --layers 1 --batch-tokens 4096 --max-steps 1
   --eval-every 2000 --save-every 100 --log-every 50 --threads $(TRAIN_JOBS)
 LM_WEIGHT ?= 0.25
 LM_BONUS ?= 1.25
+# The word check (lasr_train.lm lexicon): the LM text's words seen at least LEXICON_MIN_COUNT
+# times, and the penalty δ a fused hypothesis pays for a word outside them (tuned on dev).
+LEXICON_MIN_COUNT ?= 1
+LEXICON_PENALTY ?= 1.0
 LM_FIXTURES ?= Tests/LasrTests/Fixtures/lm-parity
 LM_RUN = $(RUNS)/lm/vocab-$(shell python3 -c "import zlib,sys;print('%08x' % zlib.crc32(open(sys.argv[1],'rb').read()))" $(MODEL_OUT)/tokens.txt)
 LM_OUT ?= $(LM_RUN)/run512
@@ -63,6 +67,8 @@ train-lm: venv
 	$(LASR_PY) lasr_train.lm train --data $(LM_RUN)/data --out $(LM_OUT) --resume $(LM_ARGS)
 	$(LASR_PY) lasr_train.lm export --checkpoint $(LM_OUT)/last.pt --model $(MODEL_OUT) --fixtures $(LM_FIXTURES) \
 	  --weight $(LM_WEIGHT) --length-bonus $(LM_BONUS)
+	$(LASR_PY) lasr_train.lm lexicon --data $(LM_RUN)/data --model $(MODEL_OUT) --min-count $(LEXICON_MIN_COUNT) \
+	  --penalty $(LEXICON_PENALTY)
 	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(LM_OUT)/last.pt --data $(LM_RUN)/data
 	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
 	$(LASR_PY) lasr_train.promote --candidate $(MODEL_OUT) --card-only --manifest $(SPEECH)/dev.jsonl \
@@ -196,6 +202,7 @@ train-smoke: venv
 	  --batch-tokens 512 --max-steps 8 --eval-every 4 --save-every 2 --log-every 2 --threads 1 --resume
 	$(LASR_PY) lasr_train.lm export --checkpoint $(SMOKE_DIR)/lm/run/last.pt --model $(SMOKE_DIR)/model \
 	  --fixtures $(SMOKE_DIR)/lm/fixtures
+	$(LASR_PY) lasr_train.lm lexicon --data $(SMOKE_DIR)/lm/data --model $(SMOKE_DIR)/model --min-count 2
 	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(SMOKE_DIR)/lm/run/last.pt --data $(SMOKE_DIR)/lm/data
-	grep -q "^lm:" $(SMOKE_DIR)/model/config.yaml
+	grep -q "^lm:" $(SMOKE_DIR)/model/config.yaml && grep -q "lexicon: lexicon.txt" $(SMOKE_DIR)/model/config.yaml
 	@echo "train-smoke OK ($(SMOKE_DIR))"

@@ -29,6 +29,9 @@ public struct DecodingOptions: Sendable, Equatable {
     /// when true, else by total score, where γ counts once per token and can balance the
     /// LM's preference for ending. Without fusion the search ranks by `lengthNormalization`.
     public var fusionLengthNormalization = false
+    /// While fusing, the penalty δ ≥ 0 a hypothesis pays where its spelling leaves every word
+    /// of the LM's lexicon (`LanguageModel.lexicon`); 0, or an LM without one, checks no words.
+    public var lexiconPenalty: Double = 0
 
     /// The window lasr decodes with unless told otherwise: 0.8 s back, 2.4 s ahead
     /// (20 and 60 frames of 40 ms).
@@ -53,6 +56,7 @@ public struct DecodingOptions: Sendable, Equatable {
         lmWeight = lm?.weight ?? 0
         lengthBonus = lm?.lengthBonus ?? 0
         fusionLengthNormalization = lm?.lengthNormalization ?? false
+        lexiconPenalty = lm?.lexiconPenalty ?? 0
     }
 
     /// Whether ended hypotheses are ranked by score per token, for a model that has (or
@@ -91,7 +95,10 @@ public struct Hypothesis: Sendable {
 /// proposals are the best by `(1−w)·log p_att + β·log p_lm`; the LM's state is carried
 /// per hypothesis and stepped for the whole beam at once, like the decoder's; ended
 /// hypotheses are then ranked by `fusionLengthNormalization` (total score by default)
-/// instead of `lengthNormalization`. Where `<sos/eos>` passes the threshold (and always at the last
+/// instead of `lengthNormalization`. With the LM's lexicon and a penalty δ > 0, a candidate
+/// also pays `−δ` where its current word's spelling leaves every word of the lexicon, or
+/// where it completes a word that is only a prefix of one (the word check,
+/// docs/model-format.md). Where `<sos/eos>` passes the threshold (and always at the last
 /// step) the hypothesis also ends, scored with the CTC probability of the complete
 /// prefix. The search stops at the maximum length, when none is left, or when no
 /// running hypothesis ranks above the best ended one.
@@ -118,6 +125,9 @@ public struct BeamSearch {
         var score: Double
         var tokenLogProbs: [Double]
         var lmLogProb = 0.0
+        /// The word being spelled (UTF-8, without `▁`), and whether it already left the lexicon.
+        var word: [UInt8] = []
+        var offLexicon = false
         var ctc: CTCPrefixScorer.State?
         var alignment: [[Float]]
         var peak: Int?
@@ -153,6 +163,37 @@ public struct BeamSearch {
             lm != nil ? beta * Double(lmLogProbs[r * V + token]) + gamma : gamma
         }
         func lmLogProb(_ r: Int, _ token: Int) -> Double { lm != nil ? Double(lmLogProbs[r * V + token]) : 0 }
+        // The word check: −δ once where a word's spelling leaves the lexicon (so the beam drops
+        // it early, not at its end), and −δ at the end of a word that is only a prefix of one.
+        let lexicon = lm != nil && options.lexiconPenalty > 0 ? lm?.lexicon : nil
+        let delta = options.lexiconPenalty
+        let startsWord = lexicon == nil ? [] : (0..<V).map { vocab.isPiece($0) && vocab.startsWord($0) }
+        let pieceBytes: [[UInt8]] = lexicon == nil ? [] : vocab.pieces.map {
+            Array(($0.first == Vocabulary.wordBoundary ? String($0.dropFirst()) : $0).utf8)
+        }
+        var spelled: [UInt8] = []
+        /// The penalty of extending `hyp` by `token`; `spelled` and the result's flag are its new word state.
+        func spell(_ hyp: Live, _ token: Int) -> (penalty: Double, off: Bool) {
+            guard let lexicon else { return (0, false) }
+            var penalty = 0.0, off = hyp.offLexicon
+            spelled.removeAll(keepingCapacity: true)
+            if startsWord[token] {
+                if !off, !hyp.word.isEmpty, !lexicon.contains(hyp.word) { penalty -= delta }
+                off = false
+            } else {
+                spelled += hyp.word
+            }
+            if !off {
+                spelled += pieceBytes[token]
+                if !lexicon.hasPrefix(spelled) { penalty -= delta; off = true }
+            }
+            return (penalty, off)
+        }
+        /// The penalty of ending `hyp`: its last word must be a whole word.
+        func endPenalty(_ hyp: Live) -> Double {
+            guard let lexicon, !hyp.offLexicon, !hyp.word.isEmpty, !lexicon.contains(hyp.word) else { return 0 }
+            return -delta
+        }
 
         for step in 0...maxLen {
             let previous = live.map { $0.tokens.last ?? eos }
@@ -160,6 +201,8 @@ public struct BeamSearch {
                                window: options.attentionWindow)
             if let lm, let lmState { lm.step(previous: previous, state: lmState, logProbs: &lmLogProbs) }
             struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let lmLogProb: Double; let ctc: (extension: Int, index: Int)? }
+            // A candidate carries only its word-check penalty; a survivor's word state is spelled
+            // again from its parent (a beam's worth a step, not every candidate's).
             var candidates: [Candidate] = []
             var extensions: [CTCPrefixScorer.Extension] = []
             var pending: [(parent: Int, tokens: [Int])] = []  // hypotheses whose candidates need CTC scores
@@ -195,7 +238,7 @@ public struct BeamSearch {
                         total = hyp.score + (1 - w) * eosLogProb + w * (ctcTotal - c.logPsi)
                     }
                     let lmEnd = lmLogProb(r, eos)
-                    if lm != nil { total += beta * lmEnd }
+                    if lm != nil { total += beta * lmEnd + endPenalty(hyp) }
                     let normalized = rank(total, tokens: hyp.tokens.count)
                     bestEnded = max(bestEnded, normalized)
                     var ending = Hypothesis(tokens: hyp.tokens, score: normalized, rawScore: total,
@@ -210,7 +253,8 @@ public struct BeamSearch {
                 } else {
                     for token in top {
                         let lpc = Double(logProbs[base + token])
-                        candidates.append(Candidate(score: hyp.score + lpc + fused(r, token), parent: r, token: token, logProb: lpc,
+                        let score = hyp.score + lpc + fused(r, token) + spell(hyp, token).penalty
+                        candidates.append(Candidate(score: score, parent: r, token: token, logProb: lpc,
                                                     lmLogProb: lmLogProb(r, token), ctc: nil))
                     }
                 }
@@ -237,6 +281,7 @@ public struct BeamSearch {
                     for (k, token) in tokens.enumerated() {
                         let lpc = Double(logProbs[r * V + token])
                         let score = live[r].score + (1 - w) * lpc + w * (extended.logPsi[k] - c.logPsi) + fused(r, token)
+                            + spell(live[r], token).penalty
                         kept[r].append(Candidate(score: score, parent: r, token: token, logProb: lpc,
                                                  lmLogProb: lmLogProb(r, token), ctc: (extensions.count - 1, k)))
                         let at = best.firstIndex { $0 < score } ?? best.count
@@ -252,9 +297,11 @@ public struct BeamSearch {
             let parents = ranked.map(\.parent)
             live = ranked.map { c in
                 let parent = live[c.parent]
+                let off = spell(parent, c.token).off
                 return Live(tokens: parent.tokens + [c.token], score: c.score,
                             tokenLogProbs: parent.tokenLogProbs + [c.logProb],
                             lmLogProb: parent.lmLogProb + c.lmLogProb,
+                            word: off ? [] : spelled, offLexicon: off,
                             ctc: c.ctc.map { extensions[$0.extension].state($0.index) },
                             alignment: parent.alignment + [rows[c.parent]],
                             peak: peaks[c.parent])

@@ -23,10 +23,14 @@ public final class LanguageModel: @unchecked Sendable {
     /// Layers 2…L over `[h of the layer below | own h]`.
     private let upper: [LSTMCell]
     private let output: Linear
+    /// The words of the LM's text (the `lm.lexicon` file), for the search's word check.
+    public let lexicon: Lexicon?
 
-    /// Reads `store` (the tensors `lm.embed.weight`, `lm.lstm{l}.*`, `lm.out.*`).
-    public init(_ store: WeightStore, config: LMConfig, vocabularySize: Int) throws {
+    /// Reads `store` (the tensors `lm.embed.weight`, `lm.lstm{l}.*`, `lm.out.*`); `lexicon`
+    /// is the word list of the `lm.lexicon` file, for the search's word check.
+    public init(_ store: WeightStore, config: LMConfig, vocabularySize: Int, lexicon: Lexicon? = nil) throws {
         self.config = config
+        self.lexicon = lexicon
         self.vocabularySize = vocabularySize
         let e = config.embedDim, h = config.hidden
         let embedding = try store.take("lm.embed.weight", [vocabularySize, e])
@@ -52,8 +56,9 @@ public final class LanguageModel: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw LasrError(.invalidModel, path: path, "config.yaml has an lm: section but its weights file is missing")
         }
+        let lexicon = try config.lexicon.map { try Lexicon(path: directory.appendingPathComponent($0).path) }
         let store = WeightStore(file: try SafeTensorsFile(path: path))
-        try self.init(store, config: config, vocabularySize: vocabularySize)
+        try self.init(store, config: config, vocabularySize: vocabularySize, lexicon: lexicon)
         try store.finish()
     }
 

@@ -226,11 +226,17 @@ public struct LMConfig: Sendable, Equatable, Codable, ConfigSection {
     /// toward ending; by total score it counts once per token. The search without an LM
     /// keeps `decoding.length_normalization`.
     public var lengthNormalization: Bool?
+    /// A word list (`Lexicon`), relative to the model directory: while the LM is fused, a
+    /// hypothesis pays `lexicon_penalty` where its spelling leaves every word of it.
+    public var lexicon: String?
+    /// Default penalty δ ≥ 0 for a word outside `lexicon` (0 when absent: no word check).
+    public var lexiconPenalty: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case file, embedDim = "embed_dim", hidden, layers, vocabularyCRC32 = "vocabulary_crc32", weight
         case lengthBonus = "length_bonus", heldoutPerplexity = "heldout_perplexity"
         case lengthNormalization = "length_normalization"
+        case lexicon, lexiconPenalty = "lexicon_penalty"
     }
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public func validate(path: String, section: String) throws {
@@ -243,6 +249,12 @@ public struct LMConfig: Sendable, Equatable, Codable, ConfigSection {
         }
         if !(-5...5).contains(lengthBonus) {
             throw LasrError(.invalidConfig, path: path, "\(section).length_bonus must lie in [-5, 5], got \(lengthBonus)")
+        }
+        if let lexiconPenalty, !(0...20).contains(lexiconPenalty) {
+            throw LasrError(.invalidConfig, path: path, "\(section).lexicon_penalty must lie in [0, 20], got \(lexiconPenalty)")
+        }
+        if lexiconPenalty != nil, lexicon == nil {
+            throw LasrError(.invalidConfig, path: path, "\(section).lexicon_penalty needs \(section).lexicon, the word list it checks against")
         }
     }
 }

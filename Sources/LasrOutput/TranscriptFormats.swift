@@ -18,6 +18,8 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
     /// Shallow fusion's β and γ, when the decoding used a language model.
     public var lmWeight: Double?
     public var lengthBonus: Double?
+    /// The word check's penalty δ, when the fused LM's lexicon was applied.
+    public var lexiconPenalty: Double?
 
     public init(model: String, options: DecodingOptions) {
         self.model = model
@@ -30,6 +32,7 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
         if options.lmWeight > 0 {
             lmWeight = options.lmWeight
             lengthBonus = options.lengthBonus
+            if options.lexiconPenalty > 0 { lexiconPenalty = options.lexiconPenalty }
         }
     }
 
@@ -45,7 +48,7 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case model, beam, ctcWeight = "ctc_weight", lengthNormalization = "length_normalization"
         case attentionWindow = "attention_window_frames"
-        case lmWeight = "lm_weight", lengthBonus = "length_bonus"
+        case lmWeight = "lm_weight", lengthBonus = "length_bonus", lexiconPenalty = "lexicon_penalty"
     }
 }
 

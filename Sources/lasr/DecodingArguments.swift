@@ -25,7 +25,10 @@ struct DecodingArguments: ParsableArguments {
     @Option(help: "Score bonus γ per token when fusing the language model (default: the model's lm.length_bonus).")
     var lengthBonus: Double?
 
-    @Flag(help: "Decode without the model's language model (as --lm-weight 0 --length-bonus 0).")
+    @Option(help: "Penalty δ where a fused hypothesis spells a word outside the LM's lexicon, ≥ 0; 0 checks no words (default: the model's lm.lexicon_penalty).")
+    var lexiconPenalty: Double?
+
+    @Flag(help: "Decode without the model's language model (as --lm-weight 0 --length-bonus 0, no lexicon).")
     var noLm = false
 
     @Option(help: ArgumentHelp("Whisper models: pad audio to 30 s windows as openai-whisper does (30 s of silence) or as faster-whisper does (zeros in the log-mel domain).", valueName: "openai|faster-whisper"))
@@ -42,8 +45,9 @@ struct DecodingArguments: ParsableArguments {
         if let ctcWeight, !(0...1).contains(ctcWeight) { throw ValidationError("--ctc-weight must lie in [0, 1]") }
         if let lmWeight, !(0...5).contains(lmWeight) { throw ValidationError("--lm-weight must lie in [0, 5]") }
         if let lengthBonus, !(-5...5).contains(lengthBonus) { throw ValidationError("--length-bonus must lie in [-5, 5]") }
-        if noLm && (lmWeight != nil || lengthBonus != nil) {
-            throw ValidationError("--no-lm cannot be combined with --lm-weight or --length-bonus")
+        if let lexiconPenalty, !(0...20).contains(lexiconPenalty) { throw ValidationError("--lexicon-penalty must lie in [0, 20]") }
+        if noLm && (lmWeight != nil || lengthBonus != nil || lexiconPenalty != nil) {
+            throw ValidationError("--no-lm cannot be combined with --lm-weight, --length-bonus or --lexicon-penalty")
         }
     }
 
@@ -68,11 +72,14 @@ struct DecodingArguments: ParsableArguments {
                 if model.languageModel == nil, let lmWeight, lmWeight > 0 {
                     throw LasrError(.invalidArgument, path: directory, "--lm-weight: this model has no language model (no lm: section in config.yaml)")
                 }
+                if model.languageModel?.lexicon == nil, let lexiconPenalty, lexiconPenalty > 0 {
+                    throw LasrError(.invalidArgument, path: directory, "--lexicon-penalty: this model's language model has no lexicon (no lm.lexicon in config.yaml)")
+                }
                 return .native(model)
             case .whisper:
-                if ctcWeight != nil || fullAttention || lmWeight != nil || lengthBonus != nil {
+                if ctcWeight != nil || fullAttention || lmWeight != nil || lengthBonus != nil || lexiconPenalty != nil {
                     throw LasrError(.invalidArgument, path: directory,
-                                    "--ctc-weight, --full-attention, --lm-weight and --length-bonus apply to native models, not Whisper")
+                                    "--ctc-weight, --full-attention, --lm-weight, --length-bonus and --lexicon-penalty apply to native models, not Whisper")
                 }
                 let model = try WhisperModel(directory: directory)
                 if prompt != nil, !model.tokenizer.canEncode {
@@ -140,9 +147,11 @@ struct DecodingArguments: ParsableArguments {
         if fullAttention { options.attentionWindow = nil }
         if let lmWeight { options.lmWeight = lmWeight }
         if let lengthBonus { options.lengthBonus = lengthBonus }
+        if let lexiconPenalty { options.lexiconPenalty = lexiconPenalty }
         if noLm {
             options.lmWeight = 0
             options.lengthBonus = 0
+            options.lexiconPenalty = 0
         }
         return options
     }

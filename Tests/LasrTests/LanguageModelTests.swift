@@ -15,7 +15,7 @@ import Testing
     /// A copy of `source` (a model directory) with an LM whose LSTM weights are zero, so
     /// that it predicts `log_softmax(bias)` after every prefix: a unigram LM of our choosing.
     static func withUnigramLM(_ source: String, bias: [Float], weight: Double = 0,
-                              lengthNormalization: Bool? = nil) throws -> URL {
+                              lengthNormalization: Bool? = nil, lexicon: [String]? = nil) throws -> URL {
         let dir = try TestSupport.temporaryDirectory()
         for name in ["config.yaml", "model.safetensors", "tokens.txt"] {
             try FileManager.default.copyItem(atPath: source + "/" + name, toPath: dir.appendingPathComponent(name).path)
@@ -42,8 +42,11 @@ import Testing
               vocabulary_crc32: \(crc)
               weight: \(weight)
               length_bonus: 0.0
-            \(lengthNormalization.map { "  length_normalization: \($0)\n" } ?? "")
+            \(lengthNormalization.map { "  length_normalization: \($0)\n" } ?? "")\(lexicon == nil ? "" : "  lexicon: lexicon.txt\n")
             """).write(to: dir.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+        if let lexicon {
+            try (lexicon.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("lexicon.txt"), atomically: true, encoding: .utf8)
+        }
         return dir
     }
 
@@ -157,6 +160,80 @@ import Testing
             #expect(with.score == with.rawScore)
             #expect(abs(with.rawScore - (without.rawScore + 0.7 * c)) < 1e-6 * max(1, abs(with.rawScore)))
         }
+    }
+
+    @Test func lexiconLooksUpWordsAndPrefixes() throws {
+        let lexicon = Lexicon(words: ["weather", "we", "cloudy", "we", "", "don't", "cloud"])
+        #expect(lexicon.count == 5)
+        for word in ["we", "weather", "cloud", "cloudy", "don't"] { #expect(lexicon.contains(word), "\(word)") }
+        for word in ["w", "wea", "clo", "cloudys", "don", "zebra", "a", ""] { #expect(!lexicon.contains(word), "\(word)") }
+        for prefix in ["", "w", "wea", "weather", "c", "cloudy", "don'", "d"] { #expect(lexicon.hasPrefix(prefix), "\(prefix)") }
+        for prefix in ["weathers", "x", "cloudz", "a", "dont"] { #expect(!lexicon.hasPrefix(prefix), "\(prefix)") }
+    }
+
+    @Test func aLexiconFileIsCheckedWhenTheModelLoads() throws {
+        let bias = [Float](repeating: 0, count: 64)
+        let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias, weight: 0.5, lexicon: ["one", "two"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try LasrModel(directory: dir.path).languageModel?.lexicon?.count == 2)
+        try "one\ntwo words\n".write(to: dir.appendingPathComponent("lexicon.txt"), atomically: true, encoding: .utf8)
+        #expect {
+            try LasrModel(directory: dir.path)
+        } throws: { error in
+            let e = error as? LasrError
+            return e?.reason.contains("line 2") == true && e?.path?.hasSuffix("lexicon.txt") == true
+        }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("lexicon.txt"))
+        #expect {
+            try LasrModel(directory: dir.path)
+        } throws: { error in
+            (error as? LasrError)?.reason.contains("lexicon") == true
+        }
+    }
+
+    /// The word check, on models/default and its LM: with penalty 0 the lexicon changes
+    /// nothing; with a large one, the search must leave its best reading, which spells a
+    /// word outside the lexicon, for one whose every word is in it. The lexicon is the
+    /// words of a runner-up reading that lacks one of the winner's words.
+    @Test func theWordCheckKeepsReadingsInsideTheLexicon() throws {
+        let plain = try LasrModel(directory: Self.defaultModel)
+        try #require(plain.languageModel != nil, "models/default has no LM")
+        let encoded = try Self.encoded(plain, "audio/04-telephone.wav")
+        var o = DecodingOptions(plain.config.decoding, lm: plain.config.lm)
+        o.beam = 8
+        o.lexiconPenalty = 0
+        let nBest = BeamSearch(model: plain, options: o).decode(encoded, nBest: 8)
+        let words = { (h: Hypothesis) in plain.vocabulary.decode(h.tokens).split(separator: " ").map(String.init) }
+        let best = words(try #require(nBest.first))
+        let allowed = try #require(nBest.dropFirst().map(words).first { !Set(best).isSubset(of: Set($0)) },
+                                   "no reading of \(nBest.map(words)) lacks a word of the best")
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["model.safetensors", "tokens.txt", "lm.safetensors"] {
+            try FileManager.default.copyItem(atPath: Self.defaultModel + "/" + name, toPath: dir.appendingPathComponent(name).path)
+        }
+        // The lm: section comes last in config.yaml, so its keys can be appended (in place of
+        // the shipped lexicon's).
+        let config = try String(contentsOfFile: Self.defaultModel + "/config.yaml", encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("  lexicon") }.joined(separator: "\n")
+        try (config + "\n  lexicon: lexicon.txt\n  lexicon_penalty: 0.5\n")
+            .write(to: dir.appendingPathComponent("config.yaml"), atomically: true, encoding: .utf8)
+        try (allowed.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("lexicon.txt"), atomically: true, encoding: .utf8)
+        let model = try LasrModel(directory: dir.path)
+        let lexicon = try #require(model.languageModel?.lexicon)
+        #expect(DecodingOptions(model.config.decoding, lm: model.config.lm).lexiconPenalty == 0.5)
+        let same = BeamSearch(model: model, options: o).decode(encoded, nBest: 8)
+        #expect(same.map(\.tokens) == nBest.map(\.tokens))
+        #expect(same.map(\.score) == nBest.map(\.score))
+        o.lexiconPenalty = 20
+        let checked = try #require(BeamSearch(model: model, options: o).decode(encoded).first)
+        #expect(words(checked) != best)
+        #expect(words(checked).allSatisfy { lexicon.contains($0) }, "\(words(checked)) against \(allowed)")
+        // Without fusion (--no-lm: weight 0) there is no word check.
+        o.lmWeight = 0
+        let unfused = BeamSearch(model: model, options: o).decode(encoded, nBest: 8)
+        o.lexiconPenalty = 0
+        #expect(unfused.map(\.tokens) == BeamSearch(model: plain, options: o).decode(encoded, nBest: 8).map(\.tokens))
     }
 
     @Test func stepOfABatchMatchesEachSequenceAlone() throws {

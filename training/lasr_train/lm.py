@@ -7,6 +7,7 @@ The engine adds `beta * log p_lm(token | prefix)` to every candidate of the beam
     python -m lasr_train.lm train --data DATA --out RUN [--resume] [--max-steps N] [--hidden H] ...
     python -m lasr_train.lm export --checkpoint RUN/last.pt --model models/default --fixtures DIR
     python -m lasr_train.lm perplexity --checkpoint RUN/last.pt --data DATA
+    python -m lasr_train.lm lexicon --data DATA --model models/default --min-count 1 --penalty 1.0
 
 Text is normalized exactly as the transcripts are (`text.normalize_text`), split into
 sentences, and tokenized with the model's own vocabulary. One paragraph in
@@ -20,6 +21,7 @@ sentence ends, which an LM that only ever saw whole sentences has never met.
 from __future__ import annotations
 
 import argparse
+import collections
 from array import array
 import hashlib
 import json
@@ -570,6 +572,72 @@ def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float,
     return info
 
 
+LEXICON_FILE = "lexicon.txt"
+
+
+def lexicon_counts(data: str, model_dir: str) -> collections.Counter:
+    """How often each word occurs in the prepared training text (not the held-out slice),
+    read back from its tokens, so the words are normalized exactly as the LM saw them."""
+    meta = json.loads((Path(data) / "meta.json").read_text())
+    crc = vocabulary_checksum(Path(model_dir) / "tokens.txt")
+    if meta["vocabulary_crc32"] != crc:
+        raise SystemExit(f"{data}: prepared for another vocabulary than {Path(model_dir) / 'tokens.txt'} "
+                         f"(CRC-32 {meta['vocabulary_crc32']:08x}, the model's {crc:08x}): prepare it again")
+    pieces = load_tokenizer(model_dir).pieces
+    # Each token as the text it adds: a word start (and a sentence bound) is a space.
+    table = np.array([" " if i == SOS_EOS else p.replace("\u2581", " ") for i, p in enumerate(pieces)], dtype=object)
+    stream = np.fromfile(Path(data) / "train.u16", dtype=np.uint16)
+    counts: collections.Counter = collections.Counter()
+    bounds = np.flatnonzero(stream == SOS_EOS)
+    # About a million tokens at a time, cut at sentence bounds so no word is split.
+    cuts = [0] + [int(bounds[np.searchsorted(bounds, k)]) for k in range(1 << 20, len(stream), 1 << 20)
+                  if np.searchsorted(bounds, k) < len(bounds)] + [len(stream)]
+    for a, b in zip(cuts, cuts[1:]):
+        counts.update("".join(table[stream[a:b]]).split())
+    # A word with a piece the vocabulary could not spell is no word to check against.
+    for w in [w for w in counts if "<" in w]:
+        del counts[w]
+    return counts
+
+
+def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float) -> dict:
+    """Writes `lexicon.txt` (the LM text's words seen at least `min_count` times) into the
+    model directory, names it in the `lm:` section with its default penalty, and adds a line
+    on it to the card's language-model section. Run after `export`, which writes that section."""
+    import yaml
+
+    md = Path(model_dir)
+    cfg_path = md / "config.yaml"
+    text = cfg_path.read_text()
+    cfg = yaml.safe_load(text)
+    if not cfg.get("lm"):
+        raise SystemExit(f"{cfg_path}: no lm: section; lasr_train.lm export writes it, then the lexicon")
+    counts = lexicon_counts(data, model_dir)
+    words = sorted(w for w, c in counts.items() if c >= min_count)
+    (md / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
+    section = dict(cfg["lm"])
+    section.update(lexicon=LEXICON_FILE, lexicon_penalty=penalty)
+    text = re.sub(r"\nlm:\n(  .*\n?)*", "\n", text).rstrip("\n") + "\n"
+    cfg_path.write_text(text + yaml.safe_dump({"lm": section}, sort_keys=False))
+    covered = sum(c for c in counts.values() if c >= min_count) / max(1, sum(counts.values()))
+    info = {"words": len(words), "types": len(counts), "min_count": min_count, "penalty": penalty,
+            "bytes": (md / LEXICON_FILE).stat().st_size, "running_words_covered": covered}
+    card = md / "MODEL_CARD.md"
+    if card.exists():
+        lines = card.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        lines = [l for l in lines if not l.startswith(f"- {LEXICON_FILE}:")]
+        if CARD_HEADING in lines:
+            start = lines.index(CARD_HEADING)
+            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+            while end > start + 1 and lines[end - 1] == "":
+                end -= 1
+            which = "every word" if min_count == 1 else f"the words seen at least {min_count} times"
+            lines.insert(end, f"- {LEXICON_FILE}: {which} of that text, {len(words):,} ({info['bytes'] / 1e6:.1f} MB); a fused "
+                              f"hypothesis pays {penalty} where its spelling leaves them (`--lexicon-penalty`)")
+            card.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return info
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -613,8 +681,17 @@ def main(argv=None):
     q.add_argument("--checkpoint", required=True)
     q.add_argument("--data", required=True)
     q.add_argument("--split", default="heldout")
+    x = sub.add_parser("lexicon", help="write the LM text's word list (lexicon.txt) into a model directory")
+    x.add_argument("--data", required=True, help="the prepared text (lasr_train.lm prepare --out)")
+    x.add_argument("--model", required=True)
+    x.add_argument("--min-count", type=int, default=1, help="keep words seen at least this often")
+    x.add_argument("--penalty", type=float, default=1.0, help="the default penalty for a word outside it")
     a = ap.parse_args(argv)
-    if a.command == "prepare":
+    if a.command == "lexicon":
+        info = write_lexicon(a.data, a.model, a.min_count, a.penalty)
+        print(f"{a.model}/{LEXICON_FILE}: {info['words']:,} of {info['types']:,} words (seen ≥ {a.min_count} times; "
+              f"{100 * info['running_words_covered']:.2f} % of the running text), penalty {a.penalty}")
+    elif a.command == "prepare":
         prepare(a.text, a.model, a.out, jobs=a.jobs, max_paragraphs=a.max_paragraphs)
     elif a.command == "train":
         train(a.data, a.out, a.hidden, a.embed, a.layers, a.batch_tokens, a.max_steps, a.lr, a.warmup,

@@ -203,3 +203,30 @@ def test_export_refuses_another_vocabulary(trained):
     (model_dir / "tokens.txt").write_text("\n".join(lines))
     with pytest.raises(SystemExit, match="another vocabulary"):
         lm.export(str(ckpt), str(model_dir), None, weight=0.3, length_bonus=0.0)
+
+
+def test_lexicon_lists_the_texts_words_and_joins_the_lm_section(tmp_path, trained):
+    data, ckpt, model_dir = trained
+    counts = lm.lexicon_counts(str(data), str(model_dir))
+    # The training slice's words, normalized as the LM read them (numbers spelled out).
+    assert counts["cloudy"] > 50 and counts["three"] > 50 and counts["o'clock"] > 50
+    assert "3" not in counts and "chapter" not in counts and "cloudy." not in counts
+    (model_dir / "MODEL_CARD.md").write_text("# m\n\n## Limitations\n\nSome.\n")
+    lm.export(str(ckpt), str(model_dir), None, weight=0.25, length_bonus=1.0)
+    info = lm.write_lexicon(str(data), str(model_dir), min_count=1, penalty=1.5)
+    words = (model_dir / "lexicon.txt").read_text().split("\n")
+    assert words[-1] == "" and words[:-1] == sorted(counts) and info["words"] == len(counts)
+    cfg = yaml.safe_load((model_dir / "config.yaml").read_text())
+    assert cfg["lm"]["lexicon"] == "lexicon.txt" and cfg["lm"]["lexicon_penalty"] == 1.5 and cfg["lm"]["weight"] == 0.25
+    # Again with a higher count: one section, one card line, fewer words.
+    rare = min(counts.values())
+    info = lm.write_lexicon(str(data), str(model_dir), min_count=rare + 1, penalty=1.0)
+    assert info["words"] == sum(1 for c in counts.values() if c > rare) < len(counts)
+    text = (model_dir / "config.yaml").read_text()
+    assert text.count("\nlm:") == 1 and yaml.safe_load(text)["lm"]["lexicon_penalty"] == 1.0
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert card.count("- lexicon.txt:") == 1 and card.index("- lexicon.txt:") < card.index("## Limitations")
+    # A model without an LM section gets none.
+    shutil.copy(TINY / "config.yaml", model_dir / "config.yaml")
+    with pytest.raises(SystemExit, match="no lm: section"):
+        lm.write_lexicon(str(data), str(model_dir), min_count=1, penalty=1.0)

@@ -191,7 +191,8 @@ struct EvalCommand: ParsableCommand {
         print("model \(info.model), beam \(info.beam), ctc weight \(info.ctcWeight), attention window "
               + (info.attentionWindow.map { "-\($0[0])/+\($0[1]) frames" } ?? "off")
               + (info.lmWeight.map { ", LM weight \($0), length bonus \(info.lengthBonus ?? 0), ranked "
-                    + (info.lengthNormalization ? "per token" : "by total score") } ?? ""))
+                    + (info.lengthNormalization ? "per token" : "by total score") } ?? "")
+              + (info.lexiconPenalty.map { ", lexicon penalty \($0)" } ?? ""))
         print("corpus                               utts    WER     S     D     I     N    CER")
         for name in corpora.keys.sorted() { print(line(name, corpora[name]!)) }
         print(line("overall", Self.total(corpora)))
@@ -238,6 +239,7 @@ struct EvalCommand: ParsableCommand {
             out["lm_weight"] = lmWeight
             out["length_bonus"] = info.lengthBonus ?? 0
             out["length_normalization"] = info.lengthNormalization
+            out["lexicon_penalty"] = info.lexiconPenalty ?? 0
         }
         if let t = timing.summary {
             out["timing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t))
