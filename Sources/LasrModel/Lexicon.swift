@@ -39,7 +39,7 @@ public struct Lexicon: Sendable {
             throw LasrError(.invalidModel, path: path, "the lexicon the lm: section names is missing or not UTF-8 text")
         }
         let words = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-        if let bad = words.firstIndex(where: { $0.contains(" ") }) {
+        if let bad = words.firstIndex(where: { $0.contains(where: \.isWhitespace) }) {
             throw LasrError(.invalidModel, path: path, "line \(bad + 1): a lexicon line holds one word, got '\(words[bad])'")
         }
         self.init(words: words)

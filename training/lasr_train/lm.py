@@ -521,12 +521,19 @@ def with_card_section(text: str, lines: list[str]) -> str:
     return "\n".join(kept).rstrip("\n") + "\n"
 
 
+def write_lm_section(cfg_path: Path, section: dict) -> None:
+    """Replaces config.yaml's `lm:` section whole, written last, so the rest of the file keeps its comments."""
+    import yaml
+
+    text = re.sub(r"\nlm:\n(  .*\n?)*", "\n", cfg_path.read_text()).rstrip("\n") + "\n"
+    cfg_path.write_text(text + yaml.safe_dump({"lm": section}, sort_keys=False))
+
+
 def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float, length_bonus: float,
            fixture_text: str = "the weather will be cloudy in the morning",
            length_normalization: bool = False) -> dict:
     """Writes `lm.safetensors` and the `lm:` section of `config.yaml` into an exported model
     directory, and the parity fixture (log-probabilities of a sentence, step by step)."""
-    import yaml
     from safetensors.numpy import save_file as np_save_file
     from safetensors.torch import save_file
 
@@ -541,15 +548,10 @@ def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float,
     rounded = rounded_model(model)
     heldout = np.fromfile(Path(ck["data"]) / "heldout.u16", dtype=np.uint16)
     ppl = perplexity(rounded, heldout)["token_perplexity"]
-    cfg_path = md / "config.yaml"
-    text = cfg_path.read_text()
-    # The lm section is written last and replaced whole, so the rest of the file keeps its comments.
-    text = re.sub(r"\nlm:\n(  .*\n?)*", "\n", text).rstrip("\n") + "\n"
-    section = {"lm": {"file": "lm.safetensors", "embed_dim": model.args["embed"], "hidden": model.args["hidden"],
-                      "layers": model.args["layers"], "vocabulary_crc32": crc, "weight": weight,
-                      "length_bonus": length_bonus, "length_normalization": length_normalization,
-                      "heldout_perplexity": round(ppl, 4)}}
-    cfg_path.write_text(text + yaml.safe_dump(section, sort_keys=False))
+    write_lm_section(md / "config.yaml", {
+        "file": "lm.safetensors", "embed_dim": model.args["embed"], "hidden": model.args["hidden"],
+        "layers": model.args["layers"], "vocabulary_crc32": crc, "weight": weight, "length_bonus": length_bonus,
+        "length_normalization": length_normalization, "heldout_perplexity": round(ppl, 4)})
     info = {"heldout_token_perplexity": ppl, "step": ck["step"], "tokens_seen": ck["tokens_seen"],
             "parameters": sum(p.numel() for p in model.parameters())}
     card = md / "MODEL_CARD.md"
@@ -608,17 +610,13 @@ def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float) -> 
 
     md = Path(model_dir)
     cfg_path = md / "config.yaml"
-    text = cfg_path.read_text()
-    cfg = yaml.safe_load(text)
+    cfg = yaml.safe_load(cfg_path.read_text())
     if not cfg.get("lm"):
         raise SystemExit(f"{cfg_path}: no lm: section; lasr_train.lm export writes it, then the lexicon")
     counts = lexicon_counts(data, model_dir)
     words = sorted(w for w, c in counts.items() if c >= min_count)
     (md / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
-    section = dict(cfg["lm"])
-    section.update(lexicon=LEXICON_FILE, lexicon_penalty=penalty)
-    text = re.sub(r"\nlm:\n(  .*\n?)*", "\n", text).rstrip("\n") + "\n"
-    cfg_path.write_text(text + yaml.safe_dump({"lm": section}, sort_keys=False))
+    write_lm_section(cfg_path, {**cfg["lm"], "lexicon": LEXICON_FILE, "lexicon_penalty": penalty})
     covered = sum(c for c in counts.values() if c >= min_count) / max(1, sum(counts.values()))
     info = {"words": len(words), "types": len(counts), "min_count": min_count, "penalty": penalty,
             "bytes": (md / LEXICON_FILE).stat().st_size, "running_words_covered": covered}
