@@ -385,6 +385,11 @@ def cache(args) -> None:
         if args.max_duration:
             some = [u for u in some if float(u.get("duration", 0)) <= args.max_duration]
         utts += some[: args.limit or None]
+    if args.languages is not None:   # after --limit, so a smoke run's selection stays that of lasr_train.data
+        utts = [u for u in utts if u.get("language") in args.languages]
+        if not utts:
+            raise SystemExit(f"--languages {' '.join(args.languages)}: no line of {args.manifest} has one of them "
+                             "as its `language`")
     seen = set()
     for u in utts:
         if u["id"] in seen:
@@ -396,10 +401,12 @@ def cache(args) -> None:
             "layers": list(layers), "state_dim": teacher.dims.n_audio_state, "frame_seconds": 0.04,
             "manifests": [str(Path(m).resolve()) for m in args.manifest], "shard_size": args.shard_size,
             "utterances": len(utts), "transcribe": args.transcribe}
+    if args.languages is not None:   # absent otherwise, so that caches made before the option still resume
+        meta["languages"] = args.languages
     meta_path = out / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
-        if {k: old.get(k) for k in meta} != meta:
+        if any(old.get(k) != meta.get(k) for k in set(meta) | {"languages"}):
             raise SystemExit(f"{out} holds a cache of other settings ({meta_path}); choose another --out")
     else:   # parts started together write the same meta; each writes it whole and renames it
         tmp = meta_path.with_suffix(f".{os.getpid()}.tmp")
@@ -584,6 +591,9 @@ def main(argv=None) -> None:
     c.add_argument("--out", required=True)
     c.add_argument("--layers", nargs="*", type=int, default=None, help="encoder layers to keep (default: the last)")
     c.add_argument("--transcribe", nargs="*", default=["en"], help="languages to transcribe (none: states only)")
+    c.add_argument("--languages", nargs="+", default=None,
+                   help="only the lines whose `language` is one of these (say `en`: pseudo-labels of the English "
+                        "unlabeled audio without the states of every set); transcribed lines have none")
     c.add_argument("--shard-size", type=int, default=64)
     c.add_argument("--batch", type=int, default=4)
     c.add_argument("--limit", type=int, default=0, help="only the first N utterances of each manifest (smoke runs)")

@@ -101,6 +101,24 @@ def test_cache_resumes_to_the_same_bytes(tmp_path):
         main(args[:-2] + ["2", "--out", str(tmp_path / "a")])
 
 
+def test_a_language_list_caches_those_lines_alone(tmp_path):
+    teacher = make_random_teacher(tmp_path / "t")
+    m = _manifest(tmp_path)
+    args = ["cache", "--teacher", str(teacher), "--manifest", str(m), "--shard-size", "2", "--batch", "2"]
+    main(args + ["--languages", "en", "--out", str(tmp_path / "en")])
+    english = [f"u{i}" for i in range(0, len(AUDIO), 2)]
+    states = TeacherStates(tmp_path / "en")
+    assert len(states) == len(english) and all(u in states for u in english)
+    lines = (tmp_path / "en/transcripts.jsonl").read_text().splitlines()
+    assert [json.loads(l)["id"] for l in lines] == english
+    # The same folder without the list, or with another, is another cache: refused, not mixed.
+    for other in ([], ["--languages", "de"]):
+        with pytest.raises(SystemExit, match="other settings"):
+            main(args + other + ["--out", str(tmp_path / "en")])
+    with pytest.raises(SystemExit, match="no line of"):
+        main(args + ["--languages", "xx", "--out", str(tmp_path / "none")])
+
+
 def test_parts_and_an_encoder_only_teacher_fill_the_same_cache(tmp_path):
     teacher = make_random_teacher(tmp_path / "t")
     m = _manifest(tmp_path)
