@@ -38,7 +38,9 @@ public struct Lexicon: Sendable {
         guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
             throw LasrError(.invalidModel, path: path, "the lexicon the lm: section names is missing or not UTF-8 text")
         }
-        let words = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        // Empty lines are kept here (and dropped by init(words:)) so that an error names the file's line.
+        let words = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
         if let bad = words.firstIndex(where: { $0.contains(where: \.isWhitespace) }) {
             throw LasrError(.invalidModel, path: path, "line \(bad + 1): a lexicon line holds one word, got '\(words[bad])'")
         }

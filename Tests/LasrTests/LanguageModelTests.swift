@@ -176,12 +176,12 @@ import Testing
         let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias, weight: 0.5, lexicon: ["one", "two"])
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(try LasrModel(directory: dir.path).languageModel?.lexicon?.count == 2)
-        try "one\ntwo words\n".write(to: dir.appendingPathComponent("lexicon.txt"), atomically: true, encoding: .utf8)
+        try "one\n\ntwo words\n".write(to: dir.appendingPathComponent("lexicon.txt"), atomically: true, encoding: .utf8)
         #expect {
             try LasrModel(directory: dir.path)
         } throws: { error in
             let e = error as? LasrError
-            return e?.reason.contains("line 2") == true && e?.path?.hasSuffix("lexicon.txt") == true
+            return e?.reason.contains("line 3") == true && e?.path?.hasSuffix("lexicon.txt") == true
         }
         try FileManager.default.removeItem(at: dir.appendingPathComponent("lexicon.txt"))
         #expect {

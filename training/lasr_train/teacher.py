@@ -400,13 +400,11 @@ def cache(args) -> None:
     meta = {"teacher": teacher.directory.name, "teacher_config": teacher.config.get("source"),
             "layers": list(layers), "state_dim": teacher.dims.n_audio_state, "frame_seconds": 0.04,
             "manifests": [str(Path(m).resolve()) for m in args.manifest], "shard_size": args.shard_size,
-            "utterances": len(utts), "transcribe": args.transcribe}
-    if args.languages is not None:   # absent otherwise, so that caches made before the option still resume
-        meta["languages"] = args.languages
+            "utterances": len(utts), "transcribe": args.transcribe, "languages": args.languages}
     meta_path = out / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
-        if any(old.get(k) != meta.get(k) for k in set(meta) | {"languages"}):
+        if {k: old.get(k) for k in meta} != meta:   # a key older caches lack reads as None, its default
             raise SystemExit(f"{out} holds a cache of other settings ({meta_path}); choose another --out")
     else:   # parts started together write the same meta; each writes it whole and renames it
         tmp = meta_path.with_suffix(f".{os.getpid()}.tmp")
