@@ -130,7 +130,8 @@ train-data: venv
 # (lasr_train.timing), then let lasr_train.promote score it and the shipped model with
 # `lasr eval` on dev.jsonl: the candidate (card filled with the measured error rates)
 # replaces MODEL_OUT and PARITY_FIXTURES only if it makes fewer LibriSpeech errors with a
-# probability of improvement of at least MIN_POI (paired bootstrap over the utterances).
+# probability of improvement of at least MIN_POI (paired bootstrap over the utterances),
+# and is not, as surely, worse when it decodes with the shipped model's LM.
 MIN_POI ?= 0.95
 train-export: venv
 	rm -rf $(CANDIDATE) $(CANDIDATE)-fixtures

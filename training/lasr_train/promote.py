@@ -8,7 +8,10 @@ current model on the deciding corpus (LibriSpeech by default) with a probability
 improvement of at least `--min-poi` under a paired bootstrap over that corpus's
 utterances, or there is no current model, the candidate and its parity fixtures replace
 the current ones. A lower WER alone is not enough: on 248 dev utterances, checkpoints of
-one run differ by a few tenths of a point by chance (training/README.md).
+one run differ by a few tenths of a point by chance (training/README.md). Since the
+product decodes with the language model, a candidate that passes without it is also
+scored with the shipped model's LM (where that LM fits its vocabulary) and refused if the
+same paired test says it is worse that way, the decoding users get.
 `--compare OLD.json NEW.json` runs the same test on two saved summaries.
 
     python -m lasr_train.promote --candidate /work/lasr-runs/candidate --target models/default \\
@@ -21,9 +24,13 @@ import argparse
 import json
 import random
 import shutil
+import tempfile
 from pathlib import Path
 
+import yaml
+
 from .export import engine_eval, set_card_line
+from .lm import LEXICON_FILE, vocabulary_checksum, write_lm_section
 
 DECIDING_CORPUS = "librispeech-train-clean-100-sample"
 WER_KEY = "dev WER, Swift engine (lasr eval)"
@@ -139,6 +146,43 @@ def score_card(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> dict:
     return summary
 
 
+def with_shipped_lm(candidate: str, target: str, out: Path) -> Path | None:
+    """A copy of the candidate at `out` that decodes with the target's language model: its
+    weights, word list and `lm:` section (fusion defaults). None where the target has no LM
+    or trained it on another vocabulary than the candidate's (`make train-lm` then makes one)."""
+    t = Path(target)
+    lm = (yaml.safe_load((t / "config.yaml").read_text()) or {}).get("lm")
+    if not lm or not (t / "lm.safetensors").exists():
+        return None
+    if lm.get("vocabulary_crc32") != vocabulary_checksum(Path(candidate) / "tokens.txt"):
+        return None
+    shutil.copytree(candidate, out)
+    for name in ("lm.safetensors", LEXICON_FILE):
+        if (t / name).exists():
+            shutil.copy(t / name, out / name)
+    write_lm_section(out / "config.yaml", lm)
+    return out
+
+
+def fused_verdict(candidate: str, target: str, manifest: str, lasr: str, corpus: str, jobs: int,
+                  min_poi: float) -> tuple[bool, str]:
+    """The candidate and the target both decoding with the target's LM: (refused, why). Refused
+    when the paired test finds the candidate worse on `corpus` as surely as promotion asks it
+    to be better without the LM (the share of draws where it makes more errors ≥ min_poi)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fused = with_shipped_lm(candidate, target, Path(tmp) / "candidate-with-shipped-lm")
+        if fused is None:
+            return False, "not scored with the shipped LM (none, or trained on another vocabulary)"
+        new = engine_eval(str(fused), manifest, lasr, jobs)
+    old = engine_eval(target, manifest, lasr, jobs)
+    t = paired_bootstrap(old, new, corpus)
+    worse = paired_bootstrap(new, old, corpus)["poi"]
+    why = (f"with the shipped LM {corpus_wer(new, corpus):.2f}% against {corpus_wer(old, corpus):.2f}%: "
+           f"{t['delta']:+.2f} points [{t['low']:+.2f}, {t['high']:+.2f}], probability it is worse {worse:.3f} "
+           f"(refused from {min_poi})")
+    return worse >= min_poi, why
+
+
 def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: str | None,
             manifest: str, lasr: str, corpus: str = DECIDING_CORPUS, jobs: int = 2,
             min_poi: float = MIN_POI) -> bool:
@@ -157,6 +201,12 @@ def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: 
         if t["poi"] < min_poi:
             print(f"kept {target}; the candidate ({candidate}) reads {verdict}")
             return False
+        if without_lm:
+            refused, why = fused_verdict(candidate, target, manifest, lasr, corpus, jobs, min_poi)
+            verdict += f"; {why}"
+            if refused:
+                print(f"kept {target}; the candidate ({candidate}) reads {verdict}")
+                return False
         print(f"{candidate} replaces {target}: {verdict}")
     else:
         print(f"{candidate} becomes {target}: {corpus} WER {new_wer:.2f}%")

@@ -1,6 +1,8 @@
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from lasr_train import promote as P
 
@@ -83,6 +85,45 @@ def test_a_candidate_without_an_lm_meets_the_shipped_model_without_its_lm(tmp_pa
                               str(target) + "--no-lm": OLD})
     assert P.promote(str(cand), str(target), None, None, "m.jsonl", "lasr")
     assert (target / "config.yaml").read_text() == "name: new\n"
+
+
+# The candidate passes without the LM; decoded with the shipped LM it is worse on every
+# utterance (refused), level with the shipped model (promoted); or the LM was trained on
+# another vocabulary, so the fused test cannot be run (promoted on the acoustic test alone).
+@pytest.mark.parametrize("fused, same_vocabulary, replaced", [([e + 1 for e in OLD], True, False),
+                                                              (OLD, True, True),
+                                                              ([e + 1 for e in OLD], False, True)])
+def test_a_candidate_worse_with_the_shipped_lm_is_refused(tmp_path, monkeypatch, fused, same_vocabulary,
+                                                          replaced):
+    from lasr_train.lm import vocabulary_checksum
+
+    cand, target = tmp_path / "cand", tmp_path / "target"
+    make_model(cand, "new")
+    make_model(target, "old")
+    (cand / "tokens.txt").write_text("<blank>\n<unk>\na\n" if same_vocabulary else "<blank>\n<unk>\nb\n")
+    (target / "tokens.txt").write_text("<blank>\n<unk>\na\n")
+    (target / "lm.safetensors").write_bytes(b"shipped lm")
+    (target / "lexicon.txt").write_text("a\n")
+    crc = vocabulary_checksum(target / "tokens.txt")
+    (target / "config.yaml").write_text(f"name: old\nlm:\n  file: lm.safetensors\n  vocabulary_crc32: {crc}\n"
+                                        "  weight: 0.25\n  lexicon: lexicon.txt\n  lexicon_penalty: 1.0\n")
+    scored = []
+
+    def fake(model_dir, manifest, lasr, jobs, extra=()):
+        d = Path(model_dir)
+        scored.append(d.name + "".join(extra))
+        if d.name == "candidate-with-shipped-lm":
+            cfg = yaml.safe_load((d / "config.yaml").read_text())
+            assert cfg["name"] == "new" and cfg["lm"]["vocabulary_crc32"] == crc and cfg["lm"]["weight"] == 0.25
+            assert (d / "lm.safetensors").read_bytes() == b"shipped lm" and (d / "lexicon.txt").read_text() == "a\n"
+            return summary_with(fused)
+        return summary_with({"cand": [e - 1 for e in OLD], "target--no-lm": OLD, "target": OLD}[d.name + "".join(extra)])
+
+    monkeypatch.setattr(P, "engine_eval", fake)
+    assert P.promote(str(cand), str(target), None, None, "m.jsonl", "lasr") == replaced
+    assert ("candidate-with-shipped-lm" in scored) == same_vocabulary
+    assert yaml.safe_load((target / "config.yaml").read_text())["name"] == ("new" if replaced else "old")
+    assert not (cand / "lm.safetensors").exists()
 
 
 def test_a_missing_deciding_corpus_is_an_error(tmp_path, monkeypatch):
