@@ -76,17 +76,18 @@ def bootstrap(words: list[int], errors: list[int], resamples: int = 1000, seed: 
     """Draw utterances with replacement `resamples` times and recompute 100·Σerrors/Σwords
     on each draw (Bisani & Ney 2004, "Bootstrap estimates for confidence intervals in ASR
     performance evaluation"). `errors` may be differences of two models' errors. Returns
-    the 2.5th and 97.5th percentiles and the share of draws below zero."""
+    the 2.5th and 97.5th percentiles and the shares of draws below and above zero."""
     rng = random.Random(seed)
-    draws, below = [], 0
+    draws, below, above = [], 0, 0
     for _ in range(resamples):
         pick = rng.choices(range(len(words)), k=len(words))
         e = sum(errors[k] for k in pick)
         draws.append(100.0 * e / (sum(words[k] for k in pick) or 1))
         below += e < 0
+        above += e > 0
     draws.sort()
     return {"low": draws[int(0.025 * (resamples - 1))], "high": draws[int(0.975 * (resamples - 1))],
-            "below": below / resamples, "resamples": resamples}
+            "below": below / resamples, "above": above / resamples, "resamples": resamples}
 
 
 def wer_interval(summary: dict, corpus: str) -> tuple[float, float]:
@@ -100,8 +101,9 @@ def paired_bootstrap(old: dict, new: dict, corpus: str) -> dict:
     """Compare two `lasr eval` summaries of one manifest utterance by utterance.
 
     Returns the WER difference new - old in points, the 95 % interval of that difference
-    over bootstrap draws of the corpus's utterances, and `poi`, the share of draws on which
-    the candidate made fewer errors (ties count against it)."""
+    over bootstrap draws of the corpus's utterances, `poi`, the share of draws on which
+    the candidate made fewer errors (ties count against it), and `worse`, the share on which
+    it made more."""
     a, b = utterance_rows(old, corpus, "the current"), utterance_rows(new, corpus, "the candidate")
     if set(a) != set(b):
         raise SystemExit(f"the two evaluations decoded different '{corpus}' utterances "
@@ -111,7 +113,7 @@ def paired_bootstrap(old: dict, new: dict, corpus: str) -> dict:
     diff = [b[i]["errors"] - a[i]["errors"] for i in ids]
     t = bootstrap(words, diff)
     return {"delta": 100.0 * sum(diff) / sum(words), "low": t["low"], "high": t["high"], "poi": t["below"],
-            "utterances": len(ids), "resamples": t["resamples"]}
+            "worse": t["above"], "utterances": len(ids), "resamples": t["resamples"]}
 
 
 def compare(old_json: str, new_json: str) -> None:
@@ -176,11 +178,10 @@ def fused_verdict(candidate: str, target: str, manifest: str, lasr: str, corpus:
         new = engine_eval(str(fused), manifest, lasr, jobs)
     old = engine_eval(target, manifest, lasr, jobs)
     t = paired_bootstrap(old, new, corpus)
-    worse = paired_bootstrap(new, old, corpus)["poi"]
     why = (f"with the shipped LM {corpus_wer(new, corpus):.2f}% against {corpus_wer(old, corpus):.2f}%: "
-           f"{t['delta']:+.2f} points [{t['low']:+.2f}, {t['high']:+.2f}], probability it is worse {worse:.3f} "
+           f"{t['delta']:+.2f} points [{t['low']:+.2f}, {t['high']:+.2f}], probability it is worse {t['worse']:.3f} "
            f"(refused from {min_poi})")
-    return worse >= min_poi, why
+    return t["worse"] >= min_poi, why
 
 
 def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: str | None,

@@ -160,13 +160,16 @@ def test_a_model_with_an_lm_is_scored_with_and_without_it(tmp_path, monkeypatch)
 def test_the_paired_bootstrap_reads_utterances_in_pairs():
     old = summary_with(OLD)
     same = P.paired_bootstrap(old, summary_with(OLD), LS)
-    assert same["delta"] == 0 and same["poi"] == 0 and same["low"] == same["high"] == 0
+    assert same["delta"] == 0 and same["poi"] == same["worse"] == 0 and same["low"] == same["high"] == 0
     better = P.paired_bootstrap(old, summary_with([e - 1 for e in OLD]), LS)
-    assert better["delta"] == pytest.approx(-5.0) and better["poi"] == 1.0 and better["high"] < 0
+    assert better["delta"] == pytest.approx(-5.0) and better["poi"] == 1.0 and better["worse"] == 0
+    assert better["high"] < 0
     # A 2-point gain made of large swings on a few utterances both ways is far less sure.
     mixed = [e - 12 if i % 2 == 0 and i < 40 else e + 10 if i % 2 and i < 40 else e for i, e in enumerate(OLD)]
     noisy = P.paired_bootstrap(old, summary_with(mixed), LS)
     assert noisy["delta"] == pytest.approx(-2.0) and 0.5 < noisy["poi"] < 0.95 and noisy["low"] < 0 < noisy["high"]
+    # Read the other way round, the same draws: what was "better" is now "worse".
+    assert P.paired_bootstrap(summary_with(mixed), old, LS)["worse"] == noisy["poi"]
     assert P.paired_bootstrap(old, summary_with(mixed), LS) == noisy   # seeded
 
 
