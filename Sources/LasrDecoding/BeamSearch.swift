@@ -32,6 +32,10 @@ public struct DecodingOptions: Sendable, Equatable {
     /// While fusing, the penalty δ ≥ 0 a hypothesis pays where its spelling leaves every word
     /// of the LM's lexicon (`LanguageModel.lexicon`); 0, or an LM without one, checks no words.
     public var lexiconPenalty: Double = 0
+    /// While fusing, the weight μ ≥ 0 of the internal-LM discount: each candidate also gains
+    /// `−μ·log p_ilm`, the decoder's own prior over tokens (`SpellerDecoder.internalLMState`),
+    /// so that the external LM replaces that prior rather than adding to it. 0 turns it off.
+    public var internalLMWeight: Double = 0
 
     /// The window lasr decodes with unless told otherwise: 0.8 s back, 2.4 s ahead
     /// (20 and 60 frames of 40 ms).
@@ -57,6 +61,7 @@ public struct DecodingOptions: Sendable, Equatable {
         lengthBonus = lm?.lengthBonus ?? 0
         fusionLengthNormalization = lm?.lengthNormalization ?? false
         lexiconPenalty = lm?.lexiconPenalty ?? 0
+        internalLMWeight = lm?.internalLMWeight ?? 0
     }
 
     /// Whether ended hypotheses are ranked by score per token, for a model that has (or
@@ -157,10 +162,15 @@ public struct BeamSearch {
         let beta = lm != nil ? options.lmWeight : 0, gamma = options.lengthBonus
         let lmState = lm?.initialState()
         var lmLogProbs: [Float] = []
+        let mu = lm != nil ? options.internalLMWeight : 0
+        let ilmState = mu > 0 ? model.decoder.internalLMState(memory: memory) : nil
+        var ilmLogProbs: [Float] = []
         var proposal = [Float](repeating: 0, count: lm != nil ? V : 0)
-        /// What fusion adds to a candidate of row r: β·log p_lm(token) + γ.
+        /// What fusion adds to a candidate of row r: β·log p_lm(token) − μ·log p_ilm(token) + γ.
         func fused(_ r: Int, _ token: Int) -> Double {
-            lm != nil ? beta * Double(lmLogProbs[r * V + token]) + gamma : gamma
+            guard lm != nil else { return gamma }
+            let ilm = ilmState != nil ? mu * Double(ilmLogProbs[r * V + token]) : 0
+            return beta * Double(lmLogProbs[r * V + token]) - ilm + gamma
         }
         func lmLogProb(_ r: Int, _ token: Int) -> Double { lm != nil ? Double(lmLogProbs[r * V + token]) : 0 }
         // The word check: −δ once where a word's spelling leaves the lexicon (so the beam drops
@@ -200,6 +210,7 @@ public struct BeamSearch {
             model.decoder.step(previous: previous, state: state, memory: memory, logProbs: &logProbs,
                                window: options.attentionWindow)
             if let lm, let lmState { lm.step(previous: previous, state: lmState, logProbs: &lmLogProbs) }
+            if let ilmState { model.decoder.step(previous: previous, internalLM: ilmState, logProbs: &ilmLogProbs) }
             struct Candidate { let score: Double; let parent: Int; let token: Int; let logProb: Double; let lmLogProb: Double; let ctc: (extension: Int, index: Int)? }
             // A candidate carries only its word-check penalty; a survivor's word state is spelled
             // again from its parent (a beam's worth a step, not every candidate's).
@@ -226,6 +237,10 @@ public struct BeamSearch {
                     // token the acoustics alone would not have proposed.
                     let attWeight = Float(scorer != nil ? 1 - w : 1), lmWeight = Float(beta)
                     for t in 0..<V { proposal[t] = attWeight * logProbs[base + t] + lmWeight * lmLogProbs[base + t] }
+                    if ilmState != nil {
+                        let ilmWeight = Float(mu)
+                        for t in 0..<V { proposal[t] -= ilmWeight * ilmLogProbs[base + t] }
+                    }
                     top = BeamRanking.topTokens(proposal, k: preBeam) { $0 != eos && $0 != blank }
                 }
                 let bestOther = order.first.map { Double(logProbs[base + $0]) } ?? -Double.infinity
@@ -239,6 +254,7 @@ public struct BeamSearch {
                     }
                     let lmEnd = lmLogProb(r, eos)
                     if lm != nil { total += beta * lmEnd + endPenalty(hyp) }
+                    if ilmState != nil { total -= mu * Double(ilmLogProbs[r * V + eos]) }
                     let normalized = rank(total, tokens: hyp.tokens.count)
                     bestEnded = max(bestEnded, normalized)
                     var ending = Hypothesis(tokens: hyp.tokens, score: normalized, rawScore: total,
@@ -316,6 +332,7 @@ public struct BeamSearch {
             if stopsEarly, bestEnded > -.infinity, live.allSatisfy({ rank($0.score, tokens: $0.tokens.count) < bestEnded }) { break }
             state.select(parents)
             lmState?.select(parents)
+            ilmState?.select(parents)
         }
         return BeamRanking.ranked(ended, limit: nBest, by: \.score)
     }

@@ -231,12 +231,16 @@ public struct LMConfig: Sendable, Equatable, Codable, ConfigSection {
     public var lexicon: String?
     /// Default penalty δ ≥ 0 for a word outside `lexicon` (0 when absent: no word check).
     public var lexiconPenalty: Double?
+    /// Default weight μ ≥ 0 of the internal-LM discount (`DecodingOptions.internalLMWeight`;
+    /// 0 when absent).
+    public var internalLMWeight: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case file, embedDim = "embed_dim", hidden, layers, vocabularyCRC32 = "vocabulary_crc32", weight
         case lengthBonus = "length_bonus", heldoutPerplexity = "heldout_perplexity"
         case lengthNormalization = "length_normalization"
         case lexicon, lexiconPenalty = "lexicon_penalty"
+        case internalLMWeight = "internal_lm_weight"
     }
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public func validate(path: String, section: String) throws {
@@ -252,6 +256,9 @@ public struct LMConfig: Sendable, Equatable, Codable, ConfigSection {
         }
         if let lexiconPenalty, !(0...20).contains(lexiconPenalty) {
             throw LasrError(.invalidConfig, path: path, "\(section).lexicon_penalty must lie in [0, 20], got \(lexiconPenalty)")
+        }
+        if let internalLMWeight, !(0...2).contains(internalLMWeight) {
+            throw LasrError(.invalidConfig, path: path, "\(section).internal_lm_weight must lie in [0, 2], got \(internalLMWeight)")
         }
         if lexiconPenalty != nil, lexicon == nil {
             throw LasrError(.invalidConfig, path: path, "\(section).lexicon_penalty needs \(section).lexicon, the word list it checks against")

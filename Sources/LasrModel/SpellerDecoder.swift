@@ -20,6 +20,10 @@ public final class SpellerDecoder {
     private let lstm: LSTMCell
     public let attention: Attention
     private let output: Linear
+    /// The internal LM's LSTM and output layer: the speller's without their context
+    /// inputs, whose share the internal LM folds once per utterance (its context is fixed).
+    private let internalLSTM: LSTMCell
+    private let internalOutput: Linear
 
     public init(_ store: WeightStore, config: DecoderConfig, valueDim: Int, vocabularySize: Int) throws {
         embedDim = config.embedDim
@@ -34,6 +38,13 @@ public final class SpellerDecoder {
         attention = try Attention(store, "decoder.attention", config: config.attention,
                                   queryDim: config.hidden, valueDim: valueDim)
         output = try Linear(store, "decoder.out", in: config.hidden + valueDim, out: vocabularySize).forFewRows()
+        internalLSTM = folded.cell.dropping(firstInputs: valueDim).forFewRows()
+        let h = config.hidden, width = h + valueDim
+        var hiddenOut = [Float](repeating: 0, count: vocabularySize * h)
+        for k in 0..<vocabularySize {
+            hiddenOut[(k * h)..<((k + 1) * h)] = output.weight[(k * width)..<(k * width + h)]
+        }
+        internalOutput = Linear(inFeatures: h, outFeatures: vocabularySize, weight: hiddenOut, bias: nil).forFewRows()
     }
 
     /// What the decoder knows about one utterance: its encoder output and keys.
@@ -60,6 +71,11 @@ public final class SpellerDecoder {
         /// The weights of the step before, kept in a second buffer (swapped each step) so a
         /// step allocates only when the number of hypotheses changes.
         var previousAlpha: [Float] = []
+        /// The internal LM's shares of its fixed context `c̄` (`internalLMState`): in the
+        /// LSTM's gates (`W_ih`'s context columns·c̄) and in the logits (`W_out`'s context
+        /// columns·c̄ + b_out). Nil for the attending decoder.
+        var fixedGates: [Float]?
+        var fixedLogits: [Float] = []
         /// Steps taken; the first attends over all frames whatever the window.
         var steps = 0
         var xh: [Float] = []
@@ -105,41 +121,8 @@ public final class SpellerDecoder {
     /// attends only to the frames around its previous attention peak (see `AttentionWindow`).
     public func step(previous: [Int], state: State, memory: Memory, logProbs: inout [Float],
                      window: AttentionWindow? = nil) {
-        let rows = state.rows, d = valueDim, h = hidden, v = vocabularySize
-        precondition(previous.count == rows)
-        let width = d + h
-        if state.xh.count < rows * width { state.xh = [Float](repeating: 0, count: rows * width) }
-        if state.gates.count < rows * 4 * h { state.gates = [Float](repeating: 0, count: rows * 4 * h) }
-        if state.sc.count < rows * (h + d) { state.sc = [Float](repeating: 0, count: rows * (h + d)) }
-        if logProbs.count != rows * v { logProbs = [Float](repeating: 0, count: rows * v) }
-        // Row copies through pointers: element-wise stores into the arrays would check
-        // their uniqueness on every element.
-        state.xh.withUnsafeMutableBufferPointer { xh in
-            state.gates.withUnsafeMutableBufferPointer { gates in
-                state.context.withUnsafeBufferPointer { ctx in
-                    state.hidden.withUnsafeBufferPointer { hid in
-                        embeddingGates.withUnsafeBufferPointer { table in
-                            for r in 0..<rows {
-                                let row = xh.baseAddress! + r * width
-                                row.update(from: ctx.baseAddress! + r * d, count: d)
-                                (row + d).update(from: hid.baseAddress! + r * h, count: h)
-                                (gates.baseAddress! + r * 4 * h).update(from: table.baseAddress! + previous[r] * 4 * h, count: 4 * h)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        state.xh.withUnsafeBufferPointer { xh in
-            state.cell.withUnsafeMutableBufferPointer { c in
-                state.hidden.withUnsafeMutableBufferPointer { s in
-                    state.gates.withUnsafeMutableBufferPointer { g in
-                        lstm.step(xh: xh.baseAddress!, rows: rows, cell: c.baseAddress!, hidden: s.baseAddress!,
-                                  gates: g.baseAddress!)
-                    }
-                }
-            }
-        }
+        let rows = state.rows, d = valueDim
+        advance(previous: previous, state: state)
         swap(&state.alpha, &state.previousAlpha)
         if state.alpha.count != state.previousAlpha.count {
             state.alpha = [Float](repeating: 0, count: state.previousAlpha.count)
@@ -177,6 +160,126 @@ public final class SpellerDecoder {
                 }
             }
         }
+        emit(state: state, logProbs: &logProbs)
+    }
+
+    /// The state of the decoder's internal language model for one utterance: the speller
+    /// with every attention output replaced by `c̄`, the mean of the encoder frames (the
+    /// context of uniform attention), and `c_0 = 0` as the decoder starts. Its
+    /// `step(previous:internalLM:…)` estimates the prior over token sequences that the
+    /// decoder learned from its transcripts, which fusion can discount (the "sequence
+    /// average" context of Zeineldeen et al. 2021, "Investigating methods to improve language
+    /// model integration for attention-based encoder-decoder ASR models"; Meng et al. 2021
+    /// used a zero context, which read level on this decoder: training/README.md).
+    public func internalLMState(memory: Memory, rows: Int = 1) -> State {
+        // valueDim 0: the state carries no context rows, only the LSTM's.
+        let state = State(rows: rows, frames: 0, valueDim: 0, hidden: hidden)
+        let d = valueDim, h = hidden, frames = memory.frames
+        var mean = [Float](repeating: 0, count: d)
+        memory.encoder.data.withUnsafeBufferPointer { enc in
+            for t in 0..<frames { for j in 0..<d { mean[j] += enc[t * d + j] } }
+        }
+        let scale = 1 / Float(max(frames, 1))
+        for j in 0..<d { mean[j] *= scale }
+        state.fixedGates = lstm.gates(firstInputs: d, table: mean, rows: 1)
+        var logits = output.bias ?? [Float](repeating: 0, count: vocabularySize)
+        output.weight.withUnsafeBufferPointer { w in
+            BLAS.gemv(w.baseAddress! + h, mean, &logits, m: vocabularySize, n: d, lda: h + d, beta: 1)
+        }
+        state.fixedLogits = logits
+        return state
+    }
+
+    /// One step of the internal language model (`internalLMState`) for every row of `state`:
+    /// the LSTM and the output layer with `c̄` in place of attention, its shares folded.
+    public func step(previous: [Int], internalLM state: State, logProbs: inout [Float]) {
+        guard let fixedGates = state.fixedGates else { preconditionFailure("not an internal-LM state") }
+        let rows = state.rows, h = hidden, v = vocabularySize
+        precondition(previous.count == rows)
+        if state.xh.count < rows * h { state.xh = [Float](repeating: 0, count: rows * h) }
+        if state.gates.count < rows * 4 * h { state.gates = [Float](repeating: 0, count: rows * 4 * h) }
+        if logProbs.count != rows * v { logProbs = [Float](repeating: 0, count: rows * v) }
+        let first = state.steps == 0   // c_0 = 0: no context share in the first step's gates
+        state.xh.withUnsafeMutableBufferPointer { xh in
+            state.gates.withUnsafeMutableBufferPointer { gates in
+                state.hidden.withUnsafeBufferPointer { hid in
+                    embeddingGates.withUnsafeBufferPointer { table in
+                        fixedGates.withUnsafeBufferPointer { fixed in
+                            for r in 0..<rows {
+                                (xh.baseAddress! + r * h).update(from: hid.baseAddress! + r * h, count: h)
+                                let g = gates.baseAddress! + r * 4 * h
+                                g.update(from: table.baseAddress! + previous[r] * 4 * h, count: 4 * h)
+                                if !first { for j in 0..<(4 * h) { g[j] += fixed[j] } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        state.xh.withUnsafeBufferPointer { xh in
+            state.cell.withUnsafeMutableBufferPointer { c in
+                state.hidden.withUnsafeMutableBufferPointer { s in
+                    state.gates.withUnsafeMutableBufferPointer { g in
+                        internalLSTM.step(xh: xh.baseAddress!, rows: rows, cell: c.baseAddress!, hidden: s.baseAddress!,
+                                          gates: g.baseAddress!)
+                    }
+                }
+            }
+        }
+        state.steps += 1
+        state.hidden.withUnsafeBufferPointer { s in
+            state.fixedLogits.withUnsafeBufferPointer { fixed in
+                logProbs.withUnsafeMutableBufferPointer { lp in
+                    for r in 0..<rows { (lp.baseAddress! + r * v).update(from: fixed.baseAddress!, count: v) }
+                    internalOutput.apply(s.baseAddress!, rows: rows, into: lp.baseAddress!, accumulate: true)
+                    for r in 0..<rows { Activations.logSoftmax(lp.baseAddress! + r * v, count: v) }
+                }
+            }
+        }
+    }
+
+    /// The LSTM step: `(s_i, cell_i)` from `[E[y_{i−1}] ; c_{i−1}]` and `s_{i−1}`.
+    private func advance(previous: [Int], state: State) {
+        let rows = state.rows, d = valueDim, h = hidden
+        precondition(previous.count == rows)
+        let width = d + h
+        if state.xh.count < rows * width { state.xh = [Float](repeating: 0, count: rows * width) }
+        if state.gates.count < rows * 4 * h { state.gates = [Float](repeating: 0, count: rows * 4 * h) }
+        // Row copies through pointers: element-wise stores into the arrays would check
+        // their uniqueness on every element.
+        state.xh.withUnsafeMutableBufferPointer { xh in
+            state.gates.withUnsafeMutableBufferPointer { gates in
+                state.context.withUnsafeBufferPointer { ctx in
+                    state.hidden.withUnsafeBufferPointer { hid in
+                        embeddingGates.withUnsafeBufferPointer { table in
+                            for r in 0..<rows {
+                                let row = xh.baseAddress! + r * width
+                                row.update(from: ctx.baseAddress! + r * d, count: d)
+                                (row + d).update(from: hid.baseAddress! + r * h, count: h)
+                                (gates.baseAddress! + r * 4 * h).update(from: table.baseAddress! + previous[r] * 4 * h, count: 4 * h)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        state.xh.withUnsafeBufferPointer { xh in
+            state.cell.withUnsafeMutableBufferPointer { c in
+                state.hidden.withUnsafeMutableBufferPointer { s in
+                    state.gates.withUnsafeMutableBufferPointer { g in
+                        lstm.step(xh: xh.baseAddress!, rows: rows, cell: c.baseAddress!, hidden: s.baseAddress!,
+                                  gates: g.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `log_softmax(W_out·[s_i ; c_i] + b_out)` for every row.
+    private func emit(state: State, logProbs: inout [Float]) {
+        let rows = state.rows, d = valueDim, h = hidden, v = vocabularySize
+        if state.sc.count < rows * (h + d) { state.sc = [Float](repeating: 0, count: rows * (h + d)) }
+        if logProbs.count != rows * v { logProbs = [Float](repeating: 0, count: rows * v) }
         state.sc.withUnsafeMutableBufferPointer { sc in
             state.hidden.withUnsafeBufferPointer { hid in
                 state.context.withUnsafeBufferPointer { ctx in

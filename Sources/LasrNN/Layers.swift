@@ -253,9 +253,17 @@ public struct LSTMCell: Sendable {
     /// inputs; a step then starts from a table row instead of multiplying the
     /// embedding again (exact, and a quarter less GEMM for the lasr decoder).
     public func folding(firstInputs count: Int, table: [Float], rows: Int) -> (table: [Float], cell: LSTMCell) {
-        let h = hiddenSize, width = inputSize + h, rest = inputSize - count
+        (gates(firstInputs: count, table: table, rows: rows), dropping(firstInputs: count))
+    }
+
+    /// The gate pre-activations `b + W[:, :count]·x` of each row `x` of `table`
+    /// (`rows × count`): `rows × 4h`.
+    public func gates(firstInputs count: Int, table: [Float], rows: Int) -> [Float] {
+        precondition(count <= inputSize && table.count == rows * count)
+        let h = hiddenSize, width = inputSize + h
         var pre = [Float](repeating: 0, count: rows * 4 * h)
         for r in 0..<rows { for g in 0..<(4 * h) { pre[r * 4 * h + g] = bias[g] } }
+        guard rows > 0, count > 0 else { return pre }
         table.withUnsafeBufferPointer { t in
             weight.withUnsafeBufferPointer { w in
                 pre.withUnsafeMutableBufferPointer { p in
@@ -264,11 +272,18 @@ public struct LSTMCell: Sendable {
                 }
             }
         }
+        return pre
+    }
+
+    /// The cell over the inputs after the first `count`, with no bias (the caller adds
+    /// the gates of the first inputs, bias included: `gates(firstInputs:…)`).
+    public func dropping(firstInputs count: Int) -> LSTMCell {
+        let h = hiddenSize, width = inputSize + h, rest = inputSize - count
         var remaining = [Float](repeating: 0, count: 4 * h * (rest + h))
         for g in 0..<(4 * h) {
             for j in 0..<(rest + h) { remaining[g * (rest + h) + j] = weight[g * width + count + j] }
         }
-        return (pre, LSTMCell(weight: remaining, bias: [Float](repeating: 0, count: 4 * h), input: rest, hidden: h))
+        return LSTMCell(weight: remaining, bias: [Float](repeating: 0, count: 4 * h), input: rest, hidden: h)
     }
 
     /// One step for `rows` sequences. `xh` is `rows × (in + h)` holding `[x | h_prev]`;

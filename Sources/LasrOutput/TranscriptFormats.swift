@@ -20,6 +20,8 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
     public var lengthBonus: Double?
     /// The word check's penalty δ, when the fused LM's lexicon was applied.
     public var lexiconPenalty: Double?
+    /// The internal-LM discount's μ, when fusion applied one.
+    public var internalLMWeight: Double?
 
     public init(model: String, options: DecodingOptions) {
         self.model = model
@@ -33,6 +35,7 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
             lmWeight = options.lmWeight
             lengthBonus = options.lengthBonus
             if options.lexiconPenalty > 0 { lexiconPenalty = options.lexiconPenalty }
+            if options.internalLMWeight > 0 { internalLMWeight = options.internalLMWeight }
         }
     }
 
@@ -49,6 +52,7 @@ public struct DecodingInfo: Codable, Sendable, Equatable {
         case model, beam, ctcWeight = "ctc_weight", lengthNormalization = "length_normalization"
         case attentionWindow = "attention_window_frames"
         case lmWeight = "lm_weight", lengthBonus = "length_bonus", lexiconPenalty = "lexicon_penalty"
+        case internalLMWeight = "internal_lm_weight"
     }
 }
 

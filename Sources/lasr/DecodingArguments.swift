@@ -28,6 +28,9 @@ struct DecodingArguments: ParsableArguments {
     @Option(help: "Penalty δ where a fused hypothesis spells a word outside the LM's lexicon, ≥ 0; 0 checks no words (default: the model's lm.lexicon_penalty).")
     var lexiconPenalty: Double?
 
+    @Option(help: "Weight μ of the internal-LM discount when fusing: each candidate also gains −μ·log p of the decoder run on the mean encoder frame instead of attention, ≥ 0; 0 turns it off (default: the model's lm.internal_lm_weight, else 0).")
+    var internalLmWeight: Double?
+
     @Flag(help: "Decode without the model's language model (as --lm-weight 0 --length-bonus 0, no lexicon).")
     var noLm = false
 
@@ -46,8 +49,9 @@ struct DecodingArguments: ParsableArguments {
         if let lmWeight, !(0...5).contains(lmWeight) { throw ValidationError("--lm-weight must lie in [0, 5]") }
         if let lengthBonus, !(-5...5).contains(lengthBonus) { throw ValidationError("--length-bonus must lie in [-5, 5]") }
         if let lexiconPenalty, !(0...20).contains(lexiconPenalty) { throw ValidationError("--lexicon-penalty must lie in [0, 20]") }
-        if noLm && (lmWeight != nil || lengthBonus != nil || lexiconPenalty != nil) {
-            throw ValidationError("--no-lm cannot be combined with --lm-weight, --length-bonus or --lexicon-penalty")
+        if let internalLmWeight, !(0...2).contains(internalLmWeight) { throw ValidationError("--internal-lm-weight must lie in [0, 2]") }
+        if noLm && (lmWeight != nil || lengthBonus != nil || lexiconPenalty != nil || internalLmWeight != nil) {
+            throw ValidationError("--no-lm cannot be combined with --lm-weight, --length-bonus, --lexicon-penalty or --internal-lm-weight")
         }
     }
 
@@ -72,14 +76,18 @@ struct DecodingArguments: ParsableArguments {
                 if model.languageModel == nil, let lmWeight, lmWeight > 0 {
                     throw LasrError(.invalidArgument, path: directory, "--lm-weight: this model has no language model (no lm: section in config.yaml)")
                 }
+                if model.languageModel == nil, let internalLmWeight, internalLmWeight > 0 {
+                    throw LasrError(.invalidArgument, path: directory, "--internal-lm-weight: this model has no language model to fuse (no lm: section in config.yaml)")
+                }
                 if model.languageModel?.lexicon == nil, let lexiconPenalty, lexiconPenalty > 0 {
                     throw LasrError(.invalidArgument, path: directory, "--lexicon-penalty: this model's language model has no lexicon (no lm.lexicon in config.yaml)")
                 }
                 return .native(model)
             case .whisper:
-                if ctcWeight != nil || fullAttention || lmWeight != nil || lengthBonus != nil || lexiconPenalty != nil {
+                if ctcWeight != nil || fullAttention || lmWeight != nil || lengthBonus != nil || lexiconPenalty != nil
+                    || internalLmWeight != nil {
                     throw LasrError(.invalidArgument, path: directory,
-                                    "--ctc-weight, --full-attention, --lm-weight, --length-bonus and --lexicon-penalty apply to native models, not Whisper")
+                                    "--ctc-weight, --full-attention, --lm-weight, --length-bonus, --lexicon-penalty and --internal-lm-weight apply to native models, not Whisper")
                 }
                 let model = try WhisperModel(directory: directory)
                 if prompt != nil, !model.tokenizer.canEncode {
@@ -148,10 +156,12 @@ struct DecodingArguments: ParsableArguments {
         if let lmWeight { options.lmWeight = lmWeight }
         if let lengthBonus { options.lengthBonus = lengthBonus }
         if let lexiconPenalty { options.lexiconPenalty = lexiconPenalty }
+        if let internalLmWeight { options.internalLMWeight = internalLmWeight }
         if noLm {
             options.lmWeight = 0
             options.lengthBonus = 0
             options.lexiconPenalty = 0
+            options.internalLMWeight = 0
         }
         return options
     }

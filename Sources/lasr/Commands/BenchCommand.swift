@@ -344,6 +344,19 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "lm        one step, beam %d (%d layer%@ of %d): %.3f ms, added to each decoder step",
                          rows, lm.config.layers, lm.config.layers == 1 ? "" : "s", lm.config.hidden,
                          Date().timeIntervalSince(lmStart) / Double(lmSteps) * 1000))
+            if decoding.options(for: model).internalLMWeight > 0 {
+                let ilmState = model.decoder.internalLMState(memory: memory, rows: 1)
+                ilmState.select([Int](repeating: 0, count: rows))
+                var ilmLogProbs: [Float] = []
+                var ilmSteps = 0
+                let ilmStart = Date()
+                repeat {
+                    model.decoder.step(previous: previous, internalLM: ilmState, logProbs: &ilmLogProbs)
+                    ilmSteps += 1
+                } while Date().timeIntervalSince(ilmStart) < 2
+                print(String(format: "ilm       one step of the internal LM, beam %d (the speller without attention): %.3f ms, added too",
+                             rows, Date().timeIntervalSince(ilmStart) / Double(ilmSteps) * 1000))
+            }
         }
         printPeakMemory()
     }

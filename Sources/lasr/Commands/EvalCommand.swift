@@ -192,7 +192,8 @@ struct EvalCommand: ParsableCommand {
               + (info.attentionWindow.map { "-\($0[0])/+\($0[1]) frames" } ?? "off")
               + (info.lmWeight.map { ", LM weight \($0), length bonus \(info.lengthBonus ?? 0), ranked "
                     + (info.lengthNormalization ? "per token" : "by total score") } ?? "")
-              + (info.lexiconPenalty.map { ", lexicon penalty \($0)" } ?? ""))
+              + (info.lexiconPenalty.map { ", lexicon penalty \($0)" } ?? "")
+              + (info.internalLMWeight.map { ", internal-LM weight \($0)" } ?? ""))
         print("corpus                               utts    WER     S     D     I     N    CER")
         for name in corpora.keys.sorted() { print(line(name, corpora[name]!)) }
         print(line("overall", Self.total(corpora)))
@@ -240,6 +241,7 @@ struct EvalCommand: ParsableCommand {
             out["length_bonus"] = info.lengthBonus ?? 0
             out["length_normalization"] = info.lengthNormalization
             out["lexicon_penalty"] = info.lexiconPenalty ?? 0
+            out["internal_lm_weight"] = info.internalLMWeight ?? 0
         }
         if let t = timing.summary {
             out["timing"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(t))
