@@ -46,15 +46,24 @@ SYNTH_MIX ?= espeak:3,flite:1
 # The language model of MODEL_OUT (lasr_train.lm), trained on the public-domain books and
 # the LJ Speech sentences, into a run directory named by the vocabulary's CRC-32: a new
 # vocabulary gets a new run, an interrupted one resumes (LM_OUT names the run inside it; an
-# LM of another shape needs another name). The export adds lm.safetensors, the lm: section
-# (LM_WEIGHT, LM_BONUS: the fusion defaults tuned on dev, ranked by total score) and the
-# card's "Language model" section to MODEL_OUT and writes the Swift parity fixture; then
-# the card's dev WER is measured with the LM and without it (lasr_train.promote --card-only).
+# LM of another shape needs another name). A second stage (LM_ADAPT_OUT) goes on from it
+# with LM_ADAPT_COPIES copies of the acoustic model's training transcripts (LM_ADAPT_TEXT)
+# added to the books, since the search discounts the decoder's own prior, learned from
+# them (LM_ILM, the internal-LM weight; training/README.md). The export adds
+# lm.safetensors, the lm: section (LM_WEIGHT, LM_BONUS, LM_ILM: the fusion defaults tuned
+# on dev, ranked by total score) and the card's "Language model" section to MODEL_OUT and
+# writes the Swift parity fixture; then the card's dev WER is measured with the LM and
+# without it (lasr_train.promote --card-only).
 LM_TEXT ?= $(abspath $(SPEECH)/../text/books/books.txt.xz) $(PROMPTS)
 LM_ARGS ?= --hidden 512 --embed 256 --layers 1 --batch-tokens 4096 --max-steps 10000 --lr 2e-3 --warmup 200 \
   --eval-every 2000 --save-every 100 --log-every 50 --threads $(TRAIN_JOBS)
-LM_WEIGHT ?= 0.25
-LM_BONUS ?= 1.25
+LM_ADAPT_TEXT ?= $(SPEECH)/train.jsonl $(SPEECH)/extra.jsonl
+LM_ADAPT_COPIES ?= 80
+LM_ADAPT_ARGS ?= --hidden 512 --embed 256 --layers 1 --batch-tokens 4096 --max-steps 1500 --lr 1e-3 --warmup 100 \
+  --eval-every 500 --save-every 100 --log-every 50 --threads $(TRAIN_JOBS)
+LM_WEIGHT ?= 0.35
+LM_BONUS ?= 0.75
+LM_ILM ?= 0.2
 # The word check (lasr_train.lm lexicon): the LM text's words seen at least LEXICON_MIN_COUNT
 # times, and the penalty δ a fused hypothesis pays for a word outside them (tuned on dev).
 LEXICON_MIN_COUNT ?= 1
@@ -62,14 +71,18 @@ LEXICON_PENALTY ?= 1.0
 LM_FIXTURES ?= Tests/LasrTests/Fixtures/lm-parity
 LM_RUN = $(RUNS)/lm/vocab-$(shell python3 -c "import zlib,sys;print('%08x' % zlib.crc32(open(sys.argv[1],'rb').read()))" $(MODEL_OUT)/tokens.txt)
 LM_OUT ?= $(LM_RUN)/run512
+LM_ADAPT_OUT ?= $(LM_RUN)/adapt
 train-lm: venv
 	$(LASR_PY) lasr_train.lm prepare --text $(LM_TEXT) --model $(MODEL_OUT) --out $(LM_RUN)/data --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.lm train --data $(LM_RUN)/data --out $(LM_OUT) --resume $(LM_ARGS)
-	$(LASR_PY) lasr_train.lm export --checkpoint $(LM_OUT)/last.pt --model $(MODEL_OUT) --fixtures $(LM_FIXTURES) \
-	  --weight $(LM_WEIGHT) --length-bonus $(LM_BONUS)
+	$(LASR_PY) lasr_train.lm prepare --text $(LM_ADAPT_TEXT) --model $(MODEL_OUT) --out $(LM_RUN)/data-transcripts --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.lm train --data $(LM_RUN)/data --add-data $(LM_RUN)/data-transcripts:$(LM_ADAPT_COPIES) \
+	  --init $(LM_OUT)/last.pt --out $(LM_ADAPT_OUT) --resume $(LM_ADAPT_ARGS)
+	$(LASR_PY) lasr_train.lm export --checkpoint $(LM_ADAPT_OUT)/last.pt --model $(MODEL_OUT) --fixtures $(LM_FIXTURES) \
+	  --weight $(LM_WEIGHT) --length-bonus $(LM_BONUS) --internal-lm-weight $(LM_ILM)
 	$(LASR_PY) lasr_train.lm lexicon --data $(LM_RUN)/data --model $(MODEL_OUT) --min-count $(LEXICON_MIN_COUNT) \
 	  --penalty $(LEXICON_PENALTY)
-	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(LM_OUT)/last.pt --data $(LM_RUN)/data
+	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(LM_ADAPT_OUT)/last.pt --data $(LM_RUN)/data
 	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
 	$(LASR_PY) lasr_train.promote --candidate $(MODEL_OUT) --card-only --manifest $(SPEECH)/dev.jsonl \
 	  --lasr $(LASR) --jobs $(TRAIN_JOBS)
@@ -201,8 +214,15 @@ train-smoke: venv
 	  --batch-tokens 512 --max-steps 8 --stop-at 4 --eval-every 4 --save-every 2 --log-every 2 --threads 1
 	$(LASR_PY) lasr_train.lm train --data $(SMOKE_DIR)/lm/data --out $(SMOKE_DIR)/lm/run --hidden 16 --embed 8 \
 	  --batch-tokens 512 --max-steps 8 --eval-every 4 --save-every 2 --log-every 2 --threads 1 --resume
-	$(LASR_PY) lasr_train.lm export --checkpoint $(SMOKE_DIR)/lm/run/last.pt --model $(SMOKE_DIR)/model \
-	  --fixtures $(SMOKE_DIR)/lm/fixtures
+	$(LASR_PY) lasr_train.lm prepare --text $(SPEECH)/train.jsonl --model $(SMOKE_DIR)/model --out $(SMOKE_DIR)/lm/data-transcripts \
+	  --max-paragraphs 200 --jobs 1
+	$(LASR_PY) lasr_train.lm train --data $(SMOKE_DIR)/lm/data --add-data $(SMOKE_DIR)/lm/data-transcripts:3 \
+	  --init $(SMOKE_DIR)/lm/run/last.pt --out $(SMOKE_DIR)/lm/adapt --hidden 16 --embed 8 --batch-tokens 512 \
+	  --max-steps 4 --eval-every 4 --save-every 2 --log-every 2 --threads 1 --resume
+	$(LASR_PY) lasr_train.lm export --checkpoint $(SMOKE_DIR)/lm/adapt/last.pt --model $(SMOKE_DIR)/model \
+	  --fixtures $(SMOKE_DIR)/lm/fixtures --internal-lm-weight 0.2
+	grep -q "internal_lm_weight: 0.2" $(SMOKE_DIR)/model/config.yaml
+	grep -q "^- added text: 3 copies of the transcripts of train.jsonl" $(SMOKE_DIR)/model/MODEL_CARD.md
 	$(LASR_PY) lasr_train.lm lexicon --data $(SMOKE_DIR)/lm/data --model $(SMOKE_DIR)/model --min-count 2
 	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(SMOKE_DIR)/lm/run/last.pt --data $(SMOKE_DIR)/lm/data
 	grep -q "^lm:" $(SMOKE_DIR)/model/config.yaml && grep -q "lexicon: lexicon.txt" $(SMOKE_DIR)/model/config.yaml

@@ -5,6 +5,8 @@ The engine adds `beta * log p_lm(token | prefix)` to every candidate of the beam
 
     python -m lasr_train.lm prepare --text BOOKS.txt.xz SENTENCES.txt --model models/default --out DATA
     python -m lasr_train.lm train --data DATA --out RUN [--resume] [--max-steps N] [--hidden H] ...
+    python -m lasr_train.lm prepare --text train.jsonl extra.jsonl --model models/default --out TDATA
+    python -m lasr_train.lm train --data DATA --add-data TDATA:80 --init RUN/last.pt --out ADAPT ...
     python -m lasr_train.lm export --checkpoint RUN/last.pt --model models/default --fixtures DIR
     python -m lasr_train.lm perplexity --checkpoint RUN/last.pt --data DATA
     python -m lasr_train.lm lexicon --data DATA --model models/default --min-count 1 --penalty 1.0
@@ -17,6 +19,12 @@ from a zero state with `<sos/eos>` as its first input and ends by predicting
 share P of them) a span of running text: recordings such as LibriSpeech's are cut at
 pauses, so an utterance often begins and ends inside a sentence and runs across
 sentence ends, which an LM that only ever saw whole sentences has never met.
+
+A manifest (`.jsonl`) given as text contributes its transcripts, one paragraph each. The
+recipe adapts the books LM to them (`--add-data`: the books' training text plus K copies of
+theirs), because the engine can discount the attention decoder's own prior
+(`internal_lm_weight`), which it learned from those transcripts; an LM of books alone would
+then leave their short everyday sentences with no prior at all (training/README.md).
 """
 from __future__ import annotations
 
@@ -121,9 +129,14 @@ def prepare(text_files: list[str], model_dir: str, out: str, jobs: int = 2, max_
     outd.mkdir(parents=True, exist_ok=True)
     paragraphs = []
     for path in text_files:
+        manifest = str(path).endswith(".jsonl")
         with open_text(path) as f:
             for line in f:
                 line = line.strip()
+                if line and manifest:
+                    # Transcripts are in capitals (LibriSpeech's); as prose they are lowercase,
+                    # which is what the filter for headings keeps.
+                    line = json.loads(line)["text"].strip().lower()
                 if line:
                     paragraphs.append(line)
                     if max_paragraphs and len(paragraphs) >= max_paragraphs:
@@ -345,14 +358,38 @@ def load_initial_weights(model: LSTMLM, path: str, vocabulary_crc32: int) -> Non
             params[k].copy_(v.to(torch.float32))
 
 
+def training_text(d: Path, meta: dict, add_data) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """The training stream of prepared data `d` with `k` copies of each `(dir, k)` of
+    `add_data` after it, their paragraph-end flags, and a record of what was added."""
+    train_stream = np.fromfile(d / "train.u16", dtype=np.uint16)
+    train_last = np.fromfile(d / "train.last.u8", dtype=np.uint8)
+    added = []
+    for extra, copies in add_data:
+        em = json.loads((Path(extra) / "meta.json").read_text())
+        if em.get("format") != DATA_FORMAT or em["vocabulary_crc32"] != meta["vocabulary_crc32"]:
+            raise SystemExit(f"{extra}: not prepared in this layout for this vocabulary (--data {d}); prepare it again")
+        if copies < 1:
+            raise SystemExit(f"--add-data {extra}:{copies}: the number of copies must be at least 1")
+        es = np.fromfile(Path(extra) / "train.u16", dtype=np.uint16)
+        # Both streams start with <sos/eos> and end with one: the copies follow without it.
+        train_stream = np.concatenate([train_stream] + [es[1:]] * copies)
+        train_last = np.concatenate([train_last] + [np.fromfile(Path(extra) / "train.last.u8", dtype=np.uint8)] * copies)
+        added.append({"data": str(Path(extra).resolve()), "copies": copies, "sentences": em["train_sentences"],
+                      "tokens": em["train_tokens"] - 1, "sources": em["sources"]})
+    return train_stream, train_last, added
+
+
 def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_tokens: int, max_steps: int,
           lr: float, warmup: int, resume: bool, eval_every: int, save_every: int, seed: int, threads: int | None,
           log_every: int = 50, stop_at: int | None = None, spans: float = 0.0,
-          span_words: tuple[int, int] = (2, 80), init: str | None = None) -> Path:
+          span_words: tuple[int, int] = (2, 80), init: str | None = None,
+          add_data: list[tuple[str, int]] = ()) -> Path:
     """Trains to `max_steps` (the learning rate falls linearly to 0 there), or stops early at
     `stop_at` with a checkpoint that `resume` continues exactly as if never stopped. A share
     `spans` of the sequences are spans of running text (`Spans`); `init` starts a new run
-    from an exported `lm.safetensors` or another run's checkpoint instead of random weights."""
+    from an exported `lm.safetensors` or another run's checkpoint instead of random weights.
+    Each `(dir, k)` of `add_data` appends k copies of that prepared data's training text to
+    `data`'s; the held-out slice stays `data`'s, so perplexities compare across runs."""
     if threads:
         torch.set_num_threads(threads)
     d, outd = Path(data), Path(out)
@@ -360,13 +397,12 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
     meta = json.loads((d / "meta.json").read_text())
     if meta.get("format") != DATA_FORMAT:
         raise SystemExit(f"{d}: prepared in an older layout; run `lasr_train.lm prepare` again")
-    train_stream = np.fromfile(d / "train.u16", dtype=np.uint16)
+    train_stream, train_last, added = training_text(d, meta, add_data)
     heldout = np.fromfile(d / "heldout.u16", dtype=np.uint16)
     bounds = sentence_bounds(train_stream)
     sampler = None
     if spans > 0:
-        sampler = Spans(train_stream, bounds, np.fromfile(d / "train.last.u8", dtype=np.uint8),
-                        meta["word_start_tokens"], tuple(span_words))
+        sampler = Spans(train_stream, bounds, train_last, meta["word_start_tokens"], tuple(span_words))
     heldout_ranges = heldout_spans(heldout, np.fromfile(d / "heldout.last.u8", dtype=np.uint8),
                                    meta["word_start_tokens"])
     last = outd / "last.pt"
@@ -381,6 +417,8 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
             raise SystemExit(f"{last}: a run of another shape or vocabulary; use a new --out")
         if ck.get("sequences", {"spans": 0.0, "span_words": [2, 80]}) != sequences:
             raise SystemExit(f"{last}: trained with {ck.get('sequences')}, not {sequences}; the batches would differ")
+        if [(a["data"], a["copies"]) for a in ck.get("added_data", [])] != [(a["data"], a["copies"]) for a in added]:
+            raise SystemExit(f"{last}: trained with --add-data {ck.get('added_data', [])}, not this; the batches would differ")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, seen, log = ck["step"], ck["tokens_seen"], ck["log"]
@@ -410,7 +448,7 @@ def train(data: str, out: str, hidden: int, embed: int, layers: int, batch_token
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "model_args": model.args,
                     "step": step, "tokens_seen": seen, "log": log, "vocabulary_crc32": meta["vocabulary_crc32"],
                     "data": str(d.resolve()), "data_meta": meta, "max_steps": max_steps, "lr": lr,
-                    "batch_tokens": batch_tokens, "sequences": sequences, "init": init}, tmp)
+                    "batch_tokens": batch_tokens, "sequences": sequences, "init": init, "added_data": added}, tmp)
         os.replace(tmp, last)
 
     started, window, window_tokens = time.time(), 0.0, 0
@@ -481,11 +519,31 @@ CARD_HEADING = "## Language model"
 
 
 def card_lines(args: dict, ck: dict, info: dict, weight: float, length_bonus: float,
-               length_normalization: bool, file_bytes: int) -> list[str]:
-    """The model card's section on the LM: what it is, what it read, how it is fused."""
+               length_normalization: bool, file_bytes: int, internal_lm_weight: float = 0.0,
+               stage: dict | None = None) -> list[str]:
+    """The model card's section on the LM: what it is, what it read, how it is fused. `stage`
+    describes the run `ck` started from (`init`), when it was one: its steps and tokens."""
     meta = ck.get("data_meta", {})
     sources = ", ".join(Path(s["path"]).name for s in meta.get("sources", [])) or "not recorded"
-    passes = info["tokens_seen"] / meta["train_tokens"] if meta.get("train_tokens") else None
+    added = ck.get("added_data", [])
+    train_tokens = meta.get("train_tokens", 0) + sum(a["copies"] * a["tokens"] for a in added)
+    passes = info["tokens_seen"] / train_tokens if train_tokens else None
+    training = (f"- training (lasr_train.lm, make train-lm): {info['step']:,} steps of about {ck.get('batch_tokens', 4096):,} tokens, "
+                f"{info['tokens_seen']:,} tokens seen" + (f" ({passes:.2f} of a pass)" if passes else "")
+                + f", learning rate {ck.get('lr')} falling linearly to 0 at step {ck.get('max_steps'):,}")
+    if stage is None and ck.get("init"):
+        training = (f"- training (lasr_train.lm): from the exported LM {ck['init']} (its own training not recorded here), "
+                    f"{info['step']:,} more steps" + (" with the added text" if added else "")
+                    + f" ({info['tokens_seen']:,} tokens, learning rate {ck.get('lr')} falling linearly to 0)")
+    if stage:
+        training = (f"- training (lasr_train.lm, make train-lm): {stage['step']:,} steps on that text "
+                    f"({stage['tokens_seen']:,} tokens, learning rate {stage.get('lr')} falling linearly to 0), then "
+                    f"{info['step']:,} more on it with the added text ({info['tokens_seen']:,} tokens, "
+                    f"learning rate {ck.get('lr')} falling linearly to 0)")
+    adapted = [f"- added text: {a['copies']} copies of the transcripts of "
+               + ", ".join(Path(s["path"]).name for s in a["sources"])
+               + f" ({a['sentences']:,} sentences, {a['tokens']:,} tokens), the acoustic model's own training text"
+               for a in added]
     return [
         CARD_HEADING, "",
         f"- lm.safetensors: {args['layers']}-layer LSTM of {args['hidden']}, embedding {args['embed']}, over this "
@@ -494,12 +552,12 @@ def card_lines(args: dict, ck: dict, info: dict, weight: float, length_bonus: fl
         f"sequence with an evaluation transcript removed, and the public-domain LJ Speech sentences), "
         f"normalized as the transcripts are: {meta.get('train_sentences', 0):,} training sentences "
         f"({meta.get('train_tokens', 0):,} tokens), one paragraph in {HELDOUT_EVERY} held out",
-        f"- training (lasr_train.lm, make train-lm): {info['step']:,} steps of about {ck.get('batch_tokens', 4096):,} tokens, "
-        f"{info['tokens_seen']:,} tokens seen" + (f" ({passes:.2f} of a pass)" if passes else "")
-        + f", learning rate {ck.get('lr')} falling linearly to 0 at step {ck.get('max_steps'):,}",
-        f"- held-out perplexity: {info['heldout_token_perplexity']:.2f} per token (float16 weights)",
-        f"- fusion defaults (lm: in config.yaml): weight {weight}, length bonus {length_bonus}, hypotheses ranked "
-        + ("per token" if length_normalization else "by total score")
+        *adapted,
+        training,
+        f"- held-out perplexity (that text's held-out slice): {info['heldout_token_perplexity']:.2f} per token (float16 weights)",
+        f"- fusion defaults (lm: in config.yaml): weight {weight}, length bonus {length_bonus}"
+        + (f", internal-LM discount {internal_lm_weight}" if internal_lm_weight > 0 else "")
+        + ", hypotheses ranked " + ("per token" if length_normalization else "by total score")
         + "; `--no-lm` decodes without it",
         "",
     ]
@@ -531,7 +589,7 @@ def write_lm_section(cfg_path: Path, section: dict) -> None:
 
 def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float, length_bonus: float,
            fixture_text: str = "the weather will be cloudy in the morning",
-           length_normalization: bool = False) -> dict:
+           length_normalization: bool = False, internal_lm_weight: float = 0.0) -> dict:
     """Writes `lm.safetensors` and the `lm:` section of `config.yaml` into an exported model
     directory, and the parity fixture (log-probabilities of a sentence, step by step)."""
     from safetensors.numpy import save_file as np_save_file
@@ -548,16 +606,23 @@ def export(checkpoint: str, model_dir: str, fixtures: str | None, weight: float,
     rounded = rounded_model(model)
     heldout = np.fromfile(Path(ck["data"]) / "heldout.u16", dtype=np.uint16)
     ppl = perplexity(rounded, heldout)["token_perplexity"]
-    write_lm_section(md / "config.yaml", {
+    section = {
         "file": "lm.safetensors", "embed_dim": model.args["embed"], "hidden": model.args["hidden"],
         "layers": model.args["layers"], "vocabulary_crc32": crc, "weight": weight, "length_bonus": length_bonus,
-        "length_normalization": length_normalization, "heldout_perplexity": round(ppl, 4)})
+        "length_normalization": length_normalization, "heldout_perplexity": round(ppl, 4)}
+    if internal_lm_weight > 0:
+        section["internal_lm_weight"] = internal_lm_weight
+    write_lm_section(md / "config.yaml", section)
     info = {"heldout_token_perplexity": ppl, "step": ck["step"], "tokens_seen": ck["tokens_seen"],
             "parameters": sum(p.numel() for p in model.parameters())}
     card = md / "MODEL_CARD.md"
     if card.exists():
+        stage = None
+        if ck.get("init", "") and str(ck["init"]).endswith(".pt") and Path(ck["init"]).exists():
+            first = torch.load(ck["init"], weights_only=False)
+            stage = {"step": first["step"], "tokens_seen": first["tokens_seen"], "lr": first.get("lr")}
         lines = card_lines(model.args, ck, info, weight, length_bonus, length_normalization,
-                           (md / "lm.safetensors").stat().st_size)
+                           (md / "lm.safetensors").stat().st_size, internal_lm_weight, stage)
         card.write_text(with_card_section(card.read_text(encoding="utf-8"), lines), encoding="utf-8")
     if fixtures:
         tok = load_tokenizer(md)
@@ -636,6 +701,15 @@ def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float) -> 
     return info
 
 
+def parse_added(spec: str) -> tuple[str, int]:
+    """`DIR:K` of --add-data (K defaults to 1)."""
+    path, _, k = spec.rpartition(":") if ":" in spec else (spec, "", "1")
+    try:
+        return path, int(k)
+    except ValueError:
+        raise SystemExit(f"--add-data {spec}: expected DIR:K with K a whole number of copies")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -667,12 +741,16 @@ def main(argv=None):
     t.add_argument("--span-words", type=int, nargs=2, default=[2, 80], metavar=("MIN", "MAX"),
                    help="a span's length in words, drawn uniformly")
     t.add_argument("--init", default=None, help="start a new run from this exported lm.safetensors, or from another run's checkpoint (.pt)")
+    t.add_argument("--add-data", nargs="+", default=[], metavar="DIR:K",
+                   help="append K copies of another prepared text's training slice (e.g. the transcripts) to --data's")
     e = sub.add_parser("export", help="write lm.safetensors and the lm: config section into a model directory")
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--model", required=True)
     e.add_argument("--fixtures", default=None)
     e.add_argument("--weight", type=float, default=0.3, help="shallow-fusion weight beta stored as the default")
     e.add_argument("--length-bonus", type=float, default=0.0, help="per-token bonus gamma stored as the default")
+    e.add_argument("--internal-lm-weight", type=float, default=0.0,
+                   help="default weight mu of the internal-LM discount (0: none; docs/model-format.md)")
     e.add_argument("--length-normalization", action="store_true",
                    help="rank fused hypotheses by score per token (default: by total score, where gamma counts per token)")
     q = sub.add_parser("perplexity", help="per-token perplexity of a checkpoint on a prepared slice")
@@ -694,10 +772,11 @@ def main(argv=None):
     elif a.command == "train":
         train(a.data, a.out, a.hidden, a.embed, a.layers, a.batch_tokens, a.max_steps, a.lr, a.warmup,
               a.resume, a.eval_every, a.save_every, a.seed, a.threads, a.log_every, a.stop_at,
-              spans=a.spans, span_words=tuple(a.span_words), init=a.init)
+              spans=a.spans, span_words=tuple(a.span_words), init=a.init,
+              add_data=[parse_added(x) for x in a.add_data])
     elif a.command == "export":
         info = export(a.checkpoint, a.model, a.fixtures, a.weight, a.length_bonus,
-                      length_normalization=a.length_normalization)
+                      length_normalization=a.length_normalization, internal_lm_weight=a.internal_lm_weight)
         print(f"{a.model}: lm.safetensors ({info['parameters']:,} parameters, step {info['step']}), "
               f"held-out perplexity {info['heldout_token_perplexity']:.3f} per token")
     else:

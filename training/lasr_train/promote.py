@@ -47,6 +47,7 @@ def wer_line(summary: dict) -> str:
     cer = " / ".join(f"{c['cer']:.2f}" for _, c in sorted(summary["corpora"].items()))
     o = summary["overall"]
     lm = (f", language model weight {summary['lm_weight']}, length bonus {summary['length_bonus']}"
+          + (f", internal-LM discount {summary['internal_lm_weight']}" if summary.get("internal_lm_weight") else "")
           if summary.get("lm_weight") else "")
     return (", ".join(parts) + f"; overall {o['wer']:.2f}%; CER {cer} / {o['cer']:.2f}% "
             f"(beam {summary['beam']}, ctc weight {summary['ctc_weight']}{lm})")

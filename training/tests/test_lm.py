@@ -169,6 +169,54 @@ def test_a_run_starts_from_an_exported_lm(tmp_path, trained):
         lm.train(str(data), str(tmp_path / "wide2"), resume=False, init=str(ckpt), **dict(args, hidden=16))
 
 
+def test_an_adaptation_stage_reads_the_transcripts_added_to_the_books(tmp_path, trained):
+    """A manifest's transcripts are prepared as text (lowercase, one paragraph each); a run
+    with --add-data trains on the books plus K copies of them, holds out only the books',
+    resumes only with the same addition, and its export's card says what it read."""
+    data, ckpt, model_dir = trained
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("".join(json.dumps({"id": str(i), "audio": "x.opus", "text": t}) + "\n" for i, t in enumerate(
+        ["MIKE LIKES THE OLD DRESS", "IT IS RAINING IN THE MORNING", "ANN WAS TALKING TO SCHOOL"] * 3)))
+    tdata = tmp_path / "tdata"
+    meta = lm.prepare([str(manifest)], str(TINY), str(tdata), jobs=1)
+    assert meta["train_sentences"] + meta["heldout_sentences"] == 9
+    tok = lm.load_tokenizer(TINY)
+    tstream = np.fromfile(tdata / "train.u16", dtype=np.uint16)
+    assert "mike likes the old dress" in {tok.decode(tstream[s:e].tolist()) for s, e in lm.sentence_bounds(tstream)}
+    args = dict(hidden=12, embed=6, layers=1, batch_tokens=256, max_steps=3, lr=1e-3, warmup=1, eval_every=100,
+                save_every=1, seed=1, threads=1)
+    lm.train(str(data), str(tmp_path / "adapt"), resume=False, init=str(ckpt), add_data=[(str(tdata), 3)], **args)
+    ck = torch.load(tmp_path / "adapt/last.pt", weights_only=False)
+    assert [(a["copies"], a["sentences"]) for a in ck["added_data"]] == [(3, meta["train_sentences"])]
+    # The held-out slice is the books' alone: the run starts at the perplexity its init had there.
+    source, _ = lm.load_checkpoint(ckpt)
+    heldout = np.fromfile(data / "heldout.u16", dtype=np.uint16)
+    assert ck["log"][0]["heldout_token_perplexity"] == pytest.approx(lm.perplexity(source, heldout)["token_perplexity"], rel=1e-6)
+    # The batches draw from the books and the copies: one stream of sentences, paragraph flags for each.
+    books = np.fromfile(data / "train.u16", dtype=np.uint16)
+    stream, last, _ = lm.training_text(data, json.loads((data / "meta.json").read_text()), [(str(tdata), 3)])
+    assert np.array_equal(stream, np.concatenate([books] + [tstream[1:]] * 3))
+    assert len(lm.sentence_bounds(stream)) == len(lm.sentence_bounds(books)) + 3 * meta["train_sentences"] == len(last)
+    with pytest.raises(SystemExit, match="add-data"):
+        lm.train(str(data), str(tmp_path / "adapt"), resume=True, init=str(ckpt), add_data=[(str(tdata), 2)],
+                 **dict(args, max_steps=4))
+    lm.export(str(tmp_path / "adapt/last.pt"), str(model_dir), None, weight=0.3, length_bonus=1.0, internal_lm_weight=0.15)
+    cfg = yaml.safe_load((model_dir / "config.yaml").read_text())
+    assert cfg["lm"]["internal_lm_weight"] == 0.15
+    (model_dir / "MODEL_CARD.md").write_text("# m\n\n## Limitations\n\nSome.\n")
+    lm.export(str(tmp_path / "adapt/last.pt"), str(model_dir), None, weight=0.3, length_bonus=1.0, internal_lm_weight=0.15)
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert "3 copies of the transcripts of train.jsonl" in card
+    assert "6 steps on that text" in card and "then 3 more on it with the added text (" in card
+    assert "internal-LM discount 0.15" in card
+    # Without a discount the section has no key for it.
+    lm.export(str(ckpt), str(model_dir), None, weight=0.3, length_bonus=1.0)
+    assert "internal_lm_weight" not in yaml.safe_load((model_dir / "config.yaml").read_text())["lm"]
+    assert lm.parse_added("a/b:80") == ("a/b", 80) and lm.parse_added("a/b") == ("a/b", 1)
+    with pytest.raises(SystemExit, match="DIR:K"):
+        lm.parse_added("a/b:many")
+
+
 def test_export_writes_weights_config_and_fixture(tmp_path, trained):
     _, ckpt, model_dir = trained
     info = lm.export(str(ckpt), str(model_dir), str(tmp_path / "fix"), weight=0.4, length_bonus=0.5)

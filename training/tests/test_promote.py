@@ -25,6 +25,9 @@ def test_card_lines_carry_every_corpus_and_the_timing():
     assert "language model" not in line
     fused = dict(SUMMARY, lm_weight=0.2, length_bonus=1.0)
     assert P.wer_line(fused).endswith("(beam 8, ctc weight 0.3, language model weight 0.2, length bonus 1.0)")
+    discounted = dict(fused, internal_lm_weight=0.2)
+    assert P.wer_line(discounted).endswith("length bonus 1.0, internal-LM discount 0.2)")
+    assert P.wer_line(dict(SUMMARY, internal_lm_weight=0.2)) == line
 
 
 LS = "librispeech-train-clean-100-sample"
