@@ -216,16 +216,7 @@ public final class SpellerDecoder {
                 }
             }
         }
-        state.xh.withUnsafeBufferPointer { xh in
-            state.cell.withUnsafeMutableBufferPointer { c in
-                state.hidden.withUnsafeMutableBufferPointer { s in
-                    state.gates.withUnsafeMutableBufferPointer { g in
-                        internalLSTM.step(xh: xh.baseAddress!, rows: rows, cell: c.baseAddress!, hidden: s.baseAddress!,
-                                          gates: g.baseAddress!)
-                    }
-                }
-            }
-        }
+        stepLSTM(internalLSTM, state: state)
         state.steps += 1
         state.hidden.withUnsafeBufferPointer { s in
             state.fixedLogits.withUnsafeBufferPointer { fixed in
@@ -263,11 +254,16 @@ public final class SpellerDecoder {
                 }
             }
         }
+        stepLSTM(lstm, state: state)
+    }
+
+    /// `cell` stepped on the inputs `state.xh` holds, from the gates `state.gates` holds.
+    private func stepLSTM(_ cell: LSTMCell, state: State) {
         state.xh.withUnsafeBufferPointer { xh in
             state.cell.withUnsafeMutableBufferPointer { c in
                 state.hidden.withUnsafeMutableBufferPointer { s in
                     state.gates.withUnsafeMutableBufferPointer { g in
-                        lstm.step(xh: xh.baseAddress!, rows: rows, cell: c.baseAddress!, hidden: s.baseAddress!,
+                        cell.step(xh: xh.baseAddress!, rows: state.rows, cell: c.baseAddress!, hidden: s.baseAddress!,
                                   gates: g.baseAddress!)
                     }
                 }
