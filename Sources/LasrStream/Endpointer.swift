@@ -20,6 +20,11 @@ public struct EndpointerConfig: Sendable, Equatable {
     public var cutSearch: Double = 5
     public var preRoll: Double = 0.2
     public var postRoll: Double = 0.2
+    /// Silence after which `Endpointer.closingUtterance` offers the utterance the endpoint
+    /// will emit (at least `postRoll`, whose audio it carries): a recognizer decodes it in
+    /// the rest of `trailingSilence`. Later than `postRoll` so that the pauses inside a
+    /// sentence, most shorter than this, do not each start a decoding that is thrown away.
+    public var foreseeAfter: Double = 0.3
 
     public init() {}
 }
@@ -72,6 +77,26 @@ public final class Endpointer {
         guard active, speechFrames * 10 >= Int(config.minSpeech * 1000) else { return nil }
         return Utterance(samples: open, audioStart: seconds(openStartFrame), speechStart: seconds(speechStartFrame),
                          speechEnd: seconds(lastSpeechFrame + 1))
+    }
+
+    /// The utterance the endpoint will emit if no speech comes before it, offered from
+    /// `foreseeAfter` of silence after the last speech frame (its audio ends `postRoll`
+    /// after that frame, so it is known by then) until the utterance closes; nil before,
+    /// after and while speech goes on. A recognizer can decode it during the rest of the
+    /// trailing silence, ahead of the endpoint.
+    public var closingUtterance: Utterance? {
+        closingSpan == nil ? nil : closed()
+    }
+
+    /// Where `closingUtterance` starts and its speech ends, in seconds of the stream,
+    /// without copying its audio: a caller polling after every push asks for the
+    /// utterance only when this changes.
+    public var closingSpan: (audioStart: Double, speechEnd: Double)? {
+        let after = Int((max(config.foreseeAfter, config.postRoll) * 100).rounded())
+        guard active, silentFrames >= after, Double(speechFrames) / 100 >= config.minSpeech else {
+            return nil
+        }
+        return (seconds(openStartFrame), seconds(lastSpeechFrame + 1))
     }
 
     /// Feeds samples; returns the utterances they complete.
@@ -150,17 +175,22 @@ public final class Endpointer {
     /// Emits the open utterance (if it holds enough speech) and goes idle.
     private func close(into done: inout [Utterance]) {
         active = false
-        let postFrames = Int(config.postRoll * 100)
-        let endFrame = min(lastSpeechFrame + 1 + postFrames, openStartFrame + openEnergy.count)
-        let length = (endFrame - openStartFrame) * frame
-        if Double(speechFrames) / 100 >= config.minSpeech {
-            done.append(Utterance(samples: Array(open.prefix(length)), audioStart: seconds(openStartFrame),
-                                  speechStart: seconds(speechStartFrame), speechEnd: seconds(lastSpeechFrame + 1)))
-        }
+        if let utterance = closed() { done.append(utterance) }
         let keep = Int(config.preRoll * 100) * frame
         history = Array(open.suffix(keep))
         open = []
         openEnergy = []
+    }
+
+    /// The open utterance as closing it now emits it: up to `postRoll` after its last
+    /// speech frame, or nil if it holds too little speech.
+    private func closed() -> Utterance? {
+        guard Double(speechFrames) / 100 >= config.minSpeech else { return nil }
+        let postFrames = Int(config.postRoll * 100)
+        let endFrame = min(lastSpeechFrame + 1 + postFrames, openStartFrame + openEnergy.count)
+        let length = (endFrame - openStartFrame) * frame
+        return Utterance(samples: Array(open.prefix(length)), audioStart: seconds(openStartFrame),
+                         speechStart: seconds(speechStartFrame), speechEnd: seconds(lastSpeechFrame + 1))
     }
 
     /// Splits an over-long utterance at its quietest frame near the end.

@@ -43,6 +43,14 @@ public struct StreamResult: Sendable {
 /// With `partialInterval`, the open utterance is also re-decoded every that many
 /// seconds of new audio, when the decoder has nothing final to do, and reported as a
 /// partial result.
+///
+/// The endpoint waits `trailingSilence` (0.5 s) after the last speech, but the audio an
+/// utterance carries ends `postRoll` (0.2 s) after it. So after `foreseeAfter` (0.3 s) of
+/// silence an idle decoder starts on the utterance the endpoint would emit
+/// (`Endpointer.closingUtterance`), and at the endpoint its result is reported at once
+/// instead of the decoding starting only then; where speech resumes first, that
+/// speculative result is dropped and the longer utterance decoded at its own end. The
+/// final results are the same either way, only earlier (docs/benchmarks.md, "stream").
 public final class StreamingRecognizer: @unchecked Sendable {
     /// Decodes one utterance (mono samples at the model's rate); runs on the decoder thread only.
     private let decode: ([Float]) -> Transcript
@@ -52,9 +60,26 @@ public final class StreamingRecognizer: @unchecked Sendable {
     private let partialInterval: Double?
     private let onResult: @Sendable (StreamResult) -> Void
 
-    private enum Job { case final(Utterance), partial(Utterance) }
+    private enum Job {
+        case final(Utterance), partial(Utterance), speculative(Utterance)
+        var isPartial: Bool { if case .partial = self { true } else { false } }
+        var speculativeSpan: Span? { if case .speculative(let u) = self { Span(u) } else { nil } }
+    }
+    /// What identifies an utterance of this stream: the same span has the same audio.
+    private struct Span: Equatable {
+        let audioStart: Double, speechStart: Double, speechEnd: Double, samples: Int
+        init(_ u: Utterance) {
+            audioStart = u.audioStart; speechStart = u.speechStart; speechEnd = u.speechEnd; samples = u.samples.count
+        }
+    }
     private let condition = NSCondition()
     private var jobs: [Job] = []
+    /// The closing utterance last handed to the decoder, while it is still the one the
+    /// endpoint would emit (read and written by the feeding thread).
+    private var speculatedAt: (audioStart: Double, speechEnd: Double)?
+    private var speculatedSpan: Span?
+    /// The decoded speculative utterance, until its final result is reported or speech resumes.
+    private var speculation: (span: Span, transcript: Transcript)?
     private var closed = false
     private var busy = false
     private var decoderExited = false
@@ -126,6 +151,20 @@ public final class StreamingRecognizer: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Final results so far, how many of them were decoded ahead of their endpoint (the
+    /// speculative decoding above), and how many speculative decodings ran in all (those
+    /// not foreseen were dropped as speech resumed): `lasr bench --stage stream` reports them.
+    public var decodings: (finals: Int, foreseen: Int, speculative: Int) {
+        condition.lock(); defer { condition.unlock() }
+        return (finalCount, foreseenCount, speculativeCount)
+    }
+    private var finalCount = 0, foreseenCount = 0, speculativeCount = 0
+
+    private var idle: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return jobs.isEmpty && !busy
+    }
+
     /// Utterances waiting to be decoded (a caller feeding faster than real time can wait on this).
     public var pending: Int {
         condition.lock(); defer { condition.unlock() }
@@ -133,11 +172,28 @@ public final class StreamingRecognizer: @unchecked Sendable {
     }
 
     private func enqueue(_ utterances: [Utterance]) {
+        var speculate: Utterance?
+        if let closing = endpointer.closingSpan {
+            // Only an idle decoder speculates: a busy one would only delay what it has to do.
+            if speculatedAt.map({ $0 != closing }) ?? true, utterances.isEmpty, idle {
+                speculate = endpointer.closingUtterance
+                speculatedSpan = speculate.map(Span.init)
+                speculatedAt = closing
+            }
+        } else {
+            speculatedAt = nil
+            speculatedSpan = nil
+        }
         condition.lock()
         // A partial result is only worth decoding if nothing newer is waiting.
-        if !utterances.isEmpty { jobs.removeAll { if case .partial = $0 { return true } else { return false } } }
+        if !utterances.isEmpty || speculate != nil { jobs.removeAll { $0.isPartial } }
+        // A speculative job not yet started goes once speech resumes, or once its utterance
+        // closes (the final job then decodes it).
+        jobs.removeAll { job in job.speculativeSpan.map { $0 != speculatedSpan } ?? false }
         jobs += utterances.map { .final($0) }
-        if let interval = partialInterval, utterances.isEmpty, let open = endpointer.openUtterance,
+        if let speculate { jobs.append(.speculative(speculate)) }
+        // (Not in the trailing silence: the speculative result already reads all the speech.)
+        if let interval = partialInterval, utterances.isEmpty, speculatedSpan == nil, let open = endpointer.openUtterance,
            endpointer.elapsed - lastPartialAt >= interval, jobs.isEmpty, !busy {
             lastPartialAt = endpointer.elapsed
             jobs.append(.partial(open))
@@ -161,11 +217,29 @@ public final class StreamingRecognizer: @unchecked Sendable {
             busy = true
             condition.unlock()
 
-            let (utterance, partial): (Utterance, Bool) = switch job {
-            case .final(let u): (u, false)
-            case .partial(let u): (u, true)
+            let (utterance, partial): (Utterance, Bool)
+            switch job {
+            case .final(let u): (utterance, partial) = (u, false)
+            case .partial(let u): (utterance, partial) = (u, true)
+            case .speculative(let u):
+                let transcript = decode(u.samples)
+                condition.lock()
+                speculation = (Span(u), transcript)
+                speculativeCount += 1
+                busy = false
+                condition.broadcast()
+                condition.unlock()
+                continue
             }
-            let transcript = decode(utterance.samples)
+            condition.lock()
+            let foreseen = partial ? nil : speculation.flatMap { $0.span == Span(utterance) ? $0.transcript : nil }
+            if !partial {
+                speculation = nil
+                finalCount += 1
+                if foreseen != nil { foreseenCount += 1 }
+            }
+            condition.unlock()
+            let transcript = foreseen ?? decode(utterance.samples)
             let words = transcript.words.map {
                 TranscriptWord(text: $0.text, start: $0.start + utterance.audioStart, end: $0.end + utterance.audioStart,
                                confidence: $0.confidence)

@@ -1,6 +1,8 @@
 import Foundation
 import LasrAudio
 import LasrCore
+import LasrDecoding
+import LasrModel
 import LasrStream
 import Testing
 
@@ -284,5 +286,81 @@ final class StreamProcess {
         #expect(utterances.count == 2)
         #expect(abs(utterances[0].speechEnd - 16.8) < 0.3, "cut at \(utterances[0].speechEnd)")
         #expect(utterances.allSatisfy { Double($0.samples.count) / Double(rate) <= 20.5 })
+    }
+    @Test func closingUtteranceForeseesWhatTheEndpointEmits() throws {
+        let rate = 16000
+        let tone = TestSupport.sine(frequency: 300, rate: rate, count: rate, amplitude: 0.3)
+        let endpointer = Endpointer()
+        #expect(endpointer.push(StreamFixture.silence(0.5) + tone).isEmpty)
+        #expect(endpointer.closingUtterance == nil)  // speech goes on
+        #expect(endpointer.push(StreamFixture.silence(0.25)).isEmpty)
+        #expect(endpointer.closingSpan == nil)  // not yet foreseeAfter (0.3 s) of silence
+        #expect(endpointer.push(StreamFixture.silence(0.1)).isEmpty)
+        let foreseen = try #require(endpointer.closingUtterance)
+        let closed = endpointer.push(StreamFixture.silence(0.2))
+        #expect(closed.count == 1)
+        #expect(endpointer.closingUtterance == nil)
+        #expect(closed[0].samples == foreseen.samples)
+        #expect(closed[0].audioStart == foreseen.audioStart && closed[0].speechStart == foreseen.speechStart
+            && closed[0].speechEnd == foreseen.speechEnd)
+
+        // Speech resuming inside the trailing silence takes the offer back, and the
+        // utterance that closes then covers both bursts.
+        #expect(endpointer.push(tone + StreamFixture.silence(0.4)).isEmpty)
+        let early = try #require(endpointer.closingUtterance)
+        #expect(endpointer.push(tone).isEmpty)
+        #expect(endpointer.closingUtterance == nil)
+        var rest = endpointer.push(StreamFixture.silence(1))
+        rest += endpointer.finish()
+        #expect(rest.count == 1)
+        #expect(rest[0].speechStart == early.speechStart && rest[0].speechEnd > early.speechEnd + 1.3)
+    }
+
+    /// Speech with a pause longer than `foreseeAfter` but shorter than the trailing
+    /// silence inside the first utterance, then a second utterance.
+    static func pausedSpeech() throws -> [Float] {
+        func trimmed(_ name: String) throws -> [Float] {  // the files' own silence would lengthen the pause
+            let x = try StreamFixture.speech(name), (first, last) = StreamFixture.soundSpan(x)
+            let rate = Double(StreamFixture.rate)
+            return Array(x[max(0, Int((first - 0.05) * rate))..<min(x.count, Int((last + 0.05) * rate))])
+        }
+        let a = try trimmed("01-welcome.wav"), b = try trimmed("02-weather.wav")
+        return StreamFixture.silence(0.5) + a + StreamFixture.silence(0.35) + b + StreamFixture.silence(1.2) + a
+            + StreamFixture.silence(1.2)
+    }
+
+    /// Feeds 20 ms chunks, each time waiting for the decoder to be idle, so that a
+    /// speculative decoding always starts where the recognizer offers one.
+    static func finals(foreseeAfter: Double, audio: [Float]) throws -> ([StreamResult], (finals: Int, foreseen: Int, speculative: Int)) {
+        let model = try LasrModel(directory: DefaultModelTests.directory)
+        final class Results: @unchecked Sendable { let lock = NSLock(); var all: [StreamResult] = [] }
+        let results = Results()
+        var config = EndpointerConfig()
+        config.foreseeAfter = foreseeAfter
+        let recognizer = StreamingRecognizer(model: model, options: DecodingOptions(model.config.decoding, lm: model.config.lm),
+                                             inputRate: 16000, inputChannels: 1, endpointer: config) { result in
+            results.lock.lock(); results.all.append(result); results.lock.unlock()
+        }
+        for start in stride(from: 0, to: audio.count, by: 320) {
+            recognizer.feed(Array(audio[start..<min(audio.count, start + 320)]))
+            while recognizer.pending > 0 { Thread.sleep(forTimeInterval: 0.001) }
+        }
+        recognizer.finish()
+        return (results.all, recognizer.decodings)
+    }
+
+    @Test func speculativeDecodingGivesTheSameFinalsEarlier() throws {
+        let audio = try Self.pausedSpeech()
+        let (plain, plainCount) = try Self.finals(foreseeAfter: EndpointerConfig().trailingSilence, audio: audio)
+        let (ahead, aheadCount) = try Self.finals(foreseeAfter: EndpointerConfig().foreseeAfter, audio: audio)
+        #expect(plain.count == 2 && plainCount.finals == 2)
+        #expect(plainCount.speculative == 0)  // offered only once the endpoint has closed it: never
+        // Both endpoints were foreseen; the pause inside the first utterance started a
+        // decoding that was dropped when the second sentence began.
+        #expect(aheadCount.finals == 2 && aheadCount.foreseen == 2 && aheadCount.speculative == 3)
+        #expect(ahead.map(\.text) == plain.map(\.text))
+        #expect(ahead.map(\.start) == plain.map(\.start) && ahead.map(\.end) == plain.map(\.end))
+        #expect(ahead.map { $0.words.map(\.start) } == plain.map { $0.words.map(\.start) })
+        #expect(plain[0].text.split(separator: " ").count > 12, "the first final covers both sentences: \(plain[0].text)")
     }
 }

@@ -222,8 +222,10 @@ struct BenchCommand: ParsableCommand {
         recognizer.finish()
         let latencies = clock.latencies.sorted()
         func q(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(p * Double(latencies.count - 1)))] }
-        print(String(format: "stream    %d s at real-time pace, %d utterances: latency after the end of speech median %.0f ms, p90 %.0f ms (trailing silence 500 ms)",
-                     streamSeconds, latencies.count, 1000 * q(0.5), 1000 * q(0.9)))
+        let counts = recognizer.decodings
+        print(String(format: "stream    %d s at real-time pace, %d utterances: latency after the end of speech median %.0f ms, p90 %.0f ms (trailing silence 500 ms; %d of %d decoded ahead of the endpoint, %d speculative decodings)",
+                     streamSeconds, latencies.count, 1000 * q(0.5), 1000 * q(0.9), counts.foreseen, counts.finals,
+                     counts.speculative))
 
         // As fast as possible: memory over a long stream.
         let long = try concatenatedAudio(seconds: min(longSeconds, 600), rate: rate, gap: 1)

@@ -21,6 +21,9 @@ struct StreamCommand: ParsableCommand {
             floor (the quietest frame of the last 2 s) and above --vad-min-db dBFS; an \
             utterance needs --min-speech ms of speech and ends after --trailing-silence ms \
             without; one longer than --max-utterance s is cut at its quietest point. \
+            An idle decoder starts on an utterance after 300 ms of silence, ahead of \
+            its end (its audio ends 200 ms after the speech), so that the line is ready \
+            when the end comes; if speech resumes first, that work is dropped. \
             Each utterance is printed as one line as soon as it is decoded (plain text, or \
             with --json a JSON object with start, end, text and words with times and \
             confidence; times are seconds from the start of the stream). With --partials MS \
