@@ -24,7 +24,8 @@ public struct EndpointerConfig: Sendable, Equatable {
     /// will emit (at least `postRoll`, whose audio it carries): a recognizer decodes it in
     /// the rest of `trailingSilence`. Later than `postRoll` so that the pauses inside a
     /// sentence, most shorter than this, do not each start a decoding that is thrown away.
-    public var foreseeAfter: Double = 0.3
+    /// nil never offers it: decoding starts at the endpoint (`lasr stream --no-early-decode`).
+    public var foreseeAfter: Double? = 0.3
 
     public init() {}
 }
@@ -92,8 +93,9 @@ public final class Endpointer {
     /// without copying its audio: a caller polling after every push asks for the
     /// utterance only when this changes.
     public var closingSpan: (audioStart: Double, speechEnd: Double)? {
-        let after = Int((max(config.foreseeAfter, config.postRoll) * 100).rounded())
-        guard active, silentFrames >= after, Double(speechFrames) / 100 >= config.minSpeech else {
+        guard let foresee = config.foreseeAfter, active,
+              silentFrames >= Int((max(foresee, config.postRoll) * 100).rounded()),
+              Double(speechFrames) / 100 >= config.minSpeech else {
             return nil
         }
         return (seconds(openStartFrame), seconds(lastSpeechFrame + 1))

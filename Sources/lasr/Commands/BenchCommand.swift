@@ -70,6 +70,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds of real-time streaming for the latency part of the 'stream' stage.")
     var streamSeconds: Int = 180
 
+    @Flag(help: "The 'stream' stage decodes each utterance only at its endpoint, as `lasr stream --no-early-decode`.")
+    var noEarlyDecode = false
+
     func validate() throws {
         guard audioSeconds > 0, featureSeconds > 0 else {
             throw ValidationError("--audio-seconds and --feature-seconds must be positive")
@@ -95,7 +98,8 @@ struct BenchCommand: ParsableCommand {
             if stage == .encoder || stage == .all { benchEncoder(lasrModel) }
             if stage == .decoder || stage == .all { benchDecoder(lasrModel) }
         }
-        let engine = Engine(loaded: loaded, decoding: decoding)
+        var engine = Engine(loaded: loaded, decoding: decoding)
+        if noEarlyDecode { engine.endpointer.foreseeAfter = nil }
         if stage == .transcribe || stage == .all { try benchTranscribe(engine, loadTime: loadTime) }
         if stage == .scaling || stage == .all { try benchScaling(engine) }
         if stage == .long { try benchLong(engine) }
@@ -107,6 +111,7 @@ struct BenchCommand: ParsableCommand {
     struct Engine {
         let loaded: DecodingArguments.LoadedModel
         let decoding: DecodingArguments
+        var endpointer = EndpointerConfig()
         var rate: Int {
             switch loaded {
             case .native(let model): model.config.features.sampleRate
@@ -127,10 +132,12 @@ struct BenchCommand: ParsableCommand {
             switch loaded {
             case .native(let model):
                 StreamingRecognizer(model: model, options: decoding.options(for: model),
-                                    inputRate: model.config.features.sampleRate, inputChannels: 1, onResult: onResult)
+                                    inputRate: model.config.features.sampleRate, inputChannels: 1, endpointer: endpointer,
+                                    onResult: onResult)
             case .whisper(let model):
                 StreamingRecognizer(whisper: model, options: decoding.whisperOptions(for: model),
-                                    inputRate: model.config.features.sampleRate, inputChannels: 1, onResult: onResult)
+                                    inputRate: model.config.features.sampleRate, inputChannels: 1, endpointer: endpointer,
+                                    onResult: onResult)
             }
         }
     }

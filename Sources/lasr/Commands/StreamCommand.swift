@@ -23,7 +23,8 @@ struct StreamCommand: ParsableCommand {
             without; one longer than --max-utterance s is cut at its quietest point. \
             An idle decoder starts on an utterance after 300 ms of silence, ahead of \
             its end (its audio ends 200 ms after the speech), so that the line is ready \
-            when the end comes; if speech resumes first, that work is dropped. \
+            when the end comes; if speech resumes first, that work is dropped \
+            (--no-early-decode turns this off). \
             Each utterance is printed as one line as soon as it is decoded (plain text, or \
             with --json a JSON object with start, end, text and words with times and \
             confidence; times are seconds from the start of the stream). With --partials MS \
@@ -69,6 +70,9 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "Longest utterance, seconds; longer ones are cut at their quietest point.")
     var maxUtterance: Double = 20
 
+    @Flag(help: "Decode an utterance only once its end is detected, never ahead of it (less CPU where speech pauses often, later lines).")
+    var noEarlyDecode = false
+
     func validate() throws {
         guard (1000...384_000).contains(rate) else { throw ValidationError("--rate must lie in 1000…384000 Hz") }
         guard (1...64).contains(channels) else { throw ValidationError("--channels must lie in 1…64") }
@@ -91,6 +95,7 @@ struct StreamCommand: ParsableCommand {
         config.minSpeech = Double(minSpeech) / 1000
         config.trailingSilence = Double(trailingSilence) / 1000
         config.maxUtterance = maxUtterance
+        if noEarlyDecode { config.foreseeAfter = nil }
         let reader = PCMStreamReader(declared: PCMFormat(encoding: format, sampleRate: rate, channels: channels))
         let printer = LinePrinter(json: json)
         var streamer: StreamingRecognizer?
