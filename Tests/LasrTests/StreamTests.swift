@@ -150,6 +150,21 @@ final class StreamProcess {
         #expect(abs(try decode(lines[0]).start - a0) < 0.1)
     }
 
+    @Test func noEarlyDecodeGivesTheSameLines() throws {
+        let a = try StreamFixture.speech("01-welcome.wav"), b = try StreamFixture.speech("02-weather.wav")
+        let input = StreamFixture.s16le(a + StreamFixture.silence(1) + b + StreamFixture.silence(1))
+        var outputs: [[String]] = []
+        for flags in [["--json"], ["--json", "--no-early-decode"]] {
+            let stream = try StreamProcess(flags)
+            stream.sendPaced(input)
+            let (lines, errors, status) = stream.finish()
+            #expect(status == 0, "\(errors)")
+            outputs.append(lines)
+        }
+        #expect(outputs[0].count == 2)
+        #expect(outputs[0] == outputs[1])
+    }
+
     @Test func interruptFlushesLikeEndOfInput() throws {
         let a = try StreamFixture.speech("01-welcome.wav")
         let stream = try StreamProcess(["--json"])
