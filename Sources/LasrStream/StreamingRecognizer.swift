@@ -76,7 +76,6 @@ public final class StreamingRecognizer: @unchecked Sendable {
     private var jobs: [Job] = []
     /// The closing utterance last handed to the decoder, while it is still the one the
     /// endpoint would emit (read and written by the feeding thread).
-    private var speculatedAt: (audioStart: Double, speechEnd: Double)?
     private var speculatedSpan: Span?
     /// The decoded speculative utterance, until its final result is reported or speech resumes.
     private var speculation: (span: Span, transcript: Transcript)?
@@ -175,13 +174,11 @@ public final class StreamingRecognizer: @unchecked Sendable {
         var speculate: Utterance?
         if let closing = endpointer.closingSpan {
             // Only an idle decoder speculates: a busy one would only delay what it has to do.
-            if speculatedAt.map({ $0 != closing }) ?? true, utterances.isEmpty, idle {
+            if speculatedSpan.map({ ($0.audioStart, $0.speechEnd) != closing }) ?? true, utterances.isEmpty, idle {
                 speculate = endpointer.closingUtterance
                 speculatedSpan = speculate.map(Span.init)
-                speculatedAt = closing
             }
         } else {
-            speculatedAt = nil
             speculatedSpan = nil
         }
         condition.lock()
