@@ -1,7 +1,7 @@
 import LasrCore
 
 /// A weight matrix `W` (`n × k`, PyTorch's (out, in)) stored for products with a few
-/// rows at a time, `y += x·Wᵀ`: the decoder's beam step, 1 to 16 rows against a
+/// rows at a time, `y += x·Wᵀ`: the decoder's beam step, 1 to 32 rows against a
 /// matrix of megabytes.
 ///
 /// `sgemm` copies `W` into its packed panel layout on every call, and for the 8 rows
@@ -29,8 +29,10 @@ public struct PackedWeights: Sendable {
         #endif
     }()
 
-    /// Above this many rows `sgemm`'s packing pays for itself; the layers switch to it.
-    public static let maxRows = 16
+    /// Above this many rows the layers switch to `sgemm`. At beam 20 (20 rows) the packed
+    /// kernel still wins clearly: the dev set transcribed two files at a time, one thread
+    /// each, read 102.5× real time against 80.1× with `sgemm` (docs/benchmarks.md).
+    public static let maxRows = 32
 
     public let outputs: Int
     public let inputs: Int

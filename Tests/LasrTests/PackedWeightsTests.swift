@@ -1,4 +1,5 @@
 import Foundation
+import LasrCore
 import LasrNN
 import Testing
 
@@ -51,7 +52,9 @@ import Testing
         (0..<count).map { i in Float(sin(Double(i * 7 + seed) * 0.37)) }
     }
 
-    @Test(arguments: [(1, true, false), (8, true, false), (8, false, false), (5, true, true), (17, true, false)])
+    /// 20 rows (beam 20) take the packed kernel; 33 rows, more than `PackedWeights.maxRows`, take `sgemm`.
+    @Test(arguments: [(1, true, false), (8, true, false), (8, false, false), (5, true, true), (20, true, false),
+                      (PackedWeights.maxRows + 1, true, false)])
     func linearAgrees(rows: Int, bias: Bool, accumulate: Bool) {
         let k = 21, n = 19
         let plain = Linear(inFeatures: k, outFeatures: n, weight: Self.values(n * k, seed: 1),
@@ -127,5 +130,25 @@ import Testing
             let bound = i < rows * h ? hiddenBound : cellBound
             #expect(Double(abs(results[0][i] - results[1][i])) <= bound, "element \(i)")
         }
+    }
+}
+
+/// `lasr bench` names the build it times, so that a portable binary's numbers are not
+/// read as the machine's drift (the test runs the binary built with this test bundle).
+@Suite struct BuildTargetTests {
+    @Test func benchNamesItsBuild() throws {
+        #expect(BuildTarget.usesAVX2 == PackedWeights.preferred)
+        let run = try TestSupport.runLasr(["bench", "--stage", "features", "--feature-seconds", "1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let header = run.stdout.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(header.hasPrefix("lasr bench on "))
+        #if LASR_AVX2
+        #expect(header.hasSuffix(", AVX2 + FMA build"), "\(header)")
+        #expect(!run.stderr.contains("warning"), "\(run.stderr)")
+        #else
+        #expect(header.hasSuffix(", portable build"), "\(header)")
+        // A portable build on a CPU that could run the faster one says how to get it.
+        #expect(run.stderr.contains("make build") == (BuildTarget.hostHasAVX2FMA == true), "\(run.stderr)")
+        #endif
     }
 }

@@ -80,7 +80,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        print("lasr bench on \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        print("lasr bench on \(ProcessInfo.processInfo.activeProcessorCount) cores, \(BuildTarget.name) build")
+        if let warning = BuildTarget.slowerThanHostWarning { Terminal.warn("warning: \(warning)") }
         if stage == .features || stage == .all { try benchFeatures() }
         if stage == .audio || stage == .all { try benchAudio() }
         let modelStages: [Stage] = [.encoder, .decoder, .transcribe, .scaling, .long, .stream]
