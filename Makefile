@@ -161,7 +161,7 @@ bench: build
 	@if [ -f models/default/config.yaml ]; then \
 	  set -e; manifest=$$([ -f $(SPEECH_DEV) ] && echo "--manifest $(SPEECH_DEV)" || echo "--files audio"); \
 	  $(LASR) bench --model models/default --stage encoder; \
-	  for b in 1 8 12; do $(LASR) bench --model models/default --stage decoder --beam $$b; done; \
+	  for b in 1 8 16; do $(LASR) bench --model models/default --stage decoder --beam $$b; done; \
 	  $(LASR) bench --model models/default --stage transcribe $$manifest; \
 	  if grep -q '^lm:' models/default/config.yaml; then \
 	    echo "--- the same without the language model (--no-lm)"; \

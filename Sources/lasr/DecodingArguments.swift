@@ -10,7 +10,7 @@ struct DecodingArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Model directory (default: $LASR_MODEL, else models/default).", valueName: "dir"))
     var model: String?
 
-    @Option(help: "Beam size; 1 is greedy decoding (default: the model's, 12 for models/default).")
+    @Option(help: "Beam size; 1 is greedy decoding (default: the model's, 16 for models/default).")
     var beam: Int?
 
     @Option(help: "Weight of the CTC prefix score in joint decoding, 0…1 (default: the model's).")

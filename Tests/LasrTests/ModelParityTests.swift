@@ -40,8 +40,12 @@ func closeness(_ a: [Float], _ b: [Float], rtol: Float = 1e-3, atol: Float = 1e-
 @Suite struct ModelParityTests {
     struct Expected: Decodable {
         struct NBest: Decodable { let tokens: [Int]; let text: String; let score: Double }
+        /// The search settings the recipe decoded with; a model directory's config may
+        /// have moved on since (models/default decodes with a wider beam than its fixture).
+        struct Decoding: Decodable { let beam: Int; let ctc_weight: Double }
         let greedy_tokens: [Int]
         let nbest: [NBest]
+        let decoding: Decoding?
     }
 
     func load(_ c: ParityCase) throws -> (LasrModel, SafeTensorsFile, Expected) {
@@ -96,6 +100,10 @@ func closeness(_ a: [Float], _ b: [Float], rtol: Float = 1e-3, atol: Float = 1e-
         var options = DecodingOptions(model.config.decoding)
         options.maxBacktrackFrames = nil  // the reference has no attention-shift limit
         options.attentionWindow = nil     // nor a window
+        if let recipe = expected.decoding {
+            options.beam = recipe.beam
+            options.ctcWeight = recipe.ctc_weight
+        }
         let encoded = model.encoder(try matrix(fixture, "features"))
         let nBest = BeamSearch(model: model, options: options).decode(encoded, nBest: expected.nbest.count)
         #expect(nBest.map(\.tokens) == expected.nbest.map(\.tokens))
