@@ -42,7 +42,10 @@ func closeness(_ a: [Float], _ b: [Float], rtol: Float = 1e-3, atol: Float = 1e-
         struct NBest: Decodable { let tokens: [Int]; let text: String; let score: Double }
         /// The search settings the recipe decoded with; a model directory's config may
         /// have moved on since (models/default decodes with a wider beam than its fixture).
-        struct Decoding: Decodable { let beam: Int; let ctc_weight: Double }
+        struct Decoding: Decodable {
+            let beam: Int; let ctc_weight: Double; let length_normalization: Bool
+            let max_len_ratio: Double; let eos_threshold: Double
+        }
         let greedy_tokens: [Int]
         let nbest: [NBest]
         let decoding: Decoding?
@@ -103,6 +106,9 @@ func closeness(_ a: [Float], _ b: [Float], rtol: Float = 1e-3, atol: Float = 1e-
         if let recipe = expected.decoding {
             options.beam = recipe.beam
             options.ctcWeight = recipe.ctc_weight
+            options.lengthNormalization = recipe.length_normalization
+            options.maxLenRatio = recipe.max_len_ratio
+            options.eosThreshold = recipe.eos_threshold
         }
         let encoded = model.encoder(try matrix(fixture, "features"))
         let nBest = BeamSearch(model: model, options: options).decode(encoded, nBest: expected.nbest.count)
