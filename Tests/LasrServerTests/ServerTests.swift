@@ -197,16 +197,22 @@ private func invalidMultipart(_ body: String) -> String? {
     #expect(wordsOnly.segments == nil)
 }
 
+/// The timeout of the jobs the pool tests hold at a gate: a day, since it is not what they
+/// test. Swift Testing runs these async tests beside synchronous ones that decode real
+/// audio for minutes on the same few threads, and a test can wait that long to resume; with
+/// 300 s the held job once timed out before its test went on (a CI run on a busy 2-core machine).
+let heldJobTimeout = 86_400.0
+
 @Test func fullQueueRefusesAtOnceAndTheRestRun() async throws {
     let pool = WorkerPool(workers: 1, queueLimit: 1)
     defer { pool.shutdown() }
     let gate = DispatchSemaphore(value: 0)
     // One running (held at the gate), one queued: the third is refused.
-    async let first: Int = pool.run(timeout: 300) { _ in gate.wait(); return 1 }
+    async let first: Int = pool.run(timeout: heldJobTimeout) { _ in gate.wait(); return 1 }
     while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
-    async let second: Int = pool.run(timeout: 300) { _ in 2 }
+    async let second: Int = pool.run(timeout: heldJobTimeout) { _ in 2 }
     while pool.load.queued == 0 { try await Task.sleep(for: .milliseconds(10)) }
-    await #expect(throws: WorkerPool.Refusal.self) { try await pool.run(timeout: 300) { _ in 3 } }
+    await #expect(throws: WorkerPool.Refusal.self) { try await pool.run(timeout: heldJobTimeout) { _ in 3 } }
     gate.signal()
     #expect(try await first == 1)
     #expect(try await second == 2)
@@ -217,10 +223,10 @@ private func invalidMultipart(_ body: String) -> String? {
     defer { pool.shutdown() }
     let gate = DispatchSemaphore(value: 0)
     let ran = Counter()
-    async let first: Int = pool.run(timeout: 300) { _ in gate.wait(); return 1 }
+    async let first: Int = pool.run(timeout: heldJobTimeout) { _ in gate.wait(); return 1 }
     while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
     let gone = Disconnection()
-    let waiting = Task { try await pool.run(timeout: 300, abandonWhen: gone) { _ in ran.add(); return 2 } }
+    let waiting = Task { try await pool.run(timeout: heldJobTimeout, abandonWhen: gone) { _ in ran.add(); return 2 } }
     while pool.load.queued == 0 { try await Task.sleep(for: .milliseconds(10)) }
     gone.fire()
     await #expect(throws: CancellationError.self) { try await waiting.value }
@@ -234,7 +240,7 @@ private func invalidMultipart(_ body: String) -> String? {
     let pool = WorkerPool(workers: 1, queueLimit: 4)
     defer { pool.shutdown() }
     let gate = DispatchSemaphore(value: 0)
-    async let first: Int = pool.run(timeout: 300) { _ in gate.wait(); return 1 }
+    async let first: Int = pool.run(timeout: heldJobTimeout) { _ in gate.wait(); return 1 }
     while pool.load.running == 0 { try await Task.sleep(for: .milliseconds(10)) }
     await #expect(throws: WorkerPool.Refusal.timedOut) { try await pool.run(timeout: 0.2) { _ in 2 } }
     gate.signal()
