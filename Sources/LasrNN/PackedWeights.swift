@@ -21,13 +21,7 @@ public struct PackedWeights: Sendable {
     /// the build targets AVX2 + FMA (`make` passes `-target-cpu haswell -DLASR_AVX2` on
     /// such CPUs): a generic x86-64 build compiles `SIMD8` to SSE2 pairs, and there the
     /// kernel is slower than OpenBLAS (docs/benchmarks.md).
-    public static let preferred: Bool = {
-        #if LASR_AVX2
-        return true
-        #else
-        return false
-        #endif
-    }()
+    public static let preferred: Bool = BuildTarget.usesAVX2
 
     /// Above this many rows the layers switch to `sgemm`. At beam 20 (20 rows) the packed
     /// kernel still wins clearly: the dev set transcribed two files at a time, one thread
