@@ -7,7 +7,7 @@ import LasrModel
 import Testing
 
 /// The shipped `models/default` on the project's own recordings (`audio/*.wav`, rendered
-/// by `audio/render.sh` with the text beside each file). The model reads about 41 % WER
+/// by `audio/render.sh` with the text beside each file). The model reads about 35 % WER
 /// on the dev set (MODEL_CARD.md); these clear synthetic sentences come out better, and a
 /// model that lost its training (or a broken engine) reads near 100 %.
 @Suite struct DefaultModelTests {
