@@ -139,7 +139,7 @@ train-data: venv
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
 
 # Export CHECKPOINT (the run's best by greedy dev WER unless set) into a candidate
-# directory with its parity fixtures, measure its attention lag with the engine
+# directory with its parity fixtures, measure its attention lag and token span with the engine
 # (lasr_train.timing), then let lasr_train.promote score it and the shipped model with
 # `lasr eval` on dev.jsonl: the candidate (card filled with the measured error rates)
 # replaces MODEL_OUT and PARITY_FIXTURES only if it makes fewer LibriSpeech errors with a

@@ -100,9 +100,10 @@ public final class Recognizer {
 
         let tokenRows = Array(hyp.alignment.prefix(hyp.tokens.count))
         let path = AttentionAligner.monotonicPath(tokenRows)
-        // A piece of the vocabulary rarely lasts longer than this; it bounds the span of a
-        // token that follows a pause (see AttentionAligner.spans).
-        let spans = AttentionAligner.spans(path, maxFrames: Int((0.3 / stride).rounded()))
+        // How far a token reaches back before its peak (calibrated with the lag): it bounds
+        // the span of a token after a pause or a slow onset (see AttentionAligner.spans).
+        let maxFrames = max(1, Int((model.config.timestamps.tokenSpan / stride).rounded()))
+        let spans = AttentionAligner.spans(path, maxFrames: maxFrames)
         var tokens: [TranscriptToken] = []
         for (i, id) in hyp.tokens.enumerated() {
             tokens.append(TranscriptToken(id: id, piece: vocab.pieces[id], frame: path[i],

@@ -42,8 +42,10 @@ public enum AttentionAligner {
     /// token once it has heard it, so the attention peak of a token sits at its end
     /// rather than at its start: on the LibriSpeech dev words the first token's peak
     /// came about 200 ms after the word's forced-alignment start and the last token's
-    /// about 50 ms after its end (docs/alignments.md). `maxFrames` bounds a token that
-    /// follows a pause, where the previous peak lies far back.
+    /// about 50 ms after its end (docs/alignments.md). `maxFrames` bounds a token whose
+    /// previous peak lies far back (after a pause, or where the attention moved on
+    /// late); the recognizer takes it from the model's calibrated
+    /// `timestamps.max_token_span`.
     public static func spans(_ path: [Int], maxFrames: Int) -> [(first: Int, last: Int)] {
         path.indices.map { i in
             let floor = max(0, path[i] - maxFrames)

@@ -188,17 +188,45 @@ public struct DecodingConfig: Sendable, Equatable, Codable, ConfigSection {
 /// a checkpoint's times come early.
 public struct TimestampConfig: Sendable, Equatable, Codable, ConfigSection {
     public var attentionLag: Double
+    /// Native models: the longest a token reaches back before its attention peak
+    /// (seconds), `timestamps.max_token_span`. A token starts at the previous token's
+    /// peak, but where that peak lies further back (a pause, a long word onset) the
+    /// start is held this close to its own peak. Measured by the recipe on the same
+    /// synthetic speech as the lag; nil (absent) is the 0.3 s the engine used before it
+    /// was calibrated. Whisper models, timed by DTW, refuse the key.
+    public var maxTokenSpan: Double?
 
-    public init(attentionLag: Double = 0) { self.attentionLag = attentionLag }
+    /// The span of a model whose config does not say (the rule before calibration).
+    public static let defaultMaxTokenSpan = 0.3
+
+    public init(attentionLag: Double = 0, maxTokenSpan: Double? = nil) {
+        self.attentionLag = attentionLag
+        self.maxTokenSpan = maxTokenSpan
+    }
+
+    /// Either key may be left out: no lag, or the default span.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        attentionLag = try c.decodeIfPresent(Double.self, forKey: .attentionLag) ?? 0
+        maxTokenSpan = try c.decodeIfPresent(Double.self, forKey: .maxTokenSpan)
+    }
+
+    /// `maxTokenSpan`, or the default where the config has none.
+    public var tokenSpan: Double { maxTokenSpan ?? Self.defaultMaxTokenSpan }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case attentionLag = "attention_lag"
+        case maxTokenSpan = "max_token_span"
     }
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
     public func validate(path: String, section: String) throws {
         if !(-1...1).contains(attentionLag) {
             throw LasrError(.invalidConfig, path: path,
                             "\(section).attention_lag must lie in [-1, 1] seconds, got \(attentionLag)")
+        }
+        if let maxTokenSpan, !(maxTokenSpan > 0 && maxTokenSpan <= 2) {
+            throw LasrError(.invalidConfig, path: path,
+                            "\(section).max_token_span must lie in (0, 2] seconds, got \(maxTokenSpan)")
         }
     }
 }

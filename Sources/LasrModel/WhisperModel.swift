@@ -167,10 +167,15 @@ public struct WhisperConfig: Sendable, Equatable {
         if features.nMels != dims.nMels {
             throw LasrError(.invalidConfig, path: path, "features.n_mels \(features.nMels) differs from whisper.n_mels \(dims.nMels)")
         }
+        let timestamps = doc.has("timestamps") ? try doc.section(TimestampConfig.self, "timestamps") : TimestampConfig()
+        if timestamps.maxTokenSpan != nil {
+            // Whisper's word times come from the DTW path, which has no token spans to cap.
+            throw LasrError(.invalidConfig, path: path,
+                            "timestamps.max_token_span applies to native lasr models only; remove it from a Whisper config")
+        }
         return WhisperConfig(name: top.name, features: features, whisper: dims, vocabulary: vocabulary,
                              alignmentHeads: top.alignmentHeads, decoding: try doc.section(Decoding.self, "decoding"),
-                             timestamps: doc.has("timestamps") ? try doc.section(TimestampConfig.self, "timestamps")
-                                 : TimestampConfig())
+                             timestamps: timestamps)
     }
 }
 

@@ -98,6 +98,50 @@ import Testing
         }
     }
 
+    /// `timestamps.max_token_span` only ever moves a word's start later, to no more than
+    /// the span before its first token's peak (less the lag), and leaves text and ends
+    /// alone; against the engine's earlier 0.3 s it moves some starts on real speech.
+    @Test func tokenSpanCapsWordStarts() throws {
+        let shipped = try LasrModel(directory: Self.directory)
+        let span = try #require(shipped.config.timestamps.maxTokenSpan)
+        #expect(span < TimestampConfig.defaultMaxTokenSpan)
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.directory) {
+            try FileManager.default.copyItem(atPath: Self.directory + "/" + name, toPath: dir.appendingPathComponent(name).path)
+        }
+        let configURL = dir.appendingPathComponent("config.yaml")
+        let config = try String(contentsOf: configURL, encoding: .utf8)
+        let spanLine = try #require(config.split(separator: "\n").first { $0.contains("max_token_span:") })
+        try config.replacingOccurrences(of: String(spanLine) + "\n", with: "").write(to: configURL, atomically: true, encoding: .utf8)
+        let uncapped = try LasrModel(directory: dir.path)
+        #expect(uncapped.config.timestamps.maxTokenSpan == nil)
+        var moved = 0
+        for name in ["01-welcome.wav", "02-weather.wav", "03-library.wav"] {
+            let path = TestSupport.packageRoot.appendingPathComponent("audio/\(name)").path
+            let a = try Recognizer(model: uncapped).transcribe(file: path)
+            let b = try Recognizer(model: shipped).transcribe(file: path)
+            #expect(a.text == b.text && a.words.count == b.words.count && !b.words.isEmpty)
+            for segment in b.segments {
+                // A word's first token: its path frame's time (less the lag) is where the span ends.
+                let lag = shipped.config.timestamps.attentionLag
+                let firsts = segment.tokens.filter { shipped.vocabulary.isPiece($0.id) && shipped.vocabulary.startsWord($0.id) }
+                #expect(firsts.count == segment.words.count)
+                // The span as the engine applies it: whole encoder frames.
+                let reach = (span / segment.frameDuration).rounded() * segment.frameDuration
+                for (word, token) in zip(segment.words, firsts) {
+                    let peak = segment.start + segment.frameOffset + Double(token.frame) * segment.frameDuration - lag
+                    #expect(word.start >= min(peak, segment.end) - reach - 1e-9, "\(name): \(word) peak \(peak)")
+                }
+            }
+            for (u, s) in zip(a.words, b.words) {
+                #expect(s.start >= u.start - 1e-9 && s.end == u.end, "\(name): \(u) \(s)")
+                if s.start > u.start + 1e-9 { moved += 1 }
+            }
+        }
+        #expect(moved > 0)
+    }
+
     /// `lasr eval --summary-json` on the project's recordings: every decoded line appears
     /// once in `per_utterance`, in manifest order, and their word errors add up to the
     /// per-corpus counts; a line whose audio is missing is reported and leaves the others'

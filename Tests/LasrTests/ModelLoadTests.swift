@@ -63,6 +63,22 @@ import Testing
         #expect(unknown?.description.contains("unknown key 'lag'") == true, "\(String(describing: unknown))")
     }
 
+    /// `timestamps.max_token_span` is optional (the engine's earlier 0.3 s without it) and
+    /// range-checked.
+    @Test func tokenSpanIsOptionalAndChecked() throws {
+        let plain = try LasrModel(directory: TestSupport.fixture("tiny-model")).config.timestamps
+        #expect(plain.maxTokenSpan == nil && plain.tokenSpan == TimestampConfig.defaultMaxTokenSpan)
+        let dir = try copy { $0 + "timestamps:\n  attention_lag: 0.05\n  max_token_span: 0.16\n" }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let set = try LasrModel(directory: dir.path).config.timestamps
+        #expect(set.maxTokenSpan == 0.16 && set.tokenSpan == 0.16 && set.attentionLag == 0.05)
+        for value in ["0", "-0.1", "2.5"] {
+            let error = loadError(try copy { $0 + "timestamps:\n  max_token_span: \(value)\n" })
+            #expect(error?.kind == .invalidConfig)
+            #expect(error?.description.contains("timestamps.max_token_span") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test func vocabularySizeMustMatch() throws {
         let error = loadError(try copy { $0.replacingOccurrences(of: "size: 64", with: "size: 65") })
         #expect(error?.kind == .invalidModel)

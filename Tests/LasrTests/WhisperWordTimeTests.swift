@@ -43,7 +43,8 @@ import Testing
 
         for (block, names) in [("  attention_lag: 1.5", ["timestamps.attention_lag", "1.5"]),
                                ("  attention_lag: -2.0", ["timestamps.attention_lag", "-2"]),
-                               ("  word_offset: 0.1", ["word_offset"])] {
+                               ("  word_offset: 0.1", ["word_offset"]),
+                               ("  max_token_span: 0.16", ["timestamps.max_token_span", "native"])] {
             let bad = try Self.fixtureCopy { $0 + "timestamps:\n\(block)\n" }
             defer { try? FileManager.default.removeItem(at: bad) }
             #expect {

@@ -9,7 +9,9 @@ lag without touching the dev set:
     render     flite speaks public-domain sentences; flite's own segment end times,
                grouped by word, are the exact word boundaries (manifest with `words`)
     calibrate  runs `lasr eval` on that manifest, takes the median signed start and
-               end errors, and moves the model's lag by their mean
+               end errors, and moves the model's lag by their mean; then, with that
+               lag, tries each `timestamps.max_token_span` of SPAN_FRAMES and keeps
+               the one with the smallest median start error
 
     python -m lasr_train.timing render --text .../ljspeech-sentences.txt --out /work/lasr-runs/timing
     python -m lasr_train.timing calibrate --model models/default \\
@@ -105,18 +107,55 @@ def render(text_path: str, out_dir: str, count: int, seed: int) -> int:
     return len(lines)
 
 
-def calibrate(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> float:
-    """Measures the model's timing bias on `manifest` and folds it into its config; returns the new lag."""
-    config_path = Path(model_dir) / "config.yaml"
-    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    old = config.get("timestamps", {}).get("attention_lag", 0.0)
-    summary = engine_eval(model_dir, manifest, lasr, jobs)
+# Candidate `timestamps.max_token_span` values, in encoder frames (40 ms): from two
+# frames to 0.32 s, the engine's rule before the span was calibrated (0.3 s rounds to
+# 8 frames).
+SPAN_FRAMES = range(2, 9)
+
+
+def _timing(summary: dict) -> dict:
     timing = summary.get("timing")
     if not timing or timing["matched_words"] < 200:
         raise SystemExit(f"too few recognized words to calibrate on ({timing and timing['matched_words']}); "
                          "is the model trained?")
+    return timing
+
+
+def calibrate(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> tuple[float, float]:
+    """Measures the model's timing on `manifest` and folds it into its config; returns the new
+    (attention_lag, max_token_span).
+
+    The lag is measured with the span at the engine's default, where nearly every word
+    starts at the previous token's peak, so the start and end biases both measure how far
+    the peaks trail the boundaries, and a second run gives the same lag. The span is then
+    chosen, with that lag, by the median absolute start error (the figure `lasr eval`
+    reports): the peak of a word's first token follows the word's start by a fairly steady
+    time, so a cap that short places words after pauses and slow onsets where they begin."""
+    config_path = Path(model_dir) / "config.yaml"
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    old = config.get("timestamps", {}).get("attention_lag", 0.0)
+    config["timestamps"] = {"attention_lag": old}
+    write_config(config_path, config)
+    summary = engine_eval(model_dir, manifest, lasr, jobs)
+    timing = _timing(summary)
     lag = round(old + (timing["start_bias_ms"] + timing["end_bias_ms"]) / 2000, 3)
-    config["timestamps"] = {"attention_lag": lag}
+    print(f"{model_dir}: bias start {timing['start_bias_ms']:+.0f} ms, end {timing['end_bias_ms']:+.0f} ms "
+          f"with lag {1000 * old:.0f} ms and the default span; timestamps.attention_lag now {lag:.3f} s")
+    features = config["features"]
+    frame = features["hop_length"] * 4 / features["sample_rate"]
+    trials = []
+    for frames in SPAN_FRAMES:
+        span = round(frames * frame, 3)
+        config["timestamps"] = {"attention_lag": lag, "max_token_span": span}
+        write_config(config_path, config)
+        t = _timing(engine_eval(model_dir, manifest, lasr, jobs))
+        trials.append((t["start_median_ms"], -span, t))
+        print(f"  max_token_span {span:.3f} s: start error median {t['start_median_ms']:.0f} ms, "
+              f"p90 {t['start_p90_ms']:.0f} ms, bias {t['start_bias_ms']:+.0f} ms")
+    # Ties go to the longer span, the nearer to the uncalibrated rule.
+    median, negative_span, best = min(trials, key=lambda x: (x[0], x[1]))
+    span = -negative_span
+    config["timestamps"] = {"attention_lag": lag, "max_token_span": span}
     write_config(config_path, config)
     card = Path(model_dir) / "MODEL_CARD.md"
     if card.exists():
@@ -124,10 +163,15 @@ def calibrate(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> float:
         card.write_text(set_card_line(card.read_text(encoding="utf-8"), "timestamp calibration",
                         f"word times are moved {1000 * lag:.0f} ms earlier (timestamps.attention_lag), the median "
                         f"lag of the attention peaks behind the word boundaries on {n} flite sentences "
-                        f"({timing['matched_words']} recognized words; lasr_train.timing)"), encoding="utf-8")
-    print(f"{model_dir}: bias start {timing['start_bias_ms']:+.0f} ms, end {timing['end_bias_ms']:+.0f} ms "
-          f"with lag {1000 * old:.0f} ms; timestamps.attention_lag now {lag:.3f} s")
-    return lag
+                        f"({timing['matched_words']} recognized words; lasr_train.timing), and a token reaches "
+                        f"back at most {1000 * span:.0f} ms before its peak (timestamps.max_token_span: of "
+                        f"{round(1000 * frame * SPAN_FRAMES[0])}–{round(1000 * frame * SPAN_FRAMES[-1])} ms in steps "
+                        f"of {round(1000 * frame)} ms, the one with the smallest median start error there, "
+                        f"{median:.0f} ms, p90 {best['start_p90_ms']:.0f} ms)"),
+                        encoding="utf-8")
+    print(f"{model_dir}: timestamps.attention_lag {lag:.3f} s, max_token_span {span:.3f} s "
+          f"(start error median {median:.0f} ms on {best['matched_words']} words)")
+    return lag, span
 
 
 def main(argv=None):
@@ -138,7 +182,7 @@ def main(argv=None):
     r.add_argument("--out", required=True)
     r.add_argument("--count", type=int, default=240)
     r.add_argument("--seed", type=int, default=20261122)
-    c = sub.add_parser("calibrate", help="measure and store a model's attention lag")
+    c = sub.add_parser("calibrate", help="measure and store a model's attention lag and token span")
     c.add_argument("--model", required=True)
     c.add_argument("--manifest", required=True)
     c.add_argument("--lasr", default=".build/release/lasr")
