@@ -19,6 +19,8 @@ AVERAGE ?= 3
 # The checkpoint train-export considers, and where its export waits for the verdict.
 CHECKPOINT ?= $(TRAIN_OUT)/best.pt
 CANDIDATE ?= $(RUNS)/candidate
+# The vocabulary train-export writes beside the weights (a run from INIT keeps INIT's).
+TOKENS_DIR ?= $(RUNS)/tokenizer
 # Facts of the run for MODEL_CARD.md (a JSON object, line -> text), e.g. CARD=training/model-card-default.json
 # for the run that trained models/default; the checkpoint's step and hours are added anyway.
 CARD ?=
@@ -148,7 +150,7 @@ train-data: venv
 MIN_POI ?= 0.95
 train-export: venv
 	rm -rf $(CANDIDATE) $(CANDIDATE)-fixtures
-	$(LASR_PY) lasr_train.export --checkpoint $(CHECKPOINT) --tokens $(RUNS)/tokenizer --fixture-text-file $(PROMPTS) \
+	$(LASR_PY) lasr_train.export --checkpoint $(CHECKPOINT) --tokens $(TOKENS_DIR) --fixture-text-file $(PROMPTS) \
 	  --out $(CANDIDATE) --fixtures $(CANDIDATE)-fixtures $(if $(CARD),--card $(CARD)) \
 	  $(if $(wildcard $(SYNTH_SUMMARY)),--synth-summary $(SYNTH_SUMMARY))
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
@@ -158,6 +160,64 @@ train-export: venv
 	$(LASR_PY) lasr_train.promote --candidate $(CANDIDATE) --target $(MODEL_OUT) --fixtures $(CANDIDATE)-fixtures \
 	  --fixtures-target $(PARITY_FIXTURES) --manifest $(SPEECH)/dev.jsonl --lasr $(LASR) --jobs $(TRAIN_JOBS) \
 	  --min-poi $(MIN_POI)
+
+# The CPU run that made models/default (training/README.md, "Synthetic voices back in the
+# mix"), as make targets, so it can start again on a fresh machine or go on where it
+# stopped (every step skips finished work; the training resumes RUN_OUT/last.pt):
+#   make train-run-data                      its data: real speech, extra voices, noise, the
+#                                            festival/piper set, the teacher's transcripts
+#   make train-run RUN_MINUTES=50            train on (from RUN_INIT's weights the first time)
+#   make train-run RUN_MINUTES=29 RUN_COOLDOWN=28   the same, ending in a linear cooldown
+#   make train-run-export                    average RUN_OUT/last.pt with RUN_INIT, then
+#                                            train-export (calibration, paired test, promotion)
+# A cooldown runs the rate to zero, so keep the branch point first to go on afterwards:
+# RUN_BRANCH=NAME copies last.pt to NAME.pt before training, and train-run-branch
+# RUN_BRANCH=NAME copies it back.
+RUN_OUT ?= $(RUNS)/cpu-run
+RUN_INIT ?= models/default
+RUN_MINUTES ?= 50
+RUN_COOLDOWN ?= 0
+RUN_BRANCH ?=
+RUN_CACHES ?= $(RUNS)/cache/train:2 $(RUNS)/cache/extra:1 $(RUNS)/cache/teacher-text:1 $(RUNS)/cache/synth-fp2:1
+RUN_ARGS ?= training.seed=20261208 training.lr=2.0e-4 training.warmup_steps=200 training.batch_seconds=320 \
+  training.max_batch=64 training.ctc_weight=0.4 training.augment.noise_prob=0 training.sortagrad=false \
+  training.eval_every=0 training.epochs=1000 training.augment.real_noise_prob=0.4 \
+  training.augment.reverb_prob=0.3 training.augment.colour_prob=0.5 training.augment.telephone_prob=0.1
+TEACHER_EN ?= $(RUNS)/teacher/tiny.en-unlabeled-en
+
+.PHONY: train-run-data train-run train-run-branch train-run-export
+train-run-data: venv
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/train.jsonl \
+	  --out $(RUNS)/cache/train --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/extra.jsonl \
+	  --out $(RUNS)/cache/extra --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/noise.jsonl --unlabeled \
+	  --out $(RUNS)/cache/noise --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.synth --text $(PROMPTS) --out $(RUNS)/synth-fp2 --skip 4424 --limit 4000 \
+	  --mix festival:1,piper:1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(RUNS)/synth-fp2/manifest.jsonl \
+	  --out $(RUNS)/cache/synth-fp2 --jobs $(TRAIN_JOBS)
+	[ -f models/whisper-tiny.en/model.safetensors ] || { $(SWIFT) build -c release --product lasr $(RELEASE_FLAGS) && \
+	  $(LASR) models install whisper-tiny.en; }
+	$(LASR_PY) lasr_train.teacher cache --teacher models/whisper-tiny.en --manifest $(SPEECH)/unlabeled.jsonl \
+	  --languages en --layers 4 --out $(TEACHER_EN) --threads $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.teacher select --cache $(TEACHER_EN) --out $(TEACHER_EN)/selected.jsonl
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(TEACHER_EN)/selected.jsonl \
+	  --out $(RUNS)/cache/teacher-text --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+
+train-run: venv
+	$(if $(RUN_BRANCH),[ ! -f $(RUN_OUT)/last.pt ] || cp $(RUN_OUT)/last.pt $(RUN_OUT)/$(RUN_BRANCH).pt)
+	$(LASR_PY) lasr_train.train --init-model $(RUN_INIT) --tokens $(RUN_INIT) --train-cache $(RUN_CACHES) \
+	  --noise-cache $(RUNS)/cache/noise --out $(RUN_OUT) --resume --max-minutes $(RUN_MINUTES) \
+	  $(if $(filter-out 0,$(RUN_COOLDOWN)),--cooldown-minutes $(RUN_COOLDOWN)) --threads $(TRAIN_JOBS) --set $(RUN_ARGS)
+
+train-run-branch:
+	cp $(RUN_OUT)/$(RUN_BRANCH).pt $(RUN_OUT)/last.pt
+
+train-run-export: venv
+	$(LASR_PY) lasr_train.average --out $(RUN_OUT)/average.pt $(RUN_INIT) $(RUN_OUT)/last.pt
+	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
+	$(MAKE) --no-print-directory train-export CHECKPOINT=$(RUN_OUT)/average.pt TOKENS_DIR=$(RUN_INIT)
 
 SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
   decoder.embed_dim=32 decoder.hidden=48 decoder.attention.dim=32 decoder.attention.filters=8 \

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from .export import engine_eval, set_card_line
-from .lm import LEXICON_FILE, vocabulary_checksum, write_lm_section
+from .lm import CARD_HEADING, LEXICON_FILE, vocabulary_checksum, with_card_section, write_lm_section
 
 DECIDING_CORPUS = "librispeech-train-clean-100-sample"
 WER_KEY = "dev WER, Swift engine (lasr eval)"
@@ -168,56 +168,105 @@ def with_shipped_lm(candidate: str, target: str, out: Path) -> Path | None:
 
 
 def fused_verdict(candidate: str, target: str, manifest: str, lasr: str, corpus: str, jobs: int,
-                  min_poi: float) -> tuple[bool, str]:
-    """The candidate and the target both decoding with the target's LM: (refused, why). Refused
-    when the paired test finds the candidate worse on `corpus` as surely as promotion asks it
-    to be better without the LM (the share of draws where it makes more errors ≥ min_poi)."""
+                  min_poi: float, keep: Path | None = None) -> tuple[bool, str, dict | None]:
+    """The candidate and the target both decoding with the target's LM: (refused, why, the
+    fused candidate's scores, None where it could not be fused). Refused when the paired test
+    finds the candidate worse on `corpus` as surely as promotion asks it to be better without
+    the LM (the share of draws where it makes more errors ≥ min_poi). `keep`: where to leave
+    the fused copy (a temporary directory otherwise)."""
     with tempfile.TemporaryDirectory() as tmp:
-        fused = with_shipped_lm(candidate, target, Path(tmp) / "candidate-with-shipped-lm")
+        fused = with_shipped_lm(candidate, target, keep or Path(tmp) / "candidate-with-shipped-lm")
         if fused is None:
-            return False, "not scored with the shipped LM (none, or trained on another vocabulary)"
+            return False, "not scored with the shipped LM (none, or trained on another vocabulary)", None
         new = engine_eval(str(fused), manifest, lasr, jobs)
     old = engine_eval(target, manifest, lasr, jobs)
     t = paired_bootstrap(old, new, corpus)
     why = (f"with the shipped LM {corpus_wer(new, corpus):.2f}% against {corpus_wer(old, corpus):.2f}%: "
            f"{t['delta']:+.2f} points [{t['low']:+.2f}, {t['high']:+.2f}], probability it is worse {t['worse']:.3f} "
            f"(refused from {min_poi})")
-    return t["worse"] >= min_poi, why
+    return t["worse"] >= min_poi, why, new
+
+
+def card_section(text: str, heading: str) -> list[str] | None:
+    """The lines of a card's `heading` section, up to the next "## " heading; None if it has none."""
+    lines = text.rstrip("\n").split("\n")
+    if heading not in lines:
+        return None
+    start = lines.index(heading)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start:end] + ([""] if lines[end - 1] != "" else [])
+
+
+def carry_shipped_lm(fused: Path, target: str, fused_summary: dict, acoustic_summary: dict) -> None:
+    """Makes the fused copy of a winning candidate (its acoustic model with the shipped LM, word
+    list and `lm:` section) ready to ship: the card gets the shipped card's language-model
+    section and the dev scores measured during the promotion, with the LM and without it."""
+    card = fused / "MODEL_CARD.md"
+    text = card.read_text(encoding="utf-8")
+    section = card_section((Path(target) / "MODEL_CARD.md").read_text(encoding="utf-8"), CARD_HEADING)
+    if section:
+        text = with_card_section(text, section)
+    text = set_card_line(text, WER_KEY, wer_line(fused_summary))
+    if timing_line(fused_summary):
+        text = set_card_line(text, TIMING_KEY, timing_line(fused_summary))
+    text = set_card_line(text, NO_LM_KEY, wer_line(acoustic_summary))
+    card.write_text(text, encoding="utf-8")
 
 
 def promote(candidate: str, target: str, fixtures: str | None, fixtures_target: str | None,
             manifest: str, lasr: str, corpus: str = DECIDING_CORPUS, jobs: int = 2,
             min_poi: float = MIN_POI) -> bool:
-    new = score_card(candidate, manifest, lasr, jobs)
-    new_wer = corpus_wer(new, corpus)
-    if (Path(target) / "config.yaml").exists():
-        # Acoustic models are compared as such: a candidate fresh from training has no LM yet
-        # (`make train-lm` adds it after the promotion), so the shipped one is scored without its own.
-        without_lm = (Path(target) / "lm.safetensors").exists() and not (Path(candidate) / "lm.safetensors").exists()
-        old = engine_eval(target, manifest, lasr, jobs, ("--no-lm",) if without_lm else ())
-        old_wer = corpus_wer(old, corpus)
-        t = paired_bootstrap(old, new, corpus)
-        verdict = (f"{corpus} WER {new_wer:.2f}% against {old_wer:.2f}%: {t['delta']:+.2f} points, "
-                   f"95% interval [{t['low']:+.2f}, {t['high']:+.2f}], probability of improvement {t['poi']:.3f} "
-                   f"(paired bootstrap, {t['utterances']} utterances, {t['resamples']} draws; needed {min_poi})")
-        if t["poi"] < min_poi:
-            print(f"kept {target}; the candidate ({candidate}) reads {verdict}")
+    with tempfile.TemporaryDirectory() as staging:
+        shipped = decide(candidate, target, manifest, lasr, corpus, jobs, min_poi, Path(staging))
+        if shipped is None:
             return False
-        if without_lm:
-            refused, why = fused_verdict(candidate, target, manifest, lasr, corpus, jobs, min_poi)
-            verdict += f"; {why}"
-            if refused:
-                print(f"kept {target}; the candidate ({candidate}) reads {verdict}")
-                return False
-        print(f"{candidate} replaces {target}: {verdict}")
-    else:
-        print(f"{candidate} becomes {target}: {corpus} WER {new_wer:.2f}%")
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(candidate, target)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(shipped, target)
     if fixtures and fixtures_target:
         shutil.rmtree(fixtures_target, ignore_errors=True)
         shutil.copytree(fixtures, fixtures_target)
     return True
+
+
+def decide(candidate: str, target: str, manifest: str, lasr: str, corpus: str, jobs: int, min_poi: float,
+           staging: Path) -> str | None:
+    """The directory to ship in the target's place (the candidate, or its copy with the shipped
+    LM, made under `staging`), or None where the target stays."""
+    new = score_card(candidate, manifest, lasr, jobs)
+    new_wer = corpus_wer(new, corpus)
+    if not (Path(target) / "config.yaml").exists():
+        print(f"{candidate} becomes {target}: {corpus} WER {new_wer:.2f}%")
+        return candidate
+    # Acoustic models are compared as such: a candidate fresh from training has no LM yet,
+    # so the shipped one is scored without its own.
+    without_lm = (Path(target) / "lm.safetensors").exists() and not (Path(candidate) / "lm.safetensors").exists()
+    old = engine_eval(target, manifest, lasr, jobs, ("--no-lm",) if without_lm else ())
+    old_wer = corpus_wer(old, corpus)
+    t = paired_bootstrap(old, new, corpus)
+    verdict = (f"{corpus} WER {new_wer:.2f}% against {old_wer:.2f}%: {t['delta']:+.2f} points, "
+               f"95% interval [{t['low']:+.2f}, {t['high']:+.2f}], probability of improvement {t['poi']:.3f} "
+               f"(paired bootstrap, {t['utterances']} utterances, {t['resamples']} draws; needed {min_poi})")
+    if t["poi"] < min_poi:
+        print(f"kept {target}; the candidate ({candidate}) reads {verdict}")
+        return None
+    shipped = candidate
+    if without_lm:
+        fused = staging / "candidate-with-shipped-lm"
+        refused, why, fused_summary = fused_verdict(candidate, target, manifest, lasr, corpus, jobs, min_poi,
+                                                    keep=fused)
+        verdict += f"; {why}"
+        if refused:
+            print(f"kept {target}; the candidate ({candidate}) reads {verdict}")
+            return None
+        if fused_summary is not None:
+            # Same vocabulary: the shipped LM goes on serving the new acoustic model, with its
+            # word list and fusion defaults, so the promoted model decodes as the one it
+            # replaces did; `make train-lm` is needed only for a new vocabulary.
+            carry_shipped_lm(fused, target, fused_summary, new)
+            shipped = str(fused)
+            verdict += "; the shipped LM carried over"
+    print(f"{candidate} replaces {target}: {verdict}")
+    return shipped
 
 
 def main(argv=None):

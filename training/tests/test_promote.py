@@ -110,6 +110,8 @@ def test_a_candidate_worse_with_the_shipped_lm_is_refused(tmp_path, monkeypatch,
     crc = vocabulary_checksum(target / "tokens.txt")
     (target / "config.yaml").write_text(f"name: old\nlm:\n  file: lm.safetensors\n  vocabulary_crc32: {crc}\n"
                                         "  weight: 0.25\n  lexicon: lexicon.txt\n  lexicon_penalty: 1.0\n")
+    (target / "MODEL_CARD.md").write_text("# m\n\n## Training run\n\n- a: 0\n\n## Language model\n\n"
+                                          "- the shipped LM\n\n## Limitations\n")
     scored = []
 
     def fake(model_dir, manifest, lasr, jobs, extra=()):
@@ -127,6 +129,17 @@ def test_a_candidate_worse_with_the_shipped_lm_is_refused(tmp_path, monkeypatch,
     assert ("candidate-with-shipped-lm" in scored) == same_vocabulary
     assert yaml.safe_load((target / "config.yaml").read_text())["name"] == ("new" if replaced else "old")
     assert not (cand / "lm.safetensors").exists()
+    if replaced and same_vocabulary:
+        # The new acoustic model ships with the LM it was judged with: weights, word list,
+        # lm: section, and the card's LM section, its WER lines with the LM and without.
+        cfg = yaml.safe_load((target / "config.yaml").read_text())
+        assert cfg["lm"]["vocabulary_crc32"] == crc and cfg["lm"]["lexicon"] == "lexicon.txt"
+        assert (target / "lm.safetensors").read_bytes() == b"shipped lm" and (target / "lexicon.txt").read_text() == "a\n"
+        card = (target / "MODEL_CARD.md").read_text()
+        assert "- a: 1\n" in card and "## Language model\n\n- the shipped LM\n\n## Limitations" in card
+        assert f"- {P.WER_KEY}: " in card and f"- {P.NO_LM_KEY}: " in card
+    elif replaced:
+        assert not (target / "lm.safetensors").exists() and "lm" not in yaml.safe_load((target / "config.yaml").read_text())
 
 
 def test_a_missing_deciding_corpus_is_an_error(tmp_path, monkeypatch):
