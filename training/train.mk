@@ -216,8 +216,8 @@ train-run-branch:
 
 train-run-export: venv
 	$(LASR_PY) lasr_train.average --out $(RUN_OUT)/average.pt $(RUN_INIT) $(RUN_OUT)/last.pt
-	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
-	$(MAKE) --no-print-directory train-export CHECKPOINT=$(RUN_OUT)/average.pt TOKENS_DIR=$(RUN_INIT)
+	$(MAKE) --no-print-directory train-export CHECKPOINT=$(RUN_OUT)/average.pt TOKENS_DIR=$(RUN_INIT) \
+	  SYNTH_SUMMARY=$(RUNS)/synth-fp2/summary.json
 
 SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
   decoder.embed_dim=32 decoder.hidden=48 decoder.attention.dim=32 decoder.attention.filters=8 \

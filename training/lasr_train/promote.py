@@ -11,7 +11,9 @@ the current ones. A lower WER alone is not enough: on 248 dev utterances, checkp
 one run differ by a few tenths of a point by chance (training/README.md). Since the
 product decodes with the language model, a candidate that passes without it is also
 scored with the shipped model's LM (where that LM fits its vocabulary) and refused if the
-same paired test says it is worse that way, the decoding users get.
+same paired test says it is worse that way, the decoding users get. A candidate that
+passes both ships with that LM (its word list, fusion defaults and card section), so a
+new acoustic model on the same vocabulary needs no `make train-lm`.
 `--compare OLD.json NEW.json` runs the same test on two saved summaries.
 
     python -m lasr_train.promote --candidate /work/lasr-runs/candidate --target models/default \\
