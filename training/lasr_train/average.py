@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from .export import EARLIER, synthetic_summary
+from .export import bare_synthetic_line, synthetic_summary
 
 
 def exported_as_checkpoint(directory: str | Path) -> dict:
@@ -82,7 +82,7 @@ def average_checkpoints(paths: list[str]) -> dict:
     out["averaged_steps"] = [ck.get("label", ck["step"]) for ck in cks]
     # The synthetic speech that the averaged exports learned from, for the card (lasr_train.export).
     # Each set once, however many inputs learned it; the line of a card not told (None) says nothing.
-    synth = [l.removesuffix(EARLIER) for ck in cks for l in ck.get("synthetic_speech", []) + ck.get("inputs_synthetic_speech", [])]
+    synth = [bare_synthetic_line(l) for ck in cks for l in ck.get("synthetic_speech", []) + ck.get("inputs_synthetic_speech", [])]
     out["inputs_synthetic_speech"] = [l for l in dict.fromkeys(synth) if l != synthetic_summary(None)]
     for key in ("label", "synthetic_speech"):
         out.pop(key, None)

@@ -247,6 +247,14 @@ def synthetic_summary(summary: dict | None) -> str:
 
 
 EARLIER = " (learned by the model this run started from)"
+# A set the run itself trained on (again, or for the first time), beside those its start model learned.
+NEW_IN_RUN = " (trained on in this run)"
+
+
+def bare_synthetic_line(line: str) -> str:
+    """A card's synthetic-speech line without the marker of which model learned it."""
+    # " (new in this run)": the marker of hand-edited cards before NEW_IN_RUN existed.
+    return line.removesuffix(EARLIER).removesuffix(NEW_IN_RUN).removesuffix(" (new in this run)")
 
 
 def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict,
@@ -259,10 +267,10 @@ def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict,
     # None: not told (a line says so); []: the run learned from no synthetic speech of its own.
     own = [synthetic_summary(s) for s in (synth if isinstance(synth, list) else [synth])] \
         if synth != [] else []
-    # A set this run trained on again is listed once, as this run's.
-    synth_lines = [f"- {l.removesuffix(earlier)}{earlier}" for l in earlier_synth or []
-                   if l.removesuffix(earlier) not in own]
-    synth_lines += [f"- {l}" for l in own]
+    # A set this run trained on again is listed once, as this run's; each earlier set once.
+    earlier_bare = [l for l in dict.fromkeys(bare_synthetic_line(l) for l in earlier_synth or []) if l not in own]
+    synth_lines = [f"- {l}{earlier}" for l in earlier_bare]
+    synth_lines += [f"- {l}{NEW_IN_RUN if earlier_bare else ''}" for l in own]
     lines = [
         f"# lasr model `{cfg.get('name', 'default')}`", "",
         "Offline English speech recognizer for the lasr engine: convolutional encoder, CTC head and an LSTM",
@@ -384,8 +392,7 @@ def main(argv=None):
                         "training-time dev subset)", json.dumps(ck["best"].get("dev")))
     synth = [] if a.synth_summary == ["none"] else [json.loads(Path(p).read_text()) for p in a.synth_summary] or None
     # An average of exported models (lasr_train.average) brings the synthetic speech of their cards.
-    earlier = init_synthetic_speech(ck.get("init"))
-    earlier += [l for l in ck.get("inputs_synthetic_speech", []) if l not in earlier]
+    earlier = init_synthetic_speech(ck.get("init")) + ck.get("inputs_synthetic_speech", [])
     rounded = export_model(model, cfg, a.tokens, a.out, info, synth, earlier)
     if not Path(a.fixture_text_file).is_file():
         raise SystemExit(f"--fixture-text-file {a.fixture_text_file}: no such file; the export checks its round trip "

@@ -71,5 +71,17 @@ def test_model_card_lists_each_synthetic_set_of_the_run_and_the_start_models_onc
                synthetic_summary(again)]
     export_model(model, cfg, tmp_path / "tok", tmp_path / "m", {}, [again, more], earlier)
     lines = card_synthetic_speech((tmp_path / "m" / "MODEL_CARD.md").read_text().splitlines())
-    assert lines == [earlier[0], synthetic_summary(again), synthetic_summary(more)]
+    assert lines == [earlier[0], synthetic_summary(again) + " (trained on in this run)",
+                     synthetic_summary(more) + " (trained on in this run)"]
     assert synthetic_summary(more).endswith("(p.txt, prompts 1425-4424, seed 2026)")
+    # The average of a start model and a run brings each set twice (the start's card, and
+    # the run's record of it), marked as either model learned it: the card lists each once.
+    twice = earlier + [synthetic_summary(again) + " (trained on in this run)", earlier[0], earlier[0],
+                       synthetic_summary(again) + " (new in this run)"]
+    export_model(model, cfg, tmp_path / "tok", tmp_path / "m2", {}, [more], twice)
+    lines = card_synthetic_speech((tmp_path / "m2" / "MODEL_CARD.md").read_text().splitlines())
+    assert lines == [earlier[0], synthetic_summary(again) + " (learned by the model this run started from)",
+                     synthetic_summary(more) + " (trained on in this run)"]
+    export_model(model, cfg, tmp_path / "tok", tmp_path / "m3", {}, [more], [])
+    assert card_synthetic_speech((tmp_path / "m3" / "MODEL_CARD.md").read_text().splitlines()) == [
+        synthetic_summary(more)]
