@@ -563,12 +563,31 @@ def card_lines(args: dict, ck: dict, info: dict, weight: float, length_bonus: fl
     ]
 
 
+def section_bounds(lines: list[str], heading: str) -> tuple[int, int] | None:
+    """Where a Markdown section lies in `lines`: its heading's index and the index of the next
+    "## " heading (or the end); None when the heading is absent."""
+    if heading not in lines:
+        return None
+    start = lines.index(heading)
+    return start, next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+
+
+def card_section(text: str, heading: str) -> list[str] | None:
+    """The lines of a card's `heading` section, ending in one blank line; None if it has none."""
+    lines = text.rstrip("\n").split("\n")
+    bounds = section_bounds(lines, heading)
+    if bounds is None:
+        return None
+    start, end = bounds
+    return lines[start:end] + ([""] if lines[end - 1] != "" else [])
+
+
 def with_card_section(text: str, lines: list[str]) -> str:
     """MODEL_CARD.md with its language-model section replaced, or added before "## Limitations"."""
     kept = text.rstrip("\n").split("\n")
-    if CARD_HEADING in kept:
-        start = kept.index(CARD_HEADING)
-        end = next((i for i in range(start + 1, len(kept)) if kept[i].startswith("## ")), len(kept))
+    bounds = section_bounds(kept, CARD_HEADING)
+    if bounds is not None:
+        start, end = bounds
         kept[start:end] = lines
     else:
         at = kept.index("## Limitations") if "## Limitations" in kept else len(kept)
@@ -689,9 +708,9 @@ def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float) -> 
     if card.exists():
         lines = card.read_text(encoding="utf-8").rstrip("\n").split("\n")
         lines = [l for l in lines if not l.startswith(f"- {LEXICON_FILE}:")]
-        if CARD_HEADING in lines:
-            start = lines.index(CARD_HEADING)
-            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        bounds = section_bounds(lines, CARD_HEADING)
+        if bounds is not None:
+            start, end = bounds
             while end > start + 1 and lines[end - 1] == "":
                 end -= 1
             which = "every word" if min_count == 1 else f"the words seen at least {min_count} times"

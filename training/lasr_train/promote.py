@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from .export import engine_eval, set_card_line
-from .lm import CARD_HEADING, LEXICON_FILE, vocabulary_checksum, with_card_section, write_lm_section
+from .lm import CARD_HEADING, LEXICON_FILE, card_section, vocabulary_checksum, with_card_section, write_lm_section
 
 DECIDING_CORPUS = "librispeech-train-clean-100-sample"
 WER_KEY = "dev WER, Swift engine (lasr eval)"
@@ -187,16 +187,6 @@ def fused_verdict(candidate: str, target: str, manifest: str, lasr: str, corpus:
            f"{t['delta']:+.2f} points [{t['low']:+.2f}, {t['high']:+.2f}], probability it is worse {t['worse']:.3f} "
            f"(refused from {min_poi})")
     return t["worse"] >= min_poi, why, new
-
-
-def card_section(text: str, heading: str) -> list[str] | None:
-    """The lines of a card's `heading` section, up to the next "## " heading; None if it has none."""
-    lines = text.rstrip("\n").split("\n")
-    if heading not in lines:
-        return None
-    start = lines.index(heading)
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    return lines[start:end] + ([""] if lines[end - 1] != "" else [])
 
 
 def carry_shipped_lm(fused: Path, target: str, fused_summary: dict, acoustic_summary: dict) -> None:
