@@ -178,6 +178,7 @@ RUN_INIT ?= models/default
 RUN_MINUTES ?= 50
 RUN_COOLDOWN ?= 0
 RUN_BRANCH ?=
+RUN_SYNTH ?= $(RUNS)/synth-fp2
 RUN_CACHES ?= $(RUNS)/cache/train:2 $(RUNS)/cache/extra:1 $(RUNS)/cache/teacher-text:1 $(RUNS)/cache/synth-fp2:1
 RUN_ARGS ?= training.seed=20261208 training.lr=2.0e-4 training.warmup_steps=200 training.batch_seconds=320 \
   training.max_batch=64 training.ctc_weight=0.4 training.augment.noise_prob=0 training.sortagrad=false \
@@ -193,9 +194,9 @@ train-run-data: venv
 	  --out $(RUNS)/cache/extra --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(SPEECH)/noise.jsonl --unlabeled \
 	  --out $(RUNS)/cache/noise --jobs $(TRAIN_JOBS)
-	$(LASR_PY) lasr_train.synth --text $(PROMPTS) --out $(RUNS)/synth-fp2 --skip 4424 --limit 4000 \
+	$(LASR_PY) lasr_train.synth --text $(PROMPTS) --out $(RUN_SYNTH) --skip 4424 --limit 4000 \
 	  --mix festival:1,piper:1 --jobs $(TRAIN_JOBS)
-	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(RUNS)/synth-fp2/manifest.jsonl \
+	$(LASR_PY) lasr_train.data --config $(TRAIN_CONFIG) --manifests $(RUN_SYNTH)/manifest.jsonl \
 	  --out $(RUNS)/cache/synth-fp2 --jobs $(TRAIN_JOBS)
 	[ -f models/whisper-tiny.en/model.safetensors ] || { $(SWIFT) build -c release --product lasr $(RELEASE_FLAGS) && \
 	  $(LASR) models install whisper-tiny.en; }
@@ -217,7 +218,7 @@ train-run-branch:
 train-run-export: venv
 	$(LASR_PY) lasr_train.average --out $(RUN_OUT)/average.pt $(RUN_INIT) $(RUN_OUT)/last.pt
 	$(MAKE) --no-print-directory train-export CHECKPOINT=$(RUN_OUT)/average.pt TOKENS_DIR=$(RUN_INIT) \
-	  SYNTH_SUMMARY=$(RUNS)/synth-fp2/summary.json
+	  SYNTH_SUMMARY=$(RUN_SYNTH)/summary.json
 
 SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
   decoder.embed_dim=32 decoder.hidden=48 decoder.attention.dim=32 decoder.attention.filters=8 \
