@@ -172,11 +172,14 @@ train-export: venv
 #                                            train-export (calibration, paired test, promotion)
 # A cooldown runs the rate to zero, so keep the branch point first to go on afterwards:
 # RUN_BRANCH=NAME copies last.pt to NAME.pt before training, and train-run-branch
-# RUN_BRANCH=NAME copies it back.
+# RUN_BRANCH=NAME copies it back. RUN_STEPS=N stops at step N (to compare two runs at the
+# same point); RUN_SET adds `--set` overrides to RUN_ARGS (an experiment's one change).
 RUN_OUT ?= $(RUNS)/cpu-run
 RUN_INIT ?= models/default
 RUN_MINUTES ?= 50
 RUN_COOLDOWN ?= 0
+RUN_STEPS ?= 0
+RUN_SET ?=
 RUN_BRANCH ?=
 RUN_SYNTH ?= $(RUNS)/synth-fp2
 RUN_CACHES ?= $(RUNS)/cache/train:2 $(RUNS)/cache/extra:1 $(RUNS)/cache/teacher-text:1 $(RUNS)/cache/synth-fp2:1
@@ -210,7 +213,8 @@ train-run: venv
 	$(if $(RUN_BRANCH),[ ! -f $(RUN_OUT)/last.pt ] || cp $(RUN_OUT)/last.pt $(RUN_OUT)/$(RUN_BRANCH).pt)
 	$(LASR_PY) lasr_train.train --init-model $(RUN_INIT) --tokens $(RUN_INIT) --train-cache $(RUN_CACHES) \
 	  --noise-cache $(RUNS)/cache/noise --out $(RUN_OUT) --resume --max-minutes $(RUN_MINUTES) \
-	  $(if $(filter-out 0,$(RUN_COOLDOWN)),--cooldown-minutes $(RUN_COOLDOWN)) --threads $(TRAIN_JOBS) --set $(RUN_ARGS)
+	  $(if $(filter-out 0,$(RUN_COOLDOWN)),--cooldown-minutes $(RUN_COOLDOWN)) \
+	  $(if $(filter-out 0,$(RUN_STEPS)),--max-steps $(RUN_STEPS)) --threads $(TRAIN_JOBS) --set $(RUN_ARGS) $(RUN_SET)
 
 train-run-branch:
 	cp $(RUN_OUT)/$(RUN_BRANCH).pt $(RUN_OUT)/last.pt
@@ -253,8 +257,10 @@ train-smoke: venv
 	  $(SMOKE_DIR)/cache/synth:1 --out $(SMOKE_DIR)/run-distill --max-steps 6 --teacher-cache $(SMOKE_DIR)/teacher-cache \
 	  --distill-cache $(SMOKE_DIR)/cache/unlabeled:1 --noise-cache $(SMOKE_DIR)/cache/noise $(SMOKE_SET) \
 	  training.distill.weight=0.5 training.distill.layers=1:1,2:2 training.augment.reverb_prob=0.5 \
-	  training.augment.real_noise_prob=0.5 training.augment.colour_prob=0.5 training.augment.telephone_prob=0.2
+	  training.augment.real_noise_prob=0.5 training.augment.colour_prob=0.5 training.augment.telephone_prob=0.2 \
+	  training.augment.warp_prob=0.5
 	grep -q "real noise: 4 clips" $(SMOKE_DIR)/run-distill/train.log
+	grep -q "vocal tract length perturbation: 0.5 of utterances" $(SMOKE_DIR)/run-distill/train.log
 	grep -q "distillation from .*: [1-9][0-9]* of .* training utterances have teacher states, and 16 without" \
 	  $(SMOKE_DIR)/run-distill/train.log
 	grep -q " distill [0-9]" $(SMOKE_DIR)/run-distill/train.log

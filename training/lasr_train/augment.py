@@ -16,6 +16,12 @@ no scale), so a linear channel is an addition and a second source is a sum of po
 - telephone band: 300–3400 Hz kept, 24 dB per octave down outside, to a floor.
 
 Each runs with its own probability; all are off (probability 0) in the default config.
+
+One more, of the speaker rather than the channel: vocal tract length perturbation
+(`FrequencyWarp`, Jaitly & Hinton 2013), which stretches the spectrum's frequency axis
+by a random factor as a longer or shorter vocal tract would. Speed perturbation scales
+pitch, formants and tempo together in three fixed steps; the warp moves the formants
+alone, by a continuous factor, so the few training speakers stand for more voices.
 """
 from __future__ import annotations
 
@@ -118,3 +124,58 @@ class ChannelAugmenter:
             feats = (feats + (gain * DB)[None, :]).astype(np.float32)
         return feats
 
+
+
+def vtlp_source_hz(target_hz: np.ndarray, alpha: float, f_max: float) -> np.ndarray:
+    """Where each `target_hz` comes from under VTLP's piecewise-linear warp by `alpha`.
+
+    The forward warp (Jaitly & Hinton 2013) scales f by alpha up to a boundary
+    f_hi·min(alpha, 1)/alpha, then runs linearly to f_max, so the band edge stays put
+    and nothing is pushed past it. Being monotone, it is inverted by interpolation.
+    f_hi is 0.63·f_max: 4.8 kHz for the native front end, the paper's choice at 16 kHz."""
+    f_hi = 0.63 * f_max
+    f0 = f_hi * min(alpha, 1.0) / alpha
+    src = np.linspace(0.0, f_max, 2049)
+    fwd = np.where(src <= f0, src * alpha,
+                   f_max - (f_max - f_hi * min(alpha, 1.0)) / (f_max - f0) * (f_max - src))
+    return np.interp(target_hz, fwd, src)
+
+
+class FrequencyWarp:
+    """Vocal tract length perturbation of log-mel features, `training.augment.warp_prob`
+    of the utterances warped by a factor drawn uniformly from `warp_alpha`.
+
+    Each band takes the log power at its source frequency, interpolated between the two
+    nearest bands on the mel scale; sources below the first band's centre take the first
+    band (and likewise at the top), as the spectrum outside the filterbank is unknown."""
+
+    def __init__(self, aug: dict, fcfg: FeatureConfig):
+        self.prob = float(aug.get("warp_prob", 0.0))
+        self.range = tuple(aug.get("warp_alpha", [0.9, 1.1]))
+        if not (0 < self.range[0] <= self.range[1]):
+            raise ValueError(f"training.augment.warp_alpha {list(self.range)}: needs 0 < low <= high")
+        self.centres = band_centres(fcfg)
+        self.centre_mels = np.asarray(hz_to_mel(self.centres, fcfg.mel_scale), dtype=np.float64)
+        self.f_max = float(fcfg.f_max)
+        self.mel_scale = fcfg.mel_scale
+        if self.enabled:
+            check_log_domain(fcfg)
+
+    @property
+    def enabled(self) -> bool:
+        return self.prob > 0
+
+    def positions(self, alpha: float) -> np.ndarray:
+        """The fractional band index each band reads from, under the warp by `alpha`."""
+        src_mel = np.asarray(hz_to_mel(vtlp_source_hz(self.centres, alpha, self.f_max), self.mel_scale))
+        return np.interp(src_mel, self.centre_mels, np.arange(len(self.centres), dtype=np.float64))
+
+    def __call__(self, feats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        u, alpha = rng.random(), rng.uniform(*self.range)   # both drawn always: a stable stream
+        if u >= self.prob or len(feats) == 0:
+            return feats
+        pos = self.positions(alpha)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, feats.shape[1] - 1)
+        w = (pos - lo).astype(np.float32)
+        return (feats[:, lo] * (1 - w) + feats[:, hi] * w).astype(np.float32)

@@ -42,7 +42,7 @@ import yaml
 from safetensors.torch import load_file
 
 from .config import feature_config, load_config, merge
-from .augment import ChannelAugmenter
+from .augment import ChannelAugmenter, FrequencyWarp
 from .data import (FeatureStore, add_noise, collate, combined_stats, make_batches, noise_profiles,
                    spec_augment)
 from .decode import attention_greedy, ctc_greedy
@@ -503,6 +503,9 @@ def main(argv=None):
         clips = [store.features(u) for u in store.utts[1.0] if u["frames"] > 0]
         say(f"real noise: {len(clips)} clips, {sum(len(c) for c in clips) / 360000:.2f} h from {a.noise_cache}")
     channel = ChannelAugmenter(aug, fcfg, clips)
+    warp = FrequencyWarp(aug, fcfg)
+    if warp.enabled:
+        say(f"vocal tract length perturbation: {warp.prob:g} of utterances, factor in {list(warp.range)}")
     max_frames = int(tc["batch_seconds"] * 100)
 
     def checkpoint(path, extra_best=None):
@@ -551,6 +554,9 @@ def main(argv=None):
         for i in batches[pos]:
             si, u, t = entries[i]
             f = data.stores[si].features(u)
+            if warp.enabled:
+                # The speaker first, before any noise or room; its own stream, like the channel's.
+                f = warp(f, np.random.default_rng([seed, ep, pos, 3, len(feats)]))
             if g_np.random() < aug["noise_prob"]:
                 f = add_noise(f, noises[int(g_np.integers(len(noises)))],
                               float(g_np.uniform(*aug["noise_snr_db"])), g_np)

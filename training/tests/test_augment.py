@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from lasr_train.augment import DB, ChannelAugmenter, band_centres, colour_curve, reverberate, telephone_curve
+from lasr_train.augment import (DB, ChannelAugmenter, FrequencyWarp, band_centres, colour_curve, reverberate,
+                                telephone_curve, vtlp_source_hz)
 from lasr_train.features import FeatureConfig, log_mel, whisper_config
 
 FCFG = FeatureConfig()
@@ -73,3 +74,49 @@ def test_augmenter_is_off_by_default_and_each_part_draws_its_own_stream():
     phone = ChannelAugmenter({**OFF, "telephone_prob": 1}, FCFG)(feats, np.random.default_rng(3))
     assert np.allclose((phone - feats) / DB, telephone_curve(band_centres(FCFG))[None, :], atol=1e-3)
     assert math.isfinite(float(phone.sum()))
+
+
+def sine_feats(hz: float) -> np.ndarray:
+    t = np.arange(16000) / 16000
+    return log_mel(0.1 * np.sin(2 * np.pi * hz * t) + 1e-4 * np.random.default_rng(0).standard_normal(16000), FCFG)
+
+
+def test_warp_moves_a_formant_as_a_longer_vocal_tract_would():
+    warp = FrequencyWarp({"warp_prob": 1.0, "warp_alpha": [1.1, 1.1]}, FCFG)
+    # A 1 kHz tone warped by 1.1 peaks in the band where a 1.1 kHz tone peaks, and the
+    # warped spectrum is close to the real 1.1 kHz one around that peak.
+    warped = warp(sine_feats(1000.0), np.random.default_rng(0))
+    real = sine_feats(1100.0)
+    peak = int(np.argmax(real[40]))
+    assert int(np.argmax(warped[40])) == peak
+    assert int(np.argmax(sine_feats(1000.0)[40])) != peak
+    assert np.abs(warped[40, peak - 1:peak + 2] - real[40, peak - 1:peak + 2]).max() < 1.0
+    # Down by 0.9 it moves the other way.
+    down = FrequencyWarp({"warp_prob": 1.0, "warp_alpha": [0.9, 0.9]}, FCFG)(sine_feats(1000.0), np.random.default_rng(0))
+    assert int(np.argmax(down[40])) == int(np.argmax(sine_feats(900.0)[40]))
+
+
+def test_warp_keeps_the_band_edges_and_is_the_identity_at_one():
+    for alpha in (0.85, 0.9, 1.0, 1.1, 1.15):
+        src = vtlp_source_hz(np.array([0.0, 1000.0, 7600.0]), alpha, 7600.0)
+        assert src[0] == pytest.approx(0.0, abs=1e-6) and src[2] == pytest.approx(7600.0, rel=1e-6)
+        assert src[1] == pytest.approx(1000.0 / alpha, rel=1e-3)   # below the knee: a plain scaling
+        pos = FrequencyWarp({"warp_prob": 1.0, "warp_alpha": [alpha, alpha]}, FCFG).positions(alpha)
+        assert (np.diff(pos) > 0).all() and pos[0] >= 0 and pos[-1] <= FCFG.n_mels - 1
+    feats = sine_feats(440.0)
+    same = FrequencyWarp({"warp_prob": 1.0, "warp_alpha": [1.0, 1.0]}, FCFG)(feats, np.random.default_rng(0))
+    assert np.allclose(same, feats, atol=1e-4)
+
+
+def test_warp_is_off_by_default_and_draws_the_same_whatever_its_probability():
+    feats = sine_feats(440.0)
+    off = FrequencyWarp({}, FCFG)
+    assert not off.enabled and off(feats, np.random.default_rng(0)) is feats
+    with pytest.raises(ValueError):
+        FrequencyWarp({"warp_prob": 1, "warp_alpha": [1.1, 0.9]}, FCFG)
+    with pytest.raises(ValueError):
+        FrequencyWarp({"warp_prob": 1}, whisper_config())
+    rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
+    FrequencyWarp({"warp_prob": 0.0}, FCFG)(feats, rng_a)
+    FrequencyWarp({"warp_prob": 1.0}, FCFG)(feats, rng_b)
+    assert rng_a.random() == rng_b.random()
