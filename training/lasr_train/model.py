@@ -33,6 +33,9 @@ class ModelArgs:
     attention_dim: int = 128
     location_filters: int = 32
     location_radius: int = 15
+    # training only: dropout on the speller's token embeddings and on what feeds its
+    # output layer (0: none, and no module, so runs without it draw as before)
+    decoder_dropout: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: dict, vocab_size: int) -> "ModelArgs":
@@ -44,7 +47,8 @@ class ModelArgs:
                    dropout=cfg.get("training", {}).get("dropout", 0.1),
                    embed_dim=d["embed_dim"], hidden=d["hidden"], attention_type=att["type"],
                    attention_dim=att["dim"], location_filters=att.get("filters", 32),
-                   location_radius=att.get("radius", 15))
+                   location_radius=att.get("radius", 15),
+                   decoder_dropout=cfg.get("training", {}).get("decoder_dropout", 0.0))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,6 +181,7 @@ class Decoder(nn.Module):
         self.lstm = nn.LSTMCell(a.embed_dim + a.d_model, a.hidden)
         self.attention = Attention(a)
         self.out = nn.Linear(a.hidden + a.d_model, a.vocab_size)
+        self.drop = nn.Dropout(a.decoder_dropout) if a.decoder_dropout > 0 else nn.Identity()
         self.hidden = a.hidden
         self.d_model = a.d_model
 
@@ -190,11 +195,11 @@ class Decoder(nn.Module):
 
     def step(self, y_prev, state, enc):
         """One decoder step; returns (logits (B, V), new state)."""
-        inp = torch.cat([self.embed(y_prev), state["ctx"]], dim=-1)
+        inp = torch.cat([self.drop(self.embed(y_prev)), state["ctx"]], dim=-1)
         s, cell = self.lstm(inp, (state["s"], state["cell"]))
         alpha = self.attention(s, state["keys"], state["alpha"], state["mask"])
         ctx = torch.bmm(alpha.unsqueeze(1), enc).squeeze(1)
-        logits = self.out(torch.cat([s, ctx], dim=-1))
+        logits = self.out(self.drop(torch.cat([s, ctx], dim=-1)))
         new = dict(state, s=s, cell=cell, ctx=ctx, alpha=alpha)
         return logits, new
 
@@ -207,7 +212,7 @@ class Decoder(nn.Module):
         time beyond the machine's noise: the encoder and the recurrence dominate.)
         """
         state = self.init_state(enc, enc_lengths)
-        emb = self.embed(ys_in)                                        # (B, U, e)
+        emb = self.drop(self.embed(ys_in))                             # (B, U, e)
         s, cell, ctx, alpha = state["s"], state["cell"], state["ctx"], state["alpha"]
         keys, mask = state["keys"], state["mask"]
         states, contexts = [], []
@@ -217,7 +222,7 @@ class Decoder(nn.Module):
             ctx = torch.bmm(alpha.unsqueeze(1), enc).squeeze(1)
             states.append(s)
             contexts.append(ctx)
-        return self.out(torch.cat([torch.stack(states, dim=1), torch.stack(contexts, dim=1)], dim=-1))
+        return self.out(self.drop(torch.cat([torch.stack(states, dim=1), torch.stack(contexts, dim=1)], dim=-1)))
 
 
 class LasrModel(nn.Module):

@@ -63,6 +63,24 @@ def test_teacher_forced_forward_equals_steps(att):
             assert torch.allclose(step_logits, logits[:, i], atol=1e-5)
 
 
+def test_decoder_dropout_trains_only_and_keeps_the_weights():
+    # It adds no parameters (the exported file and the engine are unchanged) and acts
+    # only in training: evaluated, the model is the one without it.
+    plain, dropped = tiny(), tiny(decoder_dropout=0.3)
+    assert plain.state_dict().keys() == dropped.state_dict().keys()
+    dropped.load_state_dict(plain.state_dict())
+    enc, enc_len = plain.encode(torch.randn(2, 50, 80), torch.tensor([50, 31]))
+    ys = torch.tensor([[1, 4, 9, 2, 0], [1, 7, 3, 0, 0]])
+    with torch.no_grad():
+        assert torch.equal(plain.decoder(enc, enc_len, ys), dropped.decoder(enc, enc_len, ys))
+        dropped.train()
+        torch.manual_seed(1)
+        a = dropped.decoder(enc, enc_len, ys)
+        assert not torch.allclose(a, plain.decoder(enc, enc_len, ys), atol=1e-3)
+        torch.manual_seed(1)
+        assert torch.equal(a, dropped.decoder(enc, enc_len, ys))   # seeded, so a resumed run repeats it
+
+
 @pytest.mark.parametrize("att", ["location", "dot"])
 def test_losses_finite_and_backward(att):
     m = tiny(att).train()
