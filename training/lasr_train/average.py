@@ -67,9 +67,10 @@ def average_checkpoints(paths: list[str]) -> dict:
         raise SystemExit("no checkpoints to average")
     cks = [exported_as_checkpoint(p) if Path(p).is_dir() else torch.load(p, map_location="cpu", weights_only=False)
            for p in paths]
+    from .model import ModelArgs
     base = cks[-1]
     for p, ck in zip(paths, cks):
-        if ck["model_args"] != base["model_args"]:
+        if ModelArgs.architecture(ck["model_args"]) != ModelArgs.architecture(base["model_args"]):
             raise SystemExit(f"{p}: model {ck['model_args']} differs from {paths[-1]}: {base['model_args']}")
     averaged = {}
     for name, value in base["model"].items():

@@ -53,6 +53,13 @@ class ModelArgs:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def architecture(cls, args: dict) -> dict:
+        """What fixes the weights' shapes and meaning: `args` (a checkpoint's `model_args`,
+        perhaps written before a field existed) with the defaults filled in and the
+        training-only dropouts left out, so checkpoints that differ only there combine."""
+        return {k: v for k, v in cls(**args).to_dict().items() if k not in ("dropout", "decoder_dropout")}
+
 
 def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:
     """T' = ceil(ceil(T/2)/2)."""

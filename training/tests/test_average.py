@@ -7,7 +7,7 @@ from lasr_train.average import average_checkpoints
 def checkpoint(path, step, scale, args=None):
     model = {"w": torch.full((2, 3), float(scale)), "b": torch.tensor([scale, -scale], dtype=torch.float32),
              "count": torch.tensor(step)}
-    torch.save({"model_args": args or {"d": 3}, "model": model, "optimizer": {"state": 1}, "step": step,
+    torch.save({"model_args": args or {"d_model": 3}, "model": model, "optimizer": {"state": 1}, "step": step,
                 "epoch": step // 10}, path)
     return str(path)
 
@@ -23,9 +23,17 @@ def test_floats_are_averaged_and_the_rest_is_the_last_checkpoints(tmp_path):
 
 def test_different_shapes_are_refused(tmp_path):
     a = checkpoint(tmp_path / "a.pt", 10, 1.0)
-    b = checkpoint(tmp_path / "b.pt", 20, 1.0, args={"d": 4})
+    b = checkpoint(tmp_path / "b.pt", 20, 1.0, args={"d_model": 4})
     with pytest.raises(SystemExit, match="differs"):
         average_checkpoints([a, b])
+
+
+def test_training_only_dropouts_do_not_keep_checkpoints_apart(tmp_path):
+    # A run with decoder dropout, and one from before that field existed, hold the same
+    # architecture: their weights average.
+    a = checkpoint(tmp_path / "a.pt", 10, 1.0, args={"d_model": 3, "dropout": 0.1})
+    b = checkpoint(tmp_path / "b.pt", 20, 3.0, args={"d_model": 3, "dropout": 0.2, "decoder_dropout": 0.2})
+    assert torch.allclose(average_checkpoints([a, b])["model"]["w"], torch.full((2, 3), 2.0))
 
 
 def test_an_exported_model_directory_averages_as_its_weights_in_float32(tmp_path):
