@@ -125,7 +125,6 @@ class ChannelAugmenter:
         return feats
 
 
-
 def vtlp_source_hz(target_hz: np.ndarray, alpha: float, f_max: float) -> np.ndarray:
     """Where each `target_hz` comes from under VTLP's piecewise-linear warp by `alpha`.
 

@@ -412,9 +412,11 @@ def main(argv=None):
     resume = a.resume and ckpt_path.exists()
     if resume:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        margs = ModelArgs(**ck["model_args"])
         cfg = resumed_config(ck["config"], overrides)
         tc = cfg["training"]
+        # The dropouts are training settings, so `--set` may change them on resume too.
+        margs = ModelArgs(**dict(ck["model_args"], dropout=tc.get("dropout", 0.1),
+                                 decoder_dropout=tc.get("decoder_dropout", 0.0)))
     else:
         margs = ModelArgs.from_config(cfg, tok.size)
     seed = int(tc["seed"])
