@@ -173,13 +173,15 @@ train-export: venv
 # A cooldown runs the rate to zero, so keep the branch point first to go on afterwards:
 # RUN_BRANCH=NAME copies last.pt to NAME.pt before training, and train-run-branch
 # RUN_BRANCH=NAME copies it back. RUN_STEPS=N stops at step N (to compare two runs at the
-# same point); RUN_SET adds `--set` overrides to RUN_ARGS (an experiment's one change).
+# same point); RUN_SET adds `--set` overrides to RUN_ARGS (an experiment's one change);
+# RUN_FLAGS adds options of lasr_train.train (say the teacher caches of a distillation arm).
 RUN_OUT ?= $(RUNS)/cpu-run
 RUN_INIT ?= models/default
 RUN_MINUTES ?= 50
 RUN_COOLDOWN ?= 0
 RUN_STEPS ?= 0
 RUN_SET ?=
+RUN_FLAGS ?=
 RUN_BRANCH ?=
 RUN_SYNTH ?= $(RUNS)/synth-fp2
 RUN_CACHES ?= $(RUNS)/cache/train:2 $(RUNS)/cache/extra:1 $(RUNS)/cache/teacher-text:1 $(RUNS)/cache/synth-fp2:1
@@ -214,7 +216,7 @@ train-run: venv
 	$(LASR_PY) lasr_train.train --init-model $(RUN_INIT) --tokens $(RUN_INIT) --train-cache $(RUN_CACHES) \
 	  --noise-cache $(RUNS)/cache/noise --out $(RUN_OUT) --resume --max-minutes $(RUN_MINUTES) \
 	  $(if $(filter-out 0,$(RUN_COOLDOWN)),--cooldown-minutes $(RUN_COOLDOWN)) \
-	  $(if $(filter-out 0,$(RUN_STEPS)),--max-steps $(RUN_STEPS)) --threads $(TRAIN_JOBS) --set $(RUN_ARGS) $(RUN_SET)
+	  $(if $(filter-out 0,$(RUN_STEPS)),--max-steps $(RUN_STEPS)) --threads $(TRAIN_JOBS) $(RUN_FLAGS) --set $(RUN_ARGS) $(RUN_SET)
 
 train-run-branch:
 	cp $(RUN_OUT)/$(RUN_BRANCH).pt $(RUN_OUT)/last.pt
