@@ -67,14 +67,19 @@ LM_WEIGHT ?= 0.35
 LM_BONUS ?= 0.75
 LM_ILM ?= 0.2
 # The word check (lasr_train.lm lexicon): the LM text's words seen at least LEXICON_MIN_COUNT
-# times, and the penalty δ a fused hypothesis pays for a word outside them (tuned on dev).
+# times, and the common (lowercase) words of LEXICON_WORDS, a word list the wamerican package
+# installs, so that words of today the books never use are not penalized; and the penalty δ
+# a fused hypothesis pays for a word outside them (tuned on dev).
 LEXICON_MIN_COUNT ?= 1
 LEXICON_PENALTY ?= 1.0
+LEXICON_WORDS ?= /usr/share/dict/american-english
+LEXICON_NOTICE ?= /usr/share/doc/wamerican/copyright
 LM_FIXTURES ?= Tests/LasrTests/Fixtures/lm-parity
 LM_RUN = $(RUNS)/lm/vocab-$(shell python3 -c "import zlib,sys;print('%08x' % zlib.crc32(open(sys.argv[1],'rb').read()))" $(MODEL_OUT)/tokens.txt)
 LM_OUT ?= $(LM_RUN)/run512
 LM_ADAPT_OUT ?= $(LM_RUN)/adapt
 train-lm: venv
+	$(if $(filter /usr/share/dict/american-english,$(LEXICON_WORDS)),$(call apt_install,wamerican))
 	$(LASR_PY) lasr_train.lm prepare --text $(LM_TEXT) --model $(MODEL_OUT) --out $(LM_RUN)/data --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.lm train --data $(LM_RUN)/data --out $(LM_OUT) --resume $(LM_ARGS)
 	$(LASR_PY) lasr_train.lm prepare --text $(LM_ADAPT_TEXT) --model $(MODEL_OUT) --out $(LM_RUN)/data-transcripts --jobs $(TRAIN_JOBS)
@@ -83,7 +88,7 @@ train-lm: venv
 	$(LASR_PY) lasr_train.lm export --checkpoint $(LM_ADAPT_OUT)/last.pt --model $(MODEL_OUT) --fixtures $(LM_FIXTURES) \
 	  --weight $(LM_WEIGHT) --length-bonus $(LM_BONUS) --internal-lm-weight $(LM_ILM)
 	$(LASR_PY) lasr_train.lm lexicon --data $(LM_RUN)/data --model $(MODEL_OUT) --min-count $(LEXICON_MIN_COUNT) \
-	  --penalty $(LEXICON_PENALTY)
+	  --penalty $(LEXICON_PENALTY) --words $(LEXICON_WORDS) --notice $(LEXICON_NOTICE)
 	$(LASR_PY) lasr_train.lm perplexity --checkpoint $(LM_ADAPT_OUT)/last.pt --data $(LM_RUN)/data
 	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
 	$(LASR_PY) lasr_train.promote --candidate $(MODEL_OUT) --card-only --manifest $(SPEECH)/dev.jsonl \

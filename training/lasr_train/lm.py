@@ -9,7 +9,8 @@ The engine adds `beta * log p_lm(token | prefix)` to every candidate of the beam
     python -m lasr_train.lm train --data DATA --add-data TDATA:80 --init RUN/last.pt --out ADAPT ...
     python -m lasr_train.lm export --checkpoint RUN/last.pt --model models/default --fixtures DIR
     python -m lasr_train.lm perplexity --checkpoint RUN/last.pt --data DATA
-    python -m lasr_train.lm lexicon --data DATA --model models/default --min-count 1 --penalty 1.0
+    python -m lasr_train.lm lexicon --data DATA --model models/default --min-count 1 --penalty 1.0 \
+        --words /usr/share/dict/american-english
 
 Text is normalized exactly as the transcripts are (`text.normalize_text`), split into
 sentences, and tokenized with the model's own vocabulary. One paragraph in
@@ -686,10 +687,30 @@ def lexicon_counts(data: str, model_dir: str) -> collections.Counter:
     return counts
 
 
-def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float) -> dict:
-    """Writes `lexicon.txt` (the LM text's words seen at least `min_count` times) into the
-    model directory, names it in the `lm:` section with its default penalty, and adds a line
-    on it to the card's language-model section. Run after `export`, which writes that section."""
+def dictionary_words(path: str) -> set[str]:
+    """The common words of a word list, one entry a line (such as `/usr/share/dict/american-english`):
+    entries already in the transcripts' normal form, a single word of lowercase letters and
+    apostrophes. Capitalized entries (names, places) and anything with digits, hyphens or
+    accents are left out: the books already hold the names their readers meet, and a list of
+    every name would let the search spell almost anything."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").split("\n")
+    except OSError as e:
+        raise SystemExit(f"{path}: cannot read the word list ({e.strerror}); on Debian it is the wamerican package")
+    return {w for w in (line.strip() for line in lines) if w and normalize_text(w) == w and " " not in w}
+
+
+LEXICON_NOTICE = "lexicon-NOTICE.txt"
+
+
+def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float, words_files: list[str] = (),
+                  notice: str | None = None) -> dict:
+    """Writes `lexicon.txt` (the LM text's words seen at least `min_count` times, and the
+    common words of each of `words_files`) into the model directory, names it in the `lm:`
+    section with its default penalty, and adds a line on it to the card's language-model
+    section. `notice`, the word lists' copyright and licence text, is copied beside it as
+    `LEXICON_NOTICE` (their licences ask that it go with every copy). Run after `export`,
+    which writes that section."""
     import yaml
 
     md = Path(model_dir)
@@ -698,12 +719,22 @@ def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float) -> 
     if not cfg.get("lm"):
         raise SystemExit(f"{cfg_path}: no lm: section; lasr_train.lm export writes it, then the lexicon")
     counts = lexicon_counts(data, model_dir)
-    words = sorted(w for w, c in counts.items() if c >= min_count)
+    text_words = {w for w, c in counts.items() if c >= min_count}
+    listed = set().union(*(dictionary_words(f) for f in words_files)) if words_files else set()
+    words = sorted(text_words | listed)
     (md / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
+    if notice is not None:
+        try:
+            (md / LEXICON_NOTICE).write_bytes(Path(notice).read_bytes())
+        except OSError as e:
+            raise SystemExit(f"{notice}: cannot read the word lists' notice ({e.strerror})")
+    elif (md / LEXICON_NOTICE).exists() and not words_files:
+        (md / LEXICON_NOTICE).unlink()   # no word list any more: no notice for one
     write_lm_section(cfg_path, {**cfg["lm"], "lexicon": LEXICON_FILE, "lexicon_penalty": penalty})
     covered = sum(c for c in counts.values() if c >= min_count) / max(1, sum(counts.values()))
     info = {"words": len(words), "types": len(counts), "min_count": min_count, "penalty": penalty,
-            "bytes": (md / LEXICON_FILE).stat().st_size, "running_words_covered": covered}
+            "bytes": (md / LEXICON_FILE).stat().st_size, "running_words_covered": covered,
+            "from_text": len(text_words), "listed_only": len(words) - len(text_words)}
     card = md / "MODEL_CARD.md"
     if card.exists():
         lines = card.read_text(encoding="utf-8").rstrip("\n").split("\n")
@@ -714,7 +745,14 @@ def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float) -> 
             while end > start + 1 and lines[end - 1] == "":
                 end -= 1
             which = "every word" if min_count == 1 else f"the words seen at least {min_count} times"
-            lines.insert(end, f"- {LEXICON_FILE}: {which} of that text, {len(words):,} ({info['bytes'] / 1e6:.1f} MB); a fused "
+            plus = ""
+            if words_files:
+                names = ", ".join(f"`{f}`" for f in words_files)
+                plus = f", and {info['listed_only']:,} more common words (lowercase entries) of the word list {names}"
+                if notice is not None:
+                    plus += f" (its copyright and licence: {LEXICON_NOTICE})"
+            count = f" ({len(text_words):,}){plus}, {len(words):,} in all" if words_files else f", {len(words):,}"
+            lines.insert(end, f"- {LEXICON_FILE}: {which} of that text{count} ({info['bytes'] / 1e6:.1f} MB); a fused "
                               f"hypothesis pays {penalty} where its spelling leaves them (`--lexicon-penalty`)")
             card.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return info
@@ -781,11 +819,19 @@ def main(argv=None):
     x.add_argument("--model", required=True)
     x.add_argument("--min-count", type=int, default=1, help="keep words seen at least this often")
     x.add_argument("--penalty", type=float, default=1.0, help="the default penalty for a word outside it")
+    x.add_argument("--words", nargs="*", default=[], metavar="FILE",
+                   help="word lists (one word a line) whose lowercase entries join the text's words, "
+                        "so that words the books never use (recognizer, email) are not penalized")
+    x.add_argument("--notice", metavar="FILE",
+                   help="the word lists' copyright and licence, copied into the model as " + LEXICON_NOTICE)
     a = ap.parse_args(argv)
     if a.command == "lexicon":
-        info = write_lexicon(a.data, a.model, a.min_count, a.penalty)
-        print(f"{a.model}/{LEXICON_FILE}: {info['words']:,} of {info['types']:,} words (seen ≥ {a.min_count} times; "
-              f"{100 * info['running_words_covered']:.2f} % of the running text), penalty {a.penalty}")
+        if a.notice and not a.words:
+            raise SystemExit("--notice goes with --words: it is the word lists' licence")
+        info = write_lexicon(a.data, a.model, a.min_count, a.penalty, a.words, a.notice)
+        print(f"{a.model}/{LEXICON_FILE}: {info['from_text']:,} of the text's {info['types']:,} words (seen ≥ "
+              f"{a.min_count} times; {100 * info['running_words_covered']:.2f} % of the running text), "
+              f"{info['listed_only']:,} more from the word lists, {info['words']:,} in all; penalty {a.penalty}")
     elif a.command == "prepare":
         prepare(a.text, a.model, a.out, jobs=a.jobs, max_paragraphs=a.max_paragraphs)
     elif a.command == "train":

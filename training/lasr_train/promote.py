@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 from .export import engine_eval, set_card_line
-from .lm import CARD_HEADING, LEXICON_FILE, card_section, vocabulary_checksum, with_card_section, write_lm_section
+from .lm import CARD_HEADING, LEXICON_FILE, LEXICON_NOTICE, card_section, vocabulary_checksum, with_card_section, write_lm_section
 
 DECIDING_CORPUS = "librispeech-train-clean-100-sample"
 WER_KEY = "dev WER, Swift engine (lasr eval)"
@@ -153,8 +153,9 @@ def score_card(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> dict:
 
 def with_shipped_lm(candidate: str, target: str, out: Path) -> Path | None:
     """A copy of the candidate at `out` that decodes with the target's language model: its
-    weights, word list and `lm:` section (fusion defaults). None where the target has no LM
-    or trained it on another vocabulary than the candidate's (`make train-lm` then makes one)."""
+    weights, word list (with its notice) and `lm:` section (fusion defaults). None where the
+    target has no LM or trained it on another vocabulary than the candidate's (`make
+    train-lm` then makes one)."""
     t = Path(target)
     lm = (yaml.safe_load((t / "config.yaml").read_text()) or {}).get("lm")
     if not lm or not (t / "lm.safetensors").exists():
@@ -162,7 +163,7 @@ def with_shipped_lm(candidate: str, target: str, out: Path) -> Path | None:
     if lm.get("vocabulary_crc32") != vocabulary_checksum(Path(candidate) / "tokens.txt"):
         return None
     shutil.copytree(candidate, out)
-    for name in ("lm.safetensors", LEXICON_FILE):
+    for name in ("lm.safetensors", LEXICON_FILE, LEXICON_NOTICE):
         if (t / name).exists():
             shutil.copy(t / name, out / name)
     write_lm_section(out / "config.yaml", lm)

@@ -274,6 +274,24 @@ def test_lexicon_lists_the_texts_words_and_joins_the_lm_section(tmp_path, traine
     assert text.count("\nlm:") == 1 and yaml.safe_load(text)["lm"]["lexicon_penalty"] == 1.0
     card = (model_dir / "MODEL_CARD.md").read_text()
     assert card.count("- lexicon.txt:") == 1 and card.index("- lexicon.txt:") < card.index("## Limitations")
+    # A word list adds its common words: not its names, accents, hyphens or digits.
+    wordlist = tmp_path / "words"
+    wordlist.write_text("recognizer\nrecognizer's\ncloudy\nAlbuquerque\ncafé\ne-mail\nmp3\n'tis\n\nemail\n")
+    (tmp_path / "copyright").write_text("Copyright 2000 by A. Author; permission granted\n")
+    info = lm.write_lexicon(str(data), str(model_dir), min_count=1, penalty=1.0, words_files=[str(wordlist)],
+                            notice=str(tmp_path / "copyright"))
+    assert (model_dir / "lexicon-NOTICE.txt").read_text().startswith("Copyright 2000")
+    words = (model_dir / "lexicon.txt").read_text().split("\n")[:-1]
+    assert words == sorted(set(counts) | {"recognizer", "recognizer's", "email"}) and "cloudy" in counts
+    assert info["listed_only"] == 3 and info["from_text"] == len(counts) and info["words"] == len(counts) + 3
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert card.count("- lexicon.txt:") == 1 and "3 more common words" in card and f"`{wordlist}`" in card
+    assert "lexicon-NOTICE.txt" in card
+    # Without a word list again, the notice goes with it.
+    lm.write_lexicon(str(data), str(model_dir), min_count=1, penalty=1.0)
+    assert not (model_dir / "lexicon-NOTICE.txt").exists()
+    with pytest.raises(SystemExit, match="wamerican"):
+        lm.write_lexicon(str(data), str(model_dir), min_count=1, penalty=1.0, words_files=[str(tmp_path / "none")])
     # A model without an LM section gets none.
     shutil.copy(TINY / "config.yaml", model_dir / "config.yaml")
     with pytest.raises(SystemExit, match="no lm: section"):

@@ -107,6 +107,7 @@ def test_a_candidate_worse_with_the_shipped_lm_is_refused(tmp_path, monkeypatch,
     (target / "tokens.txt").write_text("<blank>\n<unk>\na\n")
     (target / "lm.safetensors").write_bytes(b"shipped lm")
     (target / "lexicon.txt").write_text("a\n")
+    (target / "lexicon-NOTICE.txt").write_text("word list licence\n")
     crc = vocabulary_checksum(target / "tokens.txt")
     (target / "config.yaml").write_text(f"name: old\nlm:\n  file: lm.safetensors\n  vocabulary_crc32: {crc}\n"
                                         "  weight: 0.25\n  lexicon: lexicon.txt\n  lexicon_penalty: 1.0\n")
@@ -121,6 +122,7 @@ def test_a_candidate_worse_with_the_shipped_lm_is_refused(tmp_path, monkeypatch,
             cfg = yaml.safe_load((d / "config.yaml").read_text())
             assert cfg["name"] == "new" and cfg["lm"]["vocabulary_crc32"] == crc and cfg["lm"]["weight"] == 0.25
             assert (d / "lm.safetensors").read_bytes() == b"shipped lm" and (d / "lexicon.txt").read_text() == "a\n"
+            assert (d / "lexicon-NOTICE.txt").read_text() == "word list licence\n"
             return summary_with(fused)
         return summary_with({"cand": [e - 1 for e in OLD], "target--no-lm": OLD, "target": OLD}[d.name + "".join(extra)])
 
