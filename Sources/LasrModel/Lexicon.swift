@@ -22,29 +22,77 @@ public struct Lexicon: Sendable {
 
     /// A lexicon of `words` (order and repeats do not matter; empty strings are dropped).
     public init<S: Sequence>(words: S) where S.Element == String {
-        let sorted = Set(words.map { Array($0.utf8) }.filter { !$0.isEmpty }).sorted { $0.lexicographicallyPrecedes($1) }
+        var bytes: [UInt8] = [], ranges: [Range<Int>] = []
+        for word in words where !word.isEmpty {
+            let start = bytes.count
+            bytes += word.utf8
+            ranges.append(start..<bytes.count)
+        }
+        self.init(bytes: bytes, words: ranges)
+    }
+
+    /// The words `ranges` of `bytes`, in any order, repeats allowed. A list already sorted
+    /// and without repeats (as the recipe writes it) is taken as it is, in one pass.
+    private init(bytes source: [UInt8], words ranges: [Range<Int>]) {
+        var ranges = ranges
+        source.withUnsafeBufferPointer { all in
+            func word(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: all[r]) }
+            let ascending = zip(ranges, ranges.dropFirst()).allSatisfy { word($0).lexicographicallyPrecedes(word($1)) }
+            if !ascending {
+                ranges.sort { word($0).lexicographicallyPrecedes(word($1)) }
+                var unique: [Range<Int>] = []
+                for r in ranges where unique.last.map({ !word($0).elementsEqual(word(r)) }) ?? true { unique.append(r) }
+                ranges = unique
+            }
+        }
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(ranges.reduce(0) { $0 + $1.count })
         var starts = [0]
-        for w in sorted {
-            bytes += w
+        starts.reserveCapacity(ranges.count + 1)
+        for r in ranges {
+            bytes += source[r]
             starts.append(bytes.count)
         }
         self.bytes = bytes
         self.starts = starts
     }
 
-    /// Reads a word list, one word a line; blank lines are skipped.
+    /// Reads a word list, one word a line; blank lines are skipped, and spaces or tabs
+    /// around a word (and a `\r` before the line's end) are ignored.
+    ///
+    /// The list is read as bytes, not as Swift strings: every `lasr` run with the LM loads
+    /// it, and splitting 170,000 lines into `String`s and sorting them took about a quarter
+    /// of a second, longer than transcribing a short file.
     public init(path: String) throws {
-        guard let text = FileManager.default.contents(atPath: path).flatMap({ String(data: $0, encoding: .utf8) }) else {
-            throw LasrError(.invalidModel, path: path, "the lexicon the lm: section names is missing or not UTF-8 text")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LasrError(.invalidModel, path: path, "the lexicon the lm: section names is missing or unreadable")
         }
-        // Empty lines are kept here (and dropped by init(words:)) so that an error names the file's line.
-        let words = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-        if let bad = words.firstIndex(where: { $0.contains(where: \.isWhitespace) }) {
-            throw LasrError(.invalidModel, path: path, "line \(bad + 1): a lexicon line holds one word, got '\(words[bad])'")
+        let file = [UInt8](data)
+        // ASCII is UTF-8; only a file with other bytes needs the full check.
+        if file.contains(where: { $0 >= 0x80 }), String(bytes: file, encoding: .utf8) == nil {
+            throw LasrError(.invalidModel, path: path, "the lexicon is not UTF-8 text")
         }
-        self.init(words: words)
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0B || b == 0x0C || b == 0x0D }
+        var ranges: [Range<Int>] = []
+        var line = 0, start = 0
+        while start < file.count {
+            line += 1
+            var end = file[start...].firstIndex(of: 0x0A) ?? file.count
+            let next = end + 1
+            var first = start
+            while first < end, isSpace(file[first]) { first += 1 }
+            while end > first, isSpace(file[end - 1]) { end -= 1 }
+            let word = file[first..<end]
+            // Lines that are not ASCII are rare; they are checked for Unicode spaces too.
+            if word.contains(where: isSpace)
+                || (word.contains { $0 >= 0x80 } && String(decoding: word, as: UTF8.self).contains(where: \.isWhitespace)) {
+                throw LasrError(.invalidModel, path: path,
+                                "line \(line): a lexicon line holds one word, got '\(String(decoding: word, as: UTF8.self))'")
+            }
+            if first < end { ranges.append(first..<end) }
+            start = next
+        }
+        self.init(bytes: file, words: ranges)
         if count == 0 { throw LasrError(.invalidModel, path: path, "the lexicon has no words") }
     }
 

@@ -171,6 +171,34 @@ import Testing
         for prefix in ["weathers", "x", "cloudz", "a", "dont"] { #expect(!lexicon.hasPrefix(prefix), "\(prefix)") }
     }
 
+    /// The file is read as bytes: a sorted list (the recipe's) is taken as it is, and any
+    /// other order, repeats, CRLF ends, spaces around words and blank lines read the same.
+    @Test func aLexiconFileReadsAsItsSetOfWords() throws {
+        let dir = try TestSupport.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let words = ["a", "café", "cloud", "cloudy", "don't", "we", "weather"]
+        func load(_ text: String) throws -> Lexicon {
+            let url = dir.appendingPathComponent("lexicon.txt")
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            return try Lexicon(path: url.path)
+        }
+        for text in [words.joined(separator: "\n") + "\n", words.joined(separator: "\n"),
+                     "weather\r\n  cloudy\t\r\n\r\nwe\ncafé\na\ncloud\ndon't\nwe\ncloud\n\n"] {
+            let lexicon = try load(text)
+            #expect(lexicon.count == words.count, "\(text.debugDescription)")
+            for w in words { #expect(lexicon.contains(w) && lexicon.hasPrefix(w), "\(w) in \(text.debugDescription)") }
+            for w in ["caf", "clouds", "dont", "", "b"] { #expect(!lexicon.contains(w), "\(w)") }
+            #expect(lexicon.hasPrefix("caf") && lexicon.hasPrefix("cloudy") && !lexicon.hasPrefix("cloudz"))
+        }
+        // A Unicode space inside a word is refused like an ASCII one, and so is a file that is not UTF-8.
+        #expect { try load("one\nno\u{00A0}break\n") } throws: { ($0 as? LasrError)?.reason.contains("line 2") == true }
+        try Data([0x6F, 0x6E, 0x65, 0x0A, 0xFF, 0xFE, 0x0A]).write(to: dir.appendingPathComponent("lexicon.txt"))
+        #expect {
+            try Lexicon(path: dir.appendingPathComponent("lexicon.txt").path)
+        } throws: { ($0 as? LasrError)?.reason.contains("UTF-8") == true }
+        #expect { try load("\n \n") } throws: { ($0 as? LasrError)?.reason.contains("no words") == true }
+    }
+
     @Test func aLexiconFileIsCheckedWhenTheModelLoads() throws {
         let bias = [Float](repeating: 0, count: 64)
         let dir = try Self.withUnigramLM(Self.tinyModel, bias: bias, weight: 0.5, lexicon: ["one", "two"])
