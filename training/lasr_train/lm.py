@@ -728,8 +728,8 @@ def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float, wor
             (md / LEXICON_NOTICE).write_bytes(Path(notice).read_bytes())
         except OSError as e:
             raise SystemExit(f"{notice}: cannot read the word lists' notice ({e.strerror})")
-    elif (md / LEXICON_NOTICE).exists() and not words_files:
-        (md / LEXICON_NOTICE).unlink()   # no word list any more: no notice for one
+    elif (md / LEXICON_NOTICE).exists():
+        (md / LEXICON_NOTICE).unlink()   # an earlier list's notice does not speak for this one
     write_lm_section(cfg_path, {**cfg["lm"], "lexicon": LEXICON_FILE, "lexicon_penalty": penalty})
     covered = sum(c for c in counts.values() if c >= min_count) / max(1, sum(counts.values()))
     info = {"words": len(words), "types": len(counts), "min_count": min_count, "penalty": penalty,
