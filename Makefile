@@ -91,8 +91,9 @@ _apt_venv:
 	$(call apt_install,python3-venv python3-pip)
 
 # `make test` builds the debug configuration (assertions, @testable imports) with the
-# optimizer on: the model, stream and server tests decode real audio, which unoptimized
-# generic SIMD code does 20-50 times slower (`swift test` by hand builds it without).
+# optimizer on: the model, stream and server tests decode real audio, and unoptimized
+# generic SIMD code took 8.1–8.6 s for a 4 s file that the -O build reads in 0.2–0.4 s
+# (`swift test` by hand builds without it).
 TEST_BUILD_FLAGS := -Xswiftc -O
 swift-test: deps fuzz-seeds
 	$(SWIFT) build --build-tests $(TEST_BUILD_FLAGS)

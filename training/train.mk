@@ -72,6 +72,7 @@ LM_ILM ?= 0.2
 # a fused hypothesis pays for a word outside them (tuned on dev).
 LEXICON_MIN_COUNT ?= 1
 LEXICON_PENALTY ?= 1.0
+# Another LEXICON_WORDS needs its own LEXICON_NOTICE (its copyright and licence).
 LEXICON_WORDS ?= /usr/share/dict/american-english
 LEXICON_NOTICE ?= /usr/share/doc/wamerican/copyright
 LM_FIXTURES ?= Tests/LasrTests/Fixtures/lm-parity
@@ -79,7 +80,7 @@ LM_RUN = $(RUNS)/lm/vocab-$(shell python3 -c "import zlib,sys;print('%08x' % zli
 LM_OUT ?= $(LM_RUN)/run512
 LM_ADAPT_OUT ?= $(LM_RUN)/adapt
 train-lm: venv
-	$(if $(filter /usr/share/dict/american-english,$(LEXICON_WORDS)),$(call apt_install,wamerican))
+	$(call apt_install,wamerican)
 	$(LASR_PY) lasr_train.lm prepare --text $(LM_TEXT) --model $(MODEL_OUT) --out $(LM_RUN)/data --jobs $(TRAIN_JOBS)
 	$(LASR_PY) lasr_train.lm train --data $(LM_RUN)/data --out $(LM_OUT) --resume $(LM_ARGS)
 	$(LASR_PY) lasr_train.lm prepare --text $(LM_ADAPT_TEXT) --model $(MODEL_OUT) --out $(LM_RUN)/data-transcripts --jobs $(TRAIN_JOBS)

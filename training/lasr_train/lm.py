@@ -720,7 +720,7 @@ def write_lexicon(data: str, model_dir: str, min_count: int, penalty: float, wor
         raise SystemExit(f"{cfg_path}: no lm: section; lasr_train.lm export writes it, then the lexicon")
     counts = lexicon_counts(data, model_dir)
     text_words = {w for w, c in counts.items() if c >= min_count}
-    listed = set().union(*(dictionary_words(f) for f in words_files)) if words_files else set()
+    listed = set().union(*(dictionary_words(f) for f in words_files))
     words = sorted(text_words | listed)
     (md / LEXICON_FILE).write_text("\n".join(words) + "\n", encoding="utf-8")
     if notice is not None:
