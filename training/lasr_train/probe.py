@@ -31,8 +31,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .decode import ctc_greedy
 from .evaluate import levenshtein
-from .tokenizer import Tokenizer
+from .tokenizer import BLANK, Tokenizer
 
 
 def features(manifest: str, model_dir: str, out: str, teacher_cache: str | None = None, layer: int = 0,
@@ -134,19 +135,6 @@ def collate(data: dict, idx: list[int], rng: random.Random | None = None):
     return x, lengths, torch.cat(ys), torch.tensor([len(y) for y in ys])
 
 
-def ctc_greedy(logits: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-    best = logits.argmax(-1)
-    out = []
-    for b in range(best.shape[0]):
-        seq, prev = [], -1
-        for t in best[b, : int(lengths[b])].tolist():
-            if t != prev and t != 0:
-                seq.append(t)
-            prev = t
-        out.append(seq)
-    return out
-
-
 @torch.no_grad()
 def word_error_rates(model: ConvProbe, data: dict, tok: Tokenizer) -> dict[str, float]:
     """Greedy CTC WER (%) per corpus of a feature file."""
@@ -176,7 +164,7 @@ def train(train_file: str, dev_file: str, tokens: str, out: str, epochs: int = 1
     tr, dev = torch.load(train_file), torch.load(dev_file)
     model = ConvProbe(tr["feats"][0].shape[1], tok.size, width, layers)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
-    ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    ctc = nn.CTCLoss(blank=BLANK, zero_infinity=True)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     log = open(out_dir / "log.txt", "a", encoding="utf-8")

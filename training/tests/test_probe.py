@@ -7,18 +7,11 @@ from pathlib import Path
 
 import torch
 
-from lasr_train.probe import ConvProbe, collate, ctc_greedy, length_batches, main, train
+from lasr_train.probe import ConvProbe, collate, length_batches, main, train
 from lasr_train.tokenizer import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "default"
-
-
-def test_greedy_collapses_repeats_and_drops_blanks():
-    # Frames: a a _ a b b _ _ c, then padding the length leaves out.
-    best = [5, 5, 0, 5, 6, 6, 0, 0, 7, 9, 9]
-    logits = torch.nn.functional.one_hot(torch.tensor([best]), 10).float()
-    assert ctc_greedy(logits, torch.tensor([9])) == [[5, 5, 6, 7]]
 
 
 def test_batches_hold_every_utterance_once_within_the_frame_budget():
