@@ -7,7 +7,8 @@ what the decoder on top of it adds: it tells whether a student that matched a te
 layer would read new voices better than the native encoder does, before any engine work
 (training/README.md, "A probe of the teacher's layers"). SUPERB (Yang et al. 2021) scores
 self-supervised encoders the same way, with a BiLSTM and CTC; this probe is residual 1-D
-convolutions instead, since a BiLSTM trains about thirty times slower on two cores.
+convolutions instead: a two-layer BiLSTM of the same size took more than twenty times as
+long a step on this 2-core machine.
 
     python -m lasr_train.probe features --model models/default --manifest M --out F.pt
     python -m lasr_train.probe features --model models/default --teacher-cache DIR --layer L \\
@@ -74,7 +75,7 @@ def features(manifest: str, model_dir: str, out: str, teacher_cache: str | None 
         data["text"].append(text)
         data["corpus"].append(u.corpus)
     if not data["ids"]:
-        raise SystemExit(f"{manifest}: no utterance has states in {teacher_cache}")
+        raise SystemExit(f"{manifest}: no utterances" + (f" with states in {teacher_cache}" if teacher_cache else ""))
     torch.save(data, out)
     return len(data["ids"])
 
@@ -200,6 +201,7 @@ def train(train_file: str, dev_file: str, tokens: str, out: str, epochs: int = 1
             break
     (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     torch.save(model.state_dict(), out_dir / "probe.pt")
+    log.close()
     return results
 
 
