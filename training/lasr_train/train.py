@@ -341,7 +341,9 @@ def main(argv=None):
                     help="folder with tokens.txt (and sentencepiece.model); default: the --init-model folder")
     ap.add_argument("--init-model", default=None, metavar="DIR",
                     help="start a new run from the weights of this exported model directory (ignored on resume)")
-    ap.add_argument("--train-cache", nargs="+", required=True)
+    ap.add_argument("--train-cache", nargs="*", default=[], metavar="DIR[:R]",
+                   help="cached transcribed sets, listed R times an epoch; without any, the run is a "
+                        "distillation-only pre-training stage over --distill-cache")
     ap.add_argument("--dev-cache", default=None)
     ap.add_argument("--out", required=True)
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
@@ -401,6 +403,9 @@ def main(argv=None):
     sets = parse_sets(a.train_cache)
     if a.distill_cache and not a.teacher_cache:
         raise SystemExit("--distill-cache needs --teacher-cache: its audio has no transcripts to learn from")
+    if not sets and not a.distill_cache:
+        raise SystemExit("nothing to train on: give --train-cache (transcribed sets), or --distill-cache and "
+                         "--teacher-cache for a distillation-only stage")
     teacher = TeacherStates(*a.teacher_cache) if a.teacher_cache else None
     data = TrainData(sets, tok, int(tc["max_utterance_seconds"] * 100), parse_sets(a.distill_cache),
                      has_teacher=lambda uid: uid in teacher)
@@ -453,7 +458,8 @@ def main(argv=None):
             "its_synthetic_speech": card_synthetic_speech(card_lines)}
         say(f"initialized from {a.init_model} (model.safetensors {init['sha256'][:12]}; {seen or 'no card'})")
     else:
-        mean, std = combined_stats([p for p, _ in sets])
+        # A distillation-only stage has no transcribed sets: its audio gives the statistics.
+        mean, std = combined_stats([p for p, _ in sets] or [p for p, _ in parse_sets(a.distill_cache)])
         model.normalizer.mean.copy_(torch.from_numpy(mean))
         model.normalizer.std.copy_(torch.from_numpy(std))
     say(f"model: {count_params(model)} parameters, args {margs.to_dict()}")
@@ -645,8 +651,10 @@ def main(argv=None):
                 speed = (audio_seconds - secs_start) / 3600 / (el / 3600) if el > 0 else 0
                 distilled = f" distill {agg[4] / agg[5]:.3f}" if heads is not None else ""
                 n = max(agg[3], 1)
-                say(f"step {step} ep {epoch} {batch_pos}/{len(batches)} loss {agg[0] / n:.3f} "
-                    f"ctc {agg[1] / n:.3f} att {agg[2] / n:.3f}{' (not trained)' if math.isnan(agg[2]) else ''}"
+                # Only the distillation loss when no transcribed batch fell in the interval.
+                losses = (f" loss {agg[0] / n:.3f} ctc {agg[1] / n:.3f} att {agg[2] / n:.3f}"
+                          f"{' (not trained)' if math.isnan(agg[2]) else ''}") if agg[3] else ""
+                say(f"step {step} ep {epoch} {batch_pos}/{len(batches)}{losses}"
                     f"{distilled} lr {lr:.2e} gnorm {float(gn):.2f} "
                     f"audio {audio_seconds / 3600:.2f} h, {speed:.0f} h audio/h wall")
                 agg = [0.0, 0.0, 0.0, 0, 0.0, 0]

@@ -282,6 +282,36 @@ def test_distillation_resumes_exactly_and_its_heads_stay_out_of_the_model(tmp_pa
                              "training.distill.weight=0.5", "training.distill.layers=2:3"])
 
 
+def test_a_distillation_only_stage_trains_the_encoder_alone(tmp_path):
+    """A pre-training stage: no transcribed set, only audio with teacher states. The encoder
+    learns the teacher's layers; the decoder and the CTC layer, which no loss reaches, keep
+    their initial weights, and the distillation loss falls."""
+    import pytest
+    make_cache(tmp_path / "cache")
+    make_teacher_cache(tmp_path / "teacher", tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    dset = [*SET, "training.distill.weight=1", "training.distill.layers=2:2", "training.log_every=1",
+            "training.lr=0.003", "training.epochs=100", "training.augment.noise_prob=0", "training.augment.specaugment=false"]
+    common = ["--tokens", str(tmp_path / "tok"), "--threads", "1", "--teacher-cache", str(tmp_path / "teacher")]
+    train.main(common + ["--distill-cache", str(tmp_path / "cache") + ":4", "--out", str(tmp_path / "a"),
+                         "--max-steps", "1", "--set", *dset])
+    first = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    train.main(common + ["--distill-cache", str(tmp_path / "cache") + ":4", "--out", str(tmp_path / "a"),
+                         "--max-steps", "40", "--resume"])
+    last = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    assert last["step"] == 40
+    moved = {k for k in last["model"] if not torch.equal(first["model"][k], last["model"][k])}
+    assert any(k.startswith("encoder.") for k in moved)
+    assert not any(k.startswith(("decoder.", "ctc.")) for k in moved), sorted(moved)
+    log = (tmp_path / "a" / "train.log").read_text()
+    assert "0 of 0 training utterances have teacher states, and 8 without transcripts" in log
+    distilled = [float(l.split(" distill ")[1].split()[0]) for l in log.splitlines() if " distill " in l]
+    assert " ctc " not in log and len(distilled) >= 30
+    assert np.mean(distilled[-5:]) < np.mean(distilled[:5])
+    with pytest.raises(SystemExit, match="nothing to train on"):
+        train.main(["--tokens", str(tmp_path / "tok"), "--out", str(tmp_path / "b"), "--set", *SET])
+
+
 def test_prefetched_batches_train_exactly_as_batches_made_in_place(tmp_path):
     make_cache(tmp_path / "cache")
     make_teacher_cache(tmp_path / "teacher", tmp_path / "cache")
