@@ -342,8 +342,8 @@ def main(argv=None):
     ap.add_argument("--init-model", default=None, metavar="DIR",
                     help="start a new run from the weights of this exported model directory (ignored on resume)")
     ap.add_argument("--train-cache", nargs="*", default=[], metavar="DIR[:R]",
-                   help="cached transcribed sets, listed R times an epoch; without any, the run is a "
-                        "distillation-only pre-training stage over --distill-cache")
+                    help="cached transcribed sets, listed R times an epoch; without any, the run is a "
+                         "distillation-only pre-training stage over --distill-cache")
     ap.add_argument("--dev-cache", default=None)
     ap.add_argument("--out", required=True)
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt if it exists")
