@@ -367,6 +367,10 @@ def main(argv=None):
                   f"{a.require_wer_below}")
             return
     model, cfg, tok = load_checkpoint_model(a.checkpoint, a.tokens)
+    if model.args.encoder_type != "conv":
+        raise SystemExit(f"{a.checkpoint}: its encoder is {model.args.encoder_type!r} (lasr_train.hybrid); the engine "
+                         "runs conv encoders only so far, so it is evaluated in the recipe "
+                         "(training/README.md, \"Whisper's layers as the encoder\")")
     info = json.loads(Path(a.card).read_text()) if a.card else {}
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     averaged = ck.get("averaged_steps")

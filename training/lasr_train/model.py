@@ -26,6 +26,17 @@ class ModelArgs:
     kernel_size: int = 15
     ff_mult: int = 2
     dropout: float = 0.1
+    # encoder_type "whisper": Whisper's conv front end and pre-LayerNorm transformer
+    # blocks (their weights taken from a converted checkpoint), run at the conv encoder's
+    # 40 ms frame rate and projected to d_model for the CTC head and the decoder
+    encoder_type: str = "conv"
+    whisper_state: int = 384
+    whisper_heads: int = 6
+    whisper_layers: int = 4
+    whisper_ff: int = 1536
+    whisper_ctx: int = 750
+    # conv blocks (ConvBlock, kernel_size, ff_mult) on the projected states, then a LayerNorm
+    whisper_conv_blocks: int = 0
     # decoder
     embed_dim: int = 256
     hidden: int = 512
@@ -41,9 +52,16 @@ class ModelArgs:
     def from_config(cls, cfg: dict, vocab_size: int) -> "ModelArgs":
         e, d = cfg["encoder"], cfg["decoder"]
         att = d["attention"]
-        return cls(n_mels=cfg["features"]["n_mels"], vocab_size=vocab_size,
-                   subsampling_channels=e["subsampling_channels"], d_model=e["d_model"],
-                   num_blocks=e["num_blocks"], kernel_size=e["kernel_size"], ff_mult=e["ff_mult"],
+        kind = e.get("type", "conv")
+        w = e.get("whisper", {})
+        conv = {k: e[k] for k in ("subsampling_channels", "num_blocks", "kernel_size", "ff_mult")} \
+            if kind == "conv" else {}
+        return cls(n_mels=cfg["features"]["n_mels"], vocab_size=vocab_size, d_model=e["d_model"], **conv,
+                   encoder_type=kind,
+                   whisper_state=w.get("state", 384), whisper_heads=w.get("heads", 6),
+                   whisper_layers=w.get("layers", 4), whisper_ff=w.get("ff", 1536), whisper_ctx=w.get("ctx", 750),
+                   whisper_conv_blocks=w.get("conv_blocks", 0),
+                   **({"kernel_size": e["kernel_size"], "ff_mult": e["ff_mult"]} if w.get("conv_blocks") else {}),
                    dropout=cfg.get("training", {}).get("dropout", 0.1),
                    embed_dim=d["embed_dim"], hidden=d["hidden"], attention_type=att["type"],
                    attention_dim=att["dim"], location_filters=att.get("filters", 32),
@@ -145,6 +163,98 @@ class Encoder(nn.Module):
         return (x, out_lengths, kept) if keep else (x, out_lengths)
 
 
+class MultiHeadSelfAttention(nn.Module):
+    """Multi-head self-attention over the unpadded frames (openai-whisper's names: the key
+    projection has no bias)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Linear(d, d)
+        self.key = nn.Linear(d, d, bias=False)
+        self.value = nn.Linear(d, d)
+        self.out = nn.Linear(d, d)
+
+    def forward(self, x, mask):
+        b, t, d = x.shape
+        q, k, v = (m(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
+                   for m in (self.query, self.key, self.value))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        return self.out(y.transpose(1, 2).reshape(b, t, d))
+
+
+class SelfAttentionBlock(nn.Module):
+    """Whisper's encoder block: x + Attn(LN(x)), then x + MLP(LN(x)) with a GELU MLP of
+    width `ff`; the parameter names are openai-whisper's, so its weights load as they are."""
+
+    def __init__(self, d: int, heads: int, ff: int, dropout: float):
+        super().__init__()
+        self.attn = MultiHeadSelfAttention(d, heads)
+        self.attn_ln = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d))
+        self.mlp_ln = nn.LayerNorm(d)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x, mask):
+        x = x + self.drop(self.attn(self.attn_ln(x), mask))
+        return x + self.drop(self.mlp(self.mlp_ln(x)))
+
+
+class WhisperLayersEncoder(nn.Module):
+    """Whisper's conv front end (Conv1d k3, GELU, Conv1d k3 stride 2, GELU: 20 ms frames),
+    frame pairs averaged to 40 ms, every second row of its positional table added,
+    transformer blocks, LayerNorm, and a projection to d_model. At 40 ms the blocks cost
+    half of what they cost at Whisper's own rate, and the decoder's attention and the
+    CTC head read the frame rate they were built for."""
+
+    def __init__(self, a: ModelArgs):
+        super().__init__()
+        d = a.whisper_state
+        self.conv1 = nn.Conv1d(a.n_mels, d, 3, padding=1)
+        self.conv2 = nn.Conv1d(d, d, 3, stride=2, padding=1)
+        self.register_buffer("positional_embedding", torch.zeros(a.whisper_ctx, d))
+        self.blocks = nn.ModuleList(SelfAttentionBlock(d, a.whisper_heads, a.whisper_ff, a.dropout)
+                                    for _ in range(a.whisper_layers))
+        self.ln_post = nn.LayerNorm(d)
+        self.proj = nn.Linear(d, a.d_model)
+        # Whisper's last layer feeds a cross-attending decoder, not a frame-level CTC head:
+        # a few conv blocks give the head local context (the probe's reading, README)
+        self.conv_blocks = nn.ModuleList(ConvBlock(a.d_model, a.kernel_size, a.ff_mult, a.dropout)
+                                         for _ in range(a.whisper_conv_blocks))
+        self.conv_norm = nn.LayerNorm(a.d_model) if a.whisper_conv_blocks else None
+
+    def forward(self, x, lengths, keep=()):
+        # x: (B, T, n_mels), zero on padded frames; padded positions are zeroed after
+        # each conv so that a batch's padding never leaks into an utterance's frames
+        h = F.gelu(self.conv1(x.transpose(1, 2)))
+        h = h * length_mask(lengths, h.shape[2])[:, None, :]
+        h = F.gelu(self.conv2(h))
+        l1 = torch.div(lengths + 1, 2, rounding_mode="floor")
+        h = h * length_mask(l1, h.shape[2])[:, None, :]
+        if h.shape[2] % 2:
+            h = F.pad(h, (0, 1))
+        h = 0.5 * (h[:, :, 0::2] + h[:, :, 1::2]).transpose(1, 2)       # (B, T', d)
+        out_lengths = subsampled_lengths(lengths)
+        t = h.shape[1]
+        if t > self.positional_embedding.shape[0]:
+            raise ValueError(f"{t} frames of 40 ms exceed the encoder's {self.positional_embedding.shape[0]} positions")
+        h = h + self.positional_embedding[:t]
+        mask = length_mask(out_lengths, t)
+        kept = {}
+        for i, blk in enumerate(self.blocks, 1):
+            h = blk(h, mask)
+            if i in keep and i != len(self.blocks):
+                kept[i] = h
+        h = self.proj(self.ln_post(h))
+        for blk in self.conv_blocks:
+            h = blk(h, mask)
+        if self.conv_norm is not None:
+            h = self.conv_norm(h)
+        if len(self.blocks) in keep:
+            kept[len(self.blocks)] = h
+        return (h, out_lengths, kept) if keep else (h, out_lengths)
+
+
 class Attention(nn.Module):
     """`location` (Chorowski et al. 2015) or scaled `dot` attention; values are the encoder output."""
 
@@ -237,7 +347,7 @@ class LasrModel(nn.Module):
         super().__init__()
         self.args = a
         self.normalizer = Normalizer(a.n_mels)
-        self.encoder = Encoder(a)
+        self.encoder = WhisperLayersEncoder(a) if a.encoder_type == "whisper" else Encoder(a)
         self.ctc = nn.Linear(a.d_model, a.vocab_size)
         self.decoder = Decoder(a)
 

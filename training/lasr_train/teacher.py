@@ -520,6 +520,28 @@ def encoder_only(directory: str | Path, out: str | Path) -> Path:
     return out
 
 
+def whisper_layers_weights(teacher: Teacher, layers: int, ctx: int) -> dict[str, torch.Tensor]:
+    """The teacher's conv front end and first `layers` blocks under the names of the recipe's
+    `WhisperLayersEncoder` (`encoder.…`), its positional table at 40 ms (every second row,
+    the first `ctx`), and `ln_post` when all the blocks are taken (an inner layer's
+    residual stream has no final norm of its own, so the student's starts fresh)."""
+    n = teacher.dims.n_audio_layer
+    if not 1 <= layers <= n:
+        raise ValueError(f"{teacher.directory}: has {n} encoder layers, asked for {layers}")
+    if 2 * ctx > teacher.dims.n_audio_ctx:
+        raise ValueError(f"{teacher.directory}: {teacher.dims.n_audio_ctx} positions of 20 ms hold "
+                         f"{teacher.dims.n_audio_ctx // 2} of 40 ms, asked for {ctx}")
+    te = teacher.encoder.state_dict()
+    out = {f"encoder.{k}": te[k].clone() for k in ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias")}
+    out["encoder.positional_embedding"] = te["positional_embedding"][0::2][:ctx].clone()
+    for k, v in te.items():
+        if k.startswith("blocks.") and int(k.split(".")[1]) < layers:
+            out[f"encoder.{k}"] = v.clone()
+    if layers == n:
+        out["encoder.ln_post.weight"], out["encoder.ln_post.bias"] = te["ln_post.weight"].clone(), te["ln_post.bias"].clone()
+    return out
+
+
 def make_random_teacher(directory: str | Path, seed: int = 0, state: int = 32, layers: int = 2, heads: int = 2) -> Path:
     """A Whisper directory with tiny random weights, in the layout `lasr models convert`
     writes: an English-only byte vocabulary (256 byte pieces, the specials, 1501

@@ -466,10 +466,31 @@ def main(argv=None):
     # The optimizer is made after the move, so that its state lives beside the weights
     # (a resumed state is moved there by load_state_dict).
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9,
+    # A pretrained encoder (a Whisper encoder's layers) keeps what it knows only at a rate
+    # well below the one that trains a fresh decoder: `encoder_lr_scale` sets its share of
+    # the rate (what lasr_train.hybrid adds after it is new and trains at the full rate).
+    scale = float(tc.get("encoder_lr_scale", 1.0))
+    if scale != 1.0:
+        from .hybrid import is_pretrained
+        slow = [p for n, p in model.named_parameters() if is_pretrained(n)]
+        fast = [p for n, p in model.named_parameters() if not is_pretrained(n)]
+        groups = [{"params": slow, "scale": scale}, {"params": fast, "scale": 1.0}]
+        if scale == 0.0:   # frozen: no gradients through it, no optimizer state for it
+            for p in slow:
+                p.requires_grad_(False)
+            groups = groups[1:]
+    else:
+        groups = [{"params": list(model.parameters()), "scale": 1.0}]
+    opt = torch.optim.Adam(groups, lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9,
                            weight_decay=tc.get("weight_decay", 0.0))
     if resume:
-        opt.load_state_dict(ck["optimizer"])
+        try:
+            opt.load_state_dict(ck["optimizer"])
+        except ValueError as e:   # another number of groups: frozen before and not now, or the reverse
+            raise SystemExit(f"{ckpt_path}: its optimizer does not fit training.encoder_lr_scale {scale:g} ({e}); "
+                             "a run cannot switch between a frozen encoder (0) and a trained one on resume")
+        for pg, g in zip(opt.param_groups, groups):   # the scale as set now, not as saved
+            pg["scale"] = g["scale"]
     # Encoder distillation: the heads (and their optimizer) live beside the model, so
     # that the export, which writes the model's tensors, never sees them.
     dcfg = tc.get("distill") or {}
@@ -610,7 +631,7 @@ def main(argv=None):
                                  aug["time_masks"], aug["time_width"], aug["time_ratio"])
             lr = lr_at(step + 1, tc["lr"], tc["warmup_steps"], tc.get("cooldown_start"), tc.get("cooldown_steps", 0))
             for pg in opt.param_groups:
-                pg["lr"] = lr
+                pg["lr"] = lr * pg["scale"]
             if heads is not None:
                 targets = [None if t is None else {l: v.to(device) for l, v in t.items()} for t in targets]
                 if distill_only:   # the encoder alone, for the distillation loss alone

@@ -131,3 +131,58 @@ def test_beam_search_runs():
     assert 1 <= len(nb) <= 4
     assert all(nb[i]["score"] >= nb[i + 1]["score"] for i in range(len(nb) - 1))
     assert all(len(h["tokens"]) <= 10 for h in nb)
+
+
+def hybrid(layers=2, **kw):
+    torch.manual_seed(0)
+    a = ModelArgs(vocab_size=20, d_model=16, dropout=0.0, embed_dim=8, hidden=12, attention_dim=8,
+                  location_filters=3, location_radius=2, encoder_type="whisper", whisper_state=32,
+                  whisper_heads=2, whisper_layers=layers, whisper_ff=128, whisper_ctx=60, **kw)
+    return LasrModel(a).eval()
+
+
+def test_whisper_layers_encoder_batch_equals_single():
+    m = hybrid()
+    lengths = [37, 50, 23]
+    feats = [torch.randn(L, 80) for L in lengths]
+    x = torch.zeros(3, 50, 80)
+    for i, f in enumerate(feats):
+        x[i, : len(f)] = f
+        x[i, len(f):] = 55.0   # garbage in padding must not leak
+    with torch.no_grad():
+        enc, enc_len = m.encode(x, torch.tensor(lengths))
+        assert enc.shape == (3, 13, 16) and enc_len.tolist() == subsampled_lengths(torch.tensor(lengths)).tolist()
+        for i, f in enumerate(feats):
+            single, n = m.encode(f[None], torch.tensor([len(f)]))
+            assert n.item() == enc_len[i]
+            torch.testing.assert_close(single[0], enc[i, : n.item()], atol=2e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="positions"):
+        m.encode(torch.zeros(1, 250, 80), torch.tensor([250]))
+
+
+def test_whisper_layers_encoder_is_the_teachers_at_40ms(tmp_path):
+    """With a teacher's weights (whisper_layers_weights), the encoder computes the teacher's
+    front end, averages frame pairs, adds every second position and runs the teacher's blocks."""
+    import torch.nn.functional as F
+    from lasr_train.teacher import Teacher, make_random_teacher, whisper_layers_weights
+
+    t = Teacher(make_random_teacher(tmp_path / "t", state=32, layers=2, heads=2))
+    m = hybrid(layers=2)
+    w = whisper_layers_weights(t, 2, 60)
+    missing = set(m.state_dict()) - set(w)
+    assert all(k.startswith(("decoder.", "ctc.", "normalizer.", "encoder.proj.")) for k in missing)
+    m.load_state_dict({**m.state_dict(), **w})
+    mel = torch.randn(1, 42, 80)
+    e = t.encoder
+    with torch.no_grad():
+        h = F.gelu(e.conv2(F.gelu(e.conv1(mel.transpose(1, 2))))).transpose(1, 2)    # (1, 21, d)
+        h = torch.cat([h, torch.zeros(1, 1, 32)], 1)
+        h = 0.5 * (h[:, 0::2] + h[:, 1::2]) + e.positional_embedding[0:22:2]
+        for blk in e.blocks:
+            h = blk(h)
+        want = m.encoder.proj(e.ln_post(h))
+        got, n = m.encoder(mel, torch.tensor([42]))
+    assert n.item() == 11
+    torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="encoder layers"):
+        whisper_layers_weights(t, 3, 60)
