@@ -40,6 +40,21 @@ def is_pretrained(name: str) -> bool:
                                                                   "encoder.conv_norm."))
 
 
+def optimizer_groups(model: LasrModel, scale: float) -> list[dict]:
+    """Adam's parameter groups for `training.encoder_lr_scale`: the pretrained encoder's
+    parameters at `scale` of the rate and the rest at the full rate; with 0 they are
+    frozen (no gradient, no group), with 1 there is one group, as in runs before the option."""
+    if scale == 1.0:
+        return [{"params": list(model.parameters()), "scale": 1.0}]
+    slow = [p for n, p in model.named_parameters() if is_pretrained(n)]
+    fast = [p for n, p in model.named_parameters() if not is_pretrained(n)]
+    if scale == 0.0:
+        for p in slow:
+            p.requires_grad_(False)
+        return [{"params": fast, "scale": 1.0}]
+    return [{"params": slow, "scale": scale}, {"params": fast, "scale": 1.0}]
+
+
 def hybrid_config(training_cfg: dict, model_cfg: dict, teacher: Teacher, layers: int, encoder_lr_scale: float,
                   conv_blocks: int = 0) -> dict:
     """The run's config: the native model's vocabulary, CTC head, decoder and decoding, the
@@ -134,14 +149,7 @@ def init(a) -> Path:
         print(f"projection fitted on {a.align_utterances} utterances in {time.time() - t0:.0f} s: "
               f"residual {residual:.3f} of the native states' variance")
     model.train()
-    # The optimizer's groups as lasr_train.train makes them for this encoder_lr_scale.
-    slow = [p for n, p in model.named_parameters() if is_pretrained(n)]
-    fast = [p for n, p in model.named_parameters() if not is_pretrained(n)]
-    scale = a.encoder_lr_scale
-    groups = [{"params": slow, "scale": scale}, {"params": fast, "scale": 1.0}] if scale != 1.0 else \
-        [{"params": slow + fast, "scale": 1.0}]
-    if scale == 0.0:
-        groups = groups[1:]
+    groups = optimizer_groups(model, a.encoder_lr_scale)
     opt = torch.optim.Adam(groups, lr=cfg["training"]["lr"], betas=(0.9, 0.98), eps=1e-9)
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "last.pt", model_args=margs.to_dict(), config=cfg, model=model.state_dict(),
@@ -152,7 +160,7 @@ def init(a) -> Path:
                     distill_heads=None, teacher=None, distill_optimizer=None)
     n = sum(p.numel() for p in model.parameters())
     print(f"{out}/last.pt: {n} parameters, {layers} of {teacher.directory.name}'s layers at 40 ms, "
-          f"encoder_lr_scale {scale:g}; train it with lasr_train.train --resume --out {out} "
+          f"encoder_lr_scale {a.encoder_lr_scale:g}; train it with lasr_train.train --resume --out {out} "
           f"on feature caches of this config's features (lasr_train.data --config {out}/config.yaml)")
     (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return out

@@ -469,18 +469,9 @@ def main(argv=None):
     # A pretrained encoder (a Whisper encoder's layers) keeps what it knows only at a rate
     # well below the one that trains a fresh decoder: `encoder_lr_scale` sets its share of
     # the rate (what lasr_train.hybrid adds after it is new and trains at the full rate).
+    from .hybrid import optimizer_groups
     scale = float(tc.get("encoder_lr_scale", 1.0))
-    if scale != 1.0:
-        from .hybrid import is_pretrained
-        slow = [p for n, p in model.named_parameters() if is_pretrained(n)]
-        fast = [p for n, p in model.named_parameters() if not is_pretrained(n)]
-        groups = [{"params": slow, "scale": scale}, {"params": fast, "scale": 1.0}]
-        if scale == 0.0:   # frozen: no gradients through it, no optimizer state for it
-            for p in slow:
-                p.requires_grad_(False)
-            groups = groups[1:]
-    else:
-        groups = [{"params": list(model.parameters()), "scale": 1.0}]
+    groups = optimizer_groups(model, scale)
     opt = torch.optim.Adam(groups, lr=tc["lr"], betas=(0.9, 0.98), eps=1e-9,
                            weight_decay=tc.get("weight_decay", 0.0))
     if resume:
