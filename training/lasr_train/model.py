@@ -53,6 +53,8 @@ class ModelArgs:
         e, d = cfg["encoder"], cfg["decoder"]
         att = d["attention"]
         kind = e.get("type", "conv")
+        if kind not in ("conv", "whisper"):
+            raise ValueError(f"encoder.type: {kind!r} is neither 'conv' nor 'whisper'")
         w = e.get("whisper", {})
         conv = {k: e[k] for k in ("subsampling_channels", "num_blocks", "kernel_size", "ff_mult")} \
             if kind == "conv" else {}
@@ -203,7 +205,8 @@ class SelfAttentionBlock(nn.Module):
 class WhisperLayersEncoder(nn.Module):
     """Whisper's conv front end (Conv1d k3, GELU, Conv1d k3 stride 2, GELU: 20 ms frames),
     frame pairs averaged to 40 ms, every second row of its positional table added,
-    transformer blocks, LayerNorm, and a projection to d_model. At 40 ms the blocks cost
+    transformer blocks, LayerNorm, a projection to d_model, and optionally conv blocks
+    and a LayerNorm. At 40 ms the blocks cost
     half of what they cost at Whisper's own rate, and the decoder's attention and the
     CTC head read the frame rate they were built for."""
 

@@ -186,3 +186,10 @@ def test_whisper_layers_encoder_is_the_teachers_at_40ms(tmp_path):
     torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="encoder layers"):
         whisper_layers_weights(t, 3, 60)
+
+
+def test_an_unknown_encoder_type_is_refused():
+    cfg = {"features": {"n_mels": 80}, "encoder": {"type": "conformer", "d_model": 16},
+           "decoder": {"embed_dim": 8, "hidden": 12, "attention": {"type": "dot", "dim": 8}}}
+    with pytest.raises(ValueError, match="conformer"):
+        ModelArgs.from_config(cfg, 20)
