@@ -204,7 +204,8 @@ clean:
 include training/train.mk
 
 # Regenerates the tiny random-ish models and parity fixtures under Tests/LasrTests/Fixtures
-# (one per attention kind) from `make train-smoke` runs.
+# (one per attention kind, and the smoke run's model whose encoder is a random Whisper
+# layer: encoder.type whisper) from `make train-smoke` runs.
 FIXTURES := Tests/LasrTests/Fixtures
 test-fixtures: venv
 	$(MAKE) --no-print-directory train-smoke SMOKE_DIR=/tmp/lasr-fixture-location
@@ -215,4 +216,7 @@ test-fixtures: venv
 	  cp /tmp/lasr-fixture-$$kind/model/{config.yaml,model.safetensors,tokens.txt} $(FIXTURES)/$$name/; \
 	  cp /tmp/lasr-fixture-$$kind/fixtures/* $(FIXTURES)/$$name-parity/; \
 	done
+	mkdir -p $(FIXTURES)/tiny-hybrid-model $(FIXTURES)/tiny-hybrid-model-parity
+	cp /tmp/lasr-fixture-location/model-hybrid/{config.yaml,model.safetensors,tokens.txt} $(FIXTURES)/tiny-hybrid-model/
+	cp /tmp/lasr-fixture-location/fixtures-hybrid/* $(FIXTURES)/tiny-hybrid-model-parity/
 .PHONY: test-fixtures

@@ -282,6 +282,16 @@ train-smoke: venv
 	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run/last.pt --tokens $(SMOKE_DIR)/tokenizer --fixture-text-file $(PROMPTS) \
 	  --out $(SMOKE_DIR)/model --fixtures $(SMOKE_DIR)/fixtures --synth-summary $(SMOKE_DIR)/synth/summary.json
 	grep -q "synthetic speech (.*piper" $(SMOKE_DIR)/model/MODEL_CARD.md
+	$(LASR_PY) lasr_train.hybrid init --teacher $(SMOKE_DIR)/teacher --model $(SMOKE_DIR)/model --out $(SMOKE_DIR)/run-hybrid \
+	  --layers 1 --conv-blocks 1 --encoder-lr-scale 0 --threads 1
+	$(LASR_PY) lasr_train.data --config $(SMOKE_DIR)/run-hybrid/config.yaml --manifests $(SPEECH)/train.jsonl \
+	  --out $(SMOKE_DIR)/cache/train-hybrid --limit 16 --max-duration 8 --jobs 1
+	$(LASR_PY) lasr_train.train --tokens $(SMOKE_DIR)/tokenizer --train-cache $(SMOKE_DIR)/cache/train-hybrid:1 \
+	  --out $(SMOKE_DIR)/run-hybrid --resume --max-steps 4 --threads 1
+	$(LASR_PY) lasr_train.export --checkpoint $(SMOKE_DIR)/run-hybrid/last.pt --tokens $(SMOKE_DIR)/tokenizer \
+	  --fixture-text-file $(PROMPTS) --out $(SMOKE_DIR)/model-hybrid --fixtures $(SMOKE_DIR)/fixtures-hybrid --synth-summary none
+	grep -q "^- encoder: Whisper's conv front end and 1 of its layers .*kept frozen" $(SMOKE_DIR)/model-hybrid/MODEL_CARD.md
+	grep -q "^  type: whisper" $(SMOKE_DIR)/model-hybrid/config.yaml
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(SMOKE_DIR)/timing --count 2
 	$(LASR_PY) lasr_train.lm prepare --text $(PROMPTS) --model $(SMOKE_DIR)/model --out $(SMOKE_DIR)/lm/data \
 	  --max-paragraphs 400 --jobs 1

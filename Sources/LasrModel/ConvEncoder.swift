@@ -13,28 +13,24 @@ import LasrNN
 ///
 /// The 2-D convolutions run as im2col + GEMM on a channels-last layout; their
 /// weights are permuted once at load to match it.
-public final class ConvEncoder {
+public final class ConvEncoder: SpeechEncoder {
     public let config: EncoderConfig
     public let inputBands: Int
+    private let channels: Int
     private let mean: [Float]
     private let invStd: [Float]
     private let conv1: Linear   // C × 9 (one input channel, kernel 3×3)
     private let conv2: Linear   // C × (3·3·C), columns ordered (kt, kf, c_in)
     private let project: Linear // d × (F′·C), columns ordered (f, c)
-    private let blocks: [Block]
+    private let blocks: [ConvBlock]
     private let finalNorm: LayerNorm
-
-    struct Block {
-        let depthwise: DepthwiseConv1d
-        let norm: LayerNorm
-        let expand: Linear
-        let contract: Linear
-    }
 
     public init(_ store: WeightStore, config: EncoderConfig, bands: Int) throws {
         self.config = config
         inputBands = bands
-        let c = config.subsamplingChannels, d = config.dModel
+        // A validated `type: conv` section has both (EncoderConfig.validate).
+        let c = config.subsamplingChannels ?? 0, d = config.dModel
+        channels = c
         mean = try store.take("normalizer.mean", [bands])
         invStd = try store.take("normalizer.std", [bands]).map { 1 / $0 }
         let w1 = try store.take("encoder.subsampling.conv1.weight", [c, 1, 3, 3])
@@ -52,13 +48,8 @@ public final class ConvEncoder {
         project = Linear(inFeatures: c * f2, outFeatures: d, weight: wocl,
                          bias: try store.take("encoder.subsampling.out.bias", [d]))
         let eps = Float(config.layerNormEps)
-        blocks = try (0..<config.numBlocks).map { i in
-            let p = "encoder.blocks.\(i)"
-            return Block(
-                depthwise: try DepthwiseConv1d(store, p + ".dw", channels: d, kernel: config.kernelSize),
-                norm: try LayerNorm(store, p + ".norm", dim: d, eps: eps),
-                expand: try Linear(store, p + ".ff1", in: d, out: config.ffMult * d),
-                contract: try Linear(store, p + ".ff2", in: config.ffMult * d, out: d))
+        blocks = try (0..<(config.numBlocks ?? 0)).map { i in
+            try ConvBlock(store, "encoder.blocks.\(i)", width: d, kernel: config.kernelSize, ffMult: config.ffMult, eps: eps)
         }
         finalNorm = try LayerNorm(store, "encoder.norm", dim: d, eps: eps)
     }
@@ -72,7 +63,7 @@ public final class ConvEncoder {
     /// Encodes raw log-mel features (`T × bands`) into `T′ × d`.
     public func callAsFunction(_ features: Matrix) -> Matrix {
         precondition(features.cols == inputBands, "encoder expects \(inputBands) bands, got \(features.cols)")
-        let c = config.subsamplingChannels, d = config.dModel
+        let c = channels, d = config.dModel
         let t0 = features.rows, f0 = inputBands
         let t1 = ConvEncoder.halved(t0), f1 = ConvEncoder.halved(f0)
         let t2 = ConvEncoder.halved(t1), f2 = ConvEncoder.halved(f1)
@@ -156,18 +147,41 @@ public final class ConvEncoder {
                     inner.withUnsafeMutableBufferPointer { ib in
                         let o = o.baseAddress!, yp = yb.baseAddress!, ip = ib.baseAddress!
                         project.apply(h.baseAddress!, rows: t2, into: o)
-                        for block in blocks {
-                            block.depthwise.apply(o, frames: t2, into: yp)
-                            block.norm.apply(yp, rows: t2, into: yp)
-                            block.expand.apply(yp, rows: t2, into: ip)
-                            Activations.silu(ip, count: ib.count)
-                            block.contract.apply(ip, rows: t2, into: o, accumulate: true)
-                        }
+                        for block in blocks { block.apply(o, frames: t2, scratch: yp, inner: ip) }
                         finalNorm.apply(o, rows: t2, into: o)
                     }
                 }
             }
         }
         return out
+    }
+}
+
+/// One conv block: `x + Linear(m·d → d)(SiLU(Linear(d → m·d)(LayerNorm(DepthwiseConv1d(x)))))`.
+struct ConvBlock {
+    let depthwise: DepthwiseConv1d
+    let norm: LayerNorm
+    let expand: Linear
+    let contract: Linear
+    let width: Int
+    let inner: Int
+
+    init(_ store: WeightStore, _ prefix: String, width: Int, kernel: Int, ffMult: Int, eps: Float) throws {
+        depthwise = try DepthwiseConv1d(store, prefix + ".dw", channels: width, kernel: kernel)
+        norm = try LayerNorm(store, prefix + ".norm", dim: width, eps: eps)
+        expand = try Linear(store, prefix + ".ff1", in: width, out: ffMult * width)
+        contract = try Linear(store, prefix + ".ff2", in: ffMult * width, out: width)
+        (self.width, self.inner) = (width, ffMult * width)
+    }
+
+    /// In place on `x` (`frames × width`); `scratch` holds `frames·width` floats and
+    /// `inner` `frames·ff_mult·width`.
+    func apply(_ x: UnsafeMutablePointer<Float>, frames: Int, scratch: UnsafeMutablePointer<Float>,
+               inner hidden: UnsafeMutablePointer<Float>) {
+        depthwise.apply(x, frames: frames, into: scratch)
+        norm.apply(scratch, rows: frames, into: scratch)
+        expand.apply(scratch, rows: frames, into: hidden)
+        Activations.silu(hidden, count: frames * inner)
+        contract.apply(hidden, rows: frames, into: x, accumulate: true)
     }
 }

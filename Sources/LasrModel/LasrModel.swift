@@ -16,7 +16,8 @@ public final class LasrModel: @unchecked Sendable {
     public let directory: String
     public let config: ModelConfig
     public let vocabulary: Vocabulary
-    public let encoder: ConvEncoder
+    /// ConvEncoder or WhisperLayersEncoder, as `encoder.type` says.
+    public let encoder: any SpeechEncoder
     /// `Linear(d → V)`, present when the model has a CTC head.
     public let ctcHead: Linear?
     public let decoder: SpellerDecoder
@@ -31,7 +32,7 @@ public final class LasrModel: @unchecked Sendable {
                                     expectedSize: config.vocabulary.size)
         let store = WeightStore(file: try SafeTensorsFile(path: dir.appendingPathComponent("model.safetensors").path))
         let d = config.encoder.dModel, v = vocabulary.count
-        encoder = try ConvEncoder(store, config: config.encoder, bands: config.features.nMels)
+        encoder = try makeEncoder(store, config: config.encoder, bands: config.features.nMels)
         ctcHead = config.ctc != nil ? try Linear(store, "ctc", in: d, out: v) : nil
         decoder = try SpellerDecoder(store, config: config.decoder, valueDim: d, vocabularySize: v)
         try store.finish()

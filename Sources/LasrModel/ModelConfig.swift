@@ -87,33 +87,126 @@ public struct VocabularyConfig: Sendable, Equatable, Codable, ConfigSection {
     }
 }
 
+/// The `encoder:` section. `type: conv` (the default) is the convolutional encoder of
+/// ConvEncoder.swift; `type: whisper` is WhisperLayersEncoder.swift, a Whisper encoder's
+/// first layers at 40 ms with an optional stack of the same conv blocks after them.
 public struct EncoderConfig: Sendable, Equatable, Codable, ConfigSection {
-    public var subsamplingChannels: Int
+    public enum Kind: String, Sendable, Codable, CaseIterable { case conv, whisper }
+
+    /// The `whisper:` block of a `type: whisper` encoder: the transformer's width, heads,
+    /// layers, MLP width and positions (40 ms frames), and the conv blocks after it.
+    public struct WhisperLayers: Sendable, Equatable, Codable {
+        public var state: Int
+        public var heads: Int
+        public var layers: Int
+        public var ff: Int
+        public var ctx: Int
+        public var convBlocks: Int
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case state, heads, layers, ff, ctx, convBlocks = "conv_blocks"
+        }
+
+        public init(state: Int, heads: Int, layers: Int, ff: Int, ctx: Int, convBlocks: Int = 0) {
+            (self.state, self.heads, self.layers, self.ff, self.ctx, self.convBlocks) = (state, heads, layers, ff, ctx, convBlocks)
+        }
+
+        public init(from decoder: Decoder) throws {
+            // The section check sees only the encoder's own keys: a misspelt key in here
+            // must not pass silently as a default.
+            let any = try decoder.container(keyedBy: AnyKey.self)
+            let allowed = Set(CodingKeys.allCases.map(\.rawValue))
+            if let unknown = any.allKeys.map(\.stringValue).sorted().first(where: { !allowed.contains($0) }) {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [AnyKey(stringValue: unknown)],
+                    debugDescription: "unknown key '\(unknown)' (known: \(allowed.sorted().joined(separator: ", ")))"))
+            }
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            state = try c.decode(Int.self, forKey: .state)
+            heads = try c.decode(Int.self, forKey: .heads)
+            layers = try c.decode(Int.self, forKey: .layers)
+            ff = try c.decode(Int.self, forKey: .ff)
+            ctx = try c.decode(Int.self, forKey: .ctx)
+            convBlocks = try c.decodeIfPresent(Int.self, forKey: .convBlocks) ?? 0
+        }
+
+        struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+    }
+
+    public var type: Kind
+    /// Channels of the two stride-2 2-D convolutions (`type: conv` only).
+    public var subsamplingChannels: Int?
     public var dModel: Int
-    public var numBlocks: Int
+    /// Conv blocks of a `type: conv` encoder (a `type: whisper` one counts its own in `whisper`).
+    public var numBlocks: Int?
     public var kernelSize: Int
     public var ffMult: Int
     public var layerNormEps: Double
+    public var whisper: WhisperLayers?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case subsamplingChannels = "subsampling_channels", dModel = "d_model", numBlocks = "num_blocks"
-        case kernelSize = "kernel_size", ffMult = "ff_mult", layerNormEps = "layer_norm_eps"
+        case type, subsamplingChannels = "subsampling_channels", dModel = "d_model", numBlocks = "num_blocks"
+        case kernelSize = "kernel_size", ffMult = "ff_mult", layerNormEps = "layer_norm_eps", whisper
     }
     public static var allowedKeys: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
-    public func validate(path: String, section: String) throws {
-        if kernelSize % 2 == 0 {
-            throw LasrError(.invalidConfig, path: path, "\(section).kernel_size must be odd, got \(kernelSize)")
-        }
-        for (key, value) in [("subsampling_channels", subsamplingChannels), ("d_model", dModel), ("ff_mult", ffMult)]
-        where value <= 0 {
-            throw LasrError(.invalidConfig, path: path, "\(section).\(key) must be positive, got \(value)")
-        }
-        try ConfigLimits.check(["subsampling_channels": subsamplingChannels, "d_model": dModel, "ff_mult": ffMult,
-                                "kernel_size": kernelSize], in: 1...ConfigLimits.dimension, path: path, section: section)
-        try ConfigLimits.check(["num_blocks": numBlocks], in: 0...ConfigLimits.layers, path: path, section: section)
+
+    public init(type: Kind = .conv, subsamplingChannels: Int? = nil, dModel: Int, numBlocks: Int? = nil, kernelSize: Int,
+                ffMult: Int, layerNormEps: Double = 1e-5, whisper: WhisperLayers? = nil) {
+        (self.type, self.subsamplingChannels, self.dModel, self.numBlocks) = (type, subsamplingChannels, dModel, numBlocks)
+        (self.kernelSize, self.ffMult, self.layerNormEps, self.whisper) = (kernelSize, ffMult, layerNormEps, whisper)
     }
 
-    /// Feature frames per encoder frame: two stride-2 convolutions.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decodeIfPresent(Kind.self, forKey: .type) ?? .conv
+        subsamplingChannels = try c.decodeIfPresent(Int.self, forKey: .subsamplingChannels)
+        dModel = try c.decode(Int.self, forKey: .dModel)
+        numBlocks = try c.decodeIfPresent(Int.self, forKey: .numBlocks)
+        kernelSize = try c.decode(Int.self, forKey: .kernelSize)
+        ffMult = try c.decode(Int.self, forKey: .ffMult)
+        // PyTorch's LayerNorm default, which the recipe's whisper encoder uses throughout.
+        layerNormEps = try c.decodeIfPresent(Double.self, forKey: .layerNormEps) ?? 1e-5
+        whisper = try c.decodeIfPresent(WhisperLayers.self, forKey: .whisper)
+    }
+
+    public func validate(path: String, section: String) throws {
+        func fail(_ why: String) -> LasrError { LasrError(.invalidConfig, path: path, "\(section).\(why)") }
+        if kernelSize % 2 == 0 { throw fail("kernel_size must be odd, got \(kernelSize)") }
+        for (key, value) in [("d_model", dModel), ("ff_mult", ffMult)] where value <= 0 {
+            throw fail("\(key) must be positive, got \(value)")
+        }
+        if !(layerNormEps > 0 && layerNormEps < 1) { throw fail("layer_norm_eps must be in (0, 1), got \(layerNormEps)") }
+        try ConfigLimits.check(["d_model": dModel, "ff_mult": ffMult, "kernel_size": kernelSize],
+                               in: 1...ConfigLimits.dimension, path: path, section: section)
+        switch type {
+        case .conv:
+            guard let subsamplingChannels else { throw fail("subsampling_channels is missing (type: conv)") }
+            guard let numBlocks else { throw fail("num_blocks is missing (type: conv)") }
+            if whisper != nil { throw fail("whisper: belongs to type: whisper, not conv") }
+            if subsamplingChannels <= 0 { throw fail("subsampling_channels must be positive, got \(subsamplingChannels)") }
+            try ConfigLimits.check(["subsampling_channels": subsamplingChannels], in: 1...ConfigLimits.dimension,
+                                   path: path, section: section)
+            try ConfigLimits.check(["num_blocks": numBlocks], in: 0...ConfigLimits.layers, path: path, section: section)
+        case .whisper:
+            guard let w = whisper else { throw fail("whisper: is missing (type: whisper needs state, heads, layers, ff, ctx)") }
+            if subsamplingChannels != nil || numBlocks != nil {
+                throw fail("subsampling_channels and num_blocks belong to type: conv (whisper.conv_blocks counts these blocks)")
+            }
+            let inner = section + ".whisper"
+            try ConfigLimits.check(["state": w.state, "heads": w.heads, "ff": w.ff, "ctx": w.ctx],
+                                   in: 1...ConfigLimits.dimension, path: path, section: inner)
+            try ConfigLimits.check(["layers": w.layers], in: 1...ConfigLimits.layers, path: path, section: inner)
+            try ConfigLimits.check(["conv_blocks": w.convBlocks], in: 0...ConfigLimits.layers, path: path, section: inner)
+            if w.state % w.heads != 0 { throw fail("whisper.state \(w.state) is not a multiple of whisper.heads \(w.heads)") }
+        }
+    }
+
+    /// Feature frames per encoder frame: two stride-2 convolutions, or Whisper's one and
+    /// the average of frame pairs.
     public var timeReduction: Int { 4 }
 }
 

@@ -46,10 +46,11 @@ public struct WhisperDimensions: Sendable, Equatable, Codable, ConfigSection {
 }
 
 /// One pre-norm transformer block: self-attention, optionally cross-attention over
-/// the encoder output, and a 4×-wide GELU MLP, each as `x + f(LayerNorm(x))`.
+/// the encoder output, and a GELU MLP (4× wide in Whisper), each as `x + f(LayerNorm(x))`.
 struct WhisperBlock {
     let width: Int
     let heads: Int
+    let ff: Int
     let attnNorm: LayerNorm
     let query: Linear, key: Linear, value: Linear, out: Linear
     let crossNorm: LayerNorm?
@@ -57,9 +58,11 @@ struct WhisperBlock {
     let mlpNorm: LayerNorm
     let mlpIn: Linear, mlpOut: Linear
 
-    init(_ store: WeightStore, _ prefix: String, width: Int, heads: Int, cross: Bool) throws {
+    init(_ store: WeightStore, _ prefix: String, width: Int, heads: Int, ff: Int? = nil, cross: Bool) throws {
         self.width = width
         self.heads = heads
+        let ff = ff ?? 4 * width
+        self.ff = ff
         let eps: Float = 1e-5
         attnNorm = try LayerNorm(store, prefix + ".attn_ln", dim: width, eps: eps)
         query = try Linear(store, prefix + ".attn.query", in: width, out: width)
@@ -76,17 +79,36 @@ struct WhisperBlock {
             (crossNorm, crossQuery, crossKey, crossValue, crossOut) = (nil, nil, nil, nil, nil)
         }
         mlpNorm = try LayerNorm(store, prefix + ".mlp_ln", dim: width, eps: eps)
-        mlpIn = try Linear(store, prefix + ".mlp.0", in: width, out: 4 * width)
-        mlpOut = try Linear(store, prefix + ".mlp.2", in: 4 * width, out: width)
+        mlpIn = try Linear(store, prefix + ".mlp.0", in: width, out: ff)
+        mlpOut = try Linear(store, prefix + ".mlp.2", in: ff, out: width)
     }
 
-    /// `x += MLP(LayerNorm(x))` over `rows` rows, with `scratch` of `5·rows·width` floats.
+    /// Floats of `scratch` that `mlp` and `encode` need for `rows` rows.
+    func scratchCount(rows: Int) -> Int { rows * (width + max(ff, width)) }
+
+    /// `x += MLP(LayerNorm(x))` over `rows` rows, with `scratch` of `scratchCount(rows:)` floats.
     func mlp(_ x: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>) {
         let normed = scratch, hidden = scratch + rows * width
         mlpNorm.apply(x, rows: rows, into: normed)
         mlpIn.apply(normed, rows: rows, into: hidden)
-        Activations.gelu(hidden, count: rows * 4 * width)
+        Activations.gelu(hidden, count: rows * ff)
         mlpOut.apply(hidden, rows: rows, into: x, accumulate: true)
+    }
+
+    /// One encoder block in place on `x` (`rows × width`): every row attends to every
+    /// row, then the MLP. `qkv` holds `3·rows·width` floats, `scores` `rows·rows`.
+    func encode(_ x: UnsafeMutablePointer<Float>, rows: Int, scratch: UnsafeMutablePointer<Float>,
+                qkv: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>) {
+        let a = width, normed = scratch, attended = scratch + rows * a
+        let q = qkv, k = q + rows * a, v = k + rows * a
+        attnNorm.apply(x, rows: rows, into: normed)
+        query.apply(normed, rows: rows, into: q)
+        key.apply(normed, rows: rows, into: k)
+        value.apply(normed, rows: rows, into: v)
+        MultiHeadAttention.attend(q: q, ldq: a, k: k, ldk: a, v: v, ldv: a, queries: rows, keys: rows,
+                                  heads: heads, headDim: a / heads, out: attended, ldo: a, scores: scores)
+        out.apply(attended, rows: rows, into: x, accumulate: true)
+        mlp(x, rows: rows, scratch: scratch)
     }
 }
 
@@ -125,24 +147,15 @@ public final class WhisperEncoder {
         x.data.withUnsafeMutableBufferPointer { xp in
             Activations.gelu(xp.baseAddress!, count: xp.count)
             for i in 0..<(rows * a) { xp[i] += positions[i] }
-            var scratch = [Float](repeating: 0, count: rows * a * 5)
+            var scratch = [Float](repeating: 0, count: blocks.map { $0.scratchCount(rows: rows) }.max() ?? 0)
             var qkv = [Float](repeating: 0, count: rows * a * 3)
             var scores = [Float](repeating: 0, count: rows * rows)
-            for block in blocks {
-                scratch.withUnsafeMutableBufferPointer { s in
-                    qkv.withUnsafeMutableBufferPointer { b in
-                        scores.withUnsafeMutableBufferPointer { sc in
-                            let normed = s.baseAddress!, attended = s.baseAddress! + rows * a
-                            let q = b.baseAddress!, k = q + rows * a, v = k + rows * a
-                            block.attnNorm.apply(xp.baseAddress!, rows: rows, into: normed)
-                            block.query.apply(normed, rows: rows, into: q)
-                            block.key.apply(normed, rows: rows, into: k)
-                            block.value.apply(normed, rows: rows, into: v)
-                            MultiHeadAttention.attend(q: q, ldq: a, k: k, ldk: a, v: v, ldv: a, queries: rows, keys: rows,
-                                                      heads: block.heads, headDim: a / block.heads,
-                                                      out: attended, ldo: a, scores: sc.baseAddress!)
-                            block.out.apply(attended, rows: rows, into: xp.baseAddress!, accumulate: true)
-                            block.mlp(xp.baseAddress!, rows: rows, scratch: s.baseAddress!)
+            scratch.withUnsafeMutableBufferPointer { s in
+                qkv.withUnsafeMutableBufferPointer { b in
+                    scores.withUnsafeMutableBufferPointer { sc in
+                        for block in blocks {
+                            block.encode(xp.baseAddress!, rows: rows, scratch: s.baseAddress!, qkv: b.baseAddress!,
+                                         scores: sc.baseAddress!)
                         }
                     }
                 }
@@ -261,7 +274,7 @@ public final class WhisperDecoder {
             crossAttention!.weights = crossAttention!.heads.map { _ in Matrix(rows: rows, cols: audio.frames) }
         }
         let longest = sequences.map { $0.cache.length + $0.tokens.count }.max() ?? 0
-        var scratch = [Float](repeating: 0, count: rows * t * 5)
+        var scratch = [Float](repeating: 0, count: blocks.map { $0.scratchCount(rows: rows) }.max() ?? 0)
         var q = [Float](repeating: 0, count: rows * t)
         var scores = [Float](repeating: 0, count: rows * max(longest, audio.frames))
         var headWeights = [Float](repeating: 0, count: crossAttention == nil ? 0 : heads * rows * audio.frames)

@@ -7,10 +7,10 @@ import Testing
 /// names the file, the tensor or key, and the shapes.
 @Suite struct ModelLoadTests {
     /// A writable copy of the tiny model, its config passed through `edit`.
-    func copy(editingConfig edit: (String) -> String = { $0 }) throws -> URL {
+    func copy(_ model: String = "tiny-model", editingConfig edit: (String) -> String = { $0 }) throws -> URL {
         let dir = try TestSupport.temporaryDirectory()
         for name in ["config.yaml", "model.safetensors", "tokens.txt"] {
-            try FileManager.default.copyItem(atPath: TestSupport.fixture("tiny-model/\(name)"),
+            try FileManager.default.copyItem(atPath: TestSupport.fixture("\(model)/\(name)"),
                                              toPath: dir.appendingPathComponent(name).path)
         }
         let config = dir.appendingPathComponent("config.yaml")
@@ -52,6 +52,43 @@ import Testing
         let error = loadError(try copy { $0.replacingOccurrences(of: "  ff_mult: 2", with: "  ff_mult: 2\n  dropout: 0.1") })
         #expect(error?.kind == .invalidConfig)
         #expect(error?.description.contains("unknown key 'dropout'") == true, "\(String(describing: error))")
+    }
+
+    @Test func aWhisperLayersEncoderLoadsAndItsShapesAreChecked() throws {
+        let model = try LasrModel(directory: TestSupport.fixture("tiny-hybrid-model"))
+        #expect(model.config.encoder.type == .whisper && model.encoder is WhisperLayersEncoder)
+        #expect(abs(model.frameDuration - 0.04) < 1e-12)
+
+        let missingLayer = loadError(try copy("tiny-hybrid-model") { $0.replacingOccurrences(of: "layers: 1", with: "layers: 2") })
+        #expect(missingLayer?.kind == .invalidModel)
+        #expect(missingLayer?.description.contains("encoder.blocks.1") == true, "\(String(describing: missingLayer))")
+
+        let unknown = loadError(try copy("tiny-hybrid-model") { $0.replacingOccurrences(of: "    ctx: 750", with: "    ctx: 750\n    dropout: 0.1") })
+        #expect(unknown?.kind == .invalidConfig)
+        #expect(unknown?.description.contains("unknown key 'dropout'") == true, "\(String(describing: unknown))")
+
+        let noBlock = loadError(try copy("tiny-hybrid-model") { $0.replacingOccurrences(of: "  whisper:", with: "  whisper_layers:") })
+        #expect(noBlock?.kind == .invalidConfig, "\(String(describing: noBlock))")
+
+        let convWithoutBlocks = loadError(try copy { $0.replacingOccurrences(of: "  num_blocks: 2\n", with: "") })
+        #expect(convWithoutBlocks?.description.contains("num_blocks is missing") == true, "\(String(describing: convWithoutBlocks))")
+    }
+
+    /// Past the positional table (30 s for Whisper's), the encoder goes window by window
+    /// instead of reading positions it does not have.
+    @Test func aWhisperLayersEncoderEncodesInputLongerThanItsPositions() throws {
+        let model = try LasrModel(directory: TestSupport.fixture("tiny-hybrid-model"))
+        let encoder = try #require(model.encoder as? WhisperLayersEncoder)
+        let window = encoder.maxFeatureFrames, bands = encoder.inputBands
+        var generator = SystemRandomNumberGenerator()
+        let frames = window + 401
+        let features = Matrix(rows: frames, cols: bands, data: (0..<(frames * bands)).map { _ in Float.random(in: -20 ... -2, using: &generator) })
+        let whole = encoder(features)
+        #expect(whole.rows == encoder.outputFrames(frames))
+        let first = encoder(Matrix(rows: window, cols: bands, data: Array(features.data[0..<(window * bands)])))
+        let rest = encoder(Matrix(rows: 401, cols: bands, data: Array(features.data[(window * bands)...])))
+        #expect(whole.data == first.data + rest.data)
+        #expect(whole.data.allSatisfy { $0.isFinite })
     }
 
     @Test func timestampSectionIsOptionalAndChecked() throws {

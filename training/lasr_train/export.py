@@ -14,6 +14,7 @@ computed from the loaded-back model, in float32.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import shutil
@@ -47,12 +48,21 @@ def load_checkpoint_model(ckpt_path, tokens_dir):
     return model, ck["config"], Tokenizer.load(tokens_dir)
 
 
-def engine_config(cfg: dict, vocab_size: int) -> dict:
+def engine_config(cfg: dict, args: ModelArgs) -> dict:
     out = {"format": FORMAT, "format_version": int(FORMAT_VERSION), "name": cfg.get("name", "default")}
     for k in ENGINE_BLOCKS:
-        out[k] = dict(cfg[k])
-    out["vocabulary"]["size"] = vocab_size
+        out[k] = copy.deepcopy(cfg[k])
+    out["vocabulary"]["size"] = args.vocab_size
     out["vocabulary"]["tokens"] = "tokens.txt"
+    if args.encoder_type == "whisper":
+        # The engine reads every shape from the file: what the run's config left to
+        # ModelArgs' defaults is written out (the recipe's LayerNorms all use PyTorch's eps).
+        e = out["encoder"]
+        e.setdefault("kernel_size", args.kernel_size)
+        e.setdefault("ff_mult", args.ff_mult)
+        e.setdefault("layer_norm_eps", 1.0e-5)
+        e["whisper"] = {"state": args.whisper_state, "heads": args.whisper_heads, "layers": args.whisper_layers,
+                        "ff": args.whisper_ff, "ctx": args.whisper_ctx, "conv_blocks": args.whisper_conv_blocks}
     return out
 
 
@@ -106,7 +116,7 @@ def export_model(model: LasrModel, cfg: dict, tokens_dir, out_dir, card_info: di
     shutil.copy(tok_dir / "tokens.txt", out / "tokens.txt")
     if (tok_dir / "sentencepiece.model").exists():
         shutil.copy(tok_dir / "sentencepiece.model", out / "sentencepiece.model")
-    write_config(out / "config.yaml", engine_config(cfg, model.args.vocab_size))
+    write_config(out / "config.yaml", engine_config(cfg, model.args))
     write_model_card(out, model, cfg, card_info or {}, synth_summary, earlier_synth)
     rounded = LasrModel(model.args)
     rounded.load_state_dict({k: v.float() for k, v in sd.items()})
@@ -271,14 +281,27 @@ def write_model_card(out: Path, model: LasrModel, cfg: dict, info: dict,
     earlier_bare = [l for l in dict.fromkeys(bare_synthetic_line(l) for l in earlier_synth or []) if l not in own]
     synth_lines = [f"- {l}{earlier}" for l in earlier_bare]
     synth_lines += [f"- {l}{NEW_IN_RUN if earlier_bare else ''}" for l in own]
+    whisper = a.encoder_type == "whisper"
+    if whisper:
+        scale = float((cfg.get("training") or {}).get("encoder_lr_scale", 1.0))
+        kind = "the first layers of a Whisper encoder (OpenAI, MIT licence) read at 40 ms"
+        encoder_line = (f"- encoder: Whisper's conv front end and {a.whisper_layers} of its layers (width "
+                        f"{a.whisper_state}, {a.whisper_heads} heads, MLP {a.whisper_ff}), frame pairs averaged to 40 ms, "
+                        f"projected to d={a.d_model}, then {a.whisper_conv_blocks} conv blocks (kernel {a.kernel_size}, "
+                        f"block MLP {a.ff_mult}d); the Whisper layers' weights are OpenAI's (MIT licence), "
+                        + ("kept frozen in training" if scale == 0 else f"fine-tuned at {scale:g} of the learning rate"))
+    else:
+        kind = "convolutional encoder"
+        encoder_line = (f"- encoder: {a.num_blocks} conv blocks, d={a.d_model}, kernel {a.kernel_size}, "
+                        f"block MLP {a.ff_mult}d, 4x subsampling (40 ms frames)")
     lines = [
         f"# lasr model `{cfg.get('name', 'default')}`", "",
-        "Offline English speech recognizer for the lasr engine: convolutional encoder, CTC head and an LSTM",
+        f"Offline English speech recognizer for the lasr engine: {kind}, CTC head and an LSTM",
         "listen-attend-spell decoder with " + a.attention_type + " attention, decoded jointly (CTC + attention beam search).",
         "Format: docs/model-format.md (format version " + FORMAT_VERSION + ").", "",
         "## Model", "",
         f"- parameters: {count_params(model):,} (stored as float16)",
-        f"- encoder: {a.num_blocks} conv blocks, d={a.d_model}, kernel {a.kernel_size}, block MLP {a.ff_mult}d, 4x subsampling (40 ms frames)",
+        encoder_line,
         f"- decoder: LSTM {a.hidden}, embedding {a.embed_dim}, attention dim {a.attention_dim}",
         f"- vocabulary: {a.vocab_size} entries ({cfg['vocabulary']['type']})",
         f"- features: 80 log-mel bands, 25 ms / 10 ms (docs/features.md)", "",
@@ -367,10 +390,6 @@ def main(argv=None):
                   f"{a.require_wer_below}")
             return
     model, cfg, tok = load_checkpoint_model(a.checkpoint, a.tokens)
-    if model.args.encoder_type != "conv":
-        raise SystemExit(f"{a.checkpoint}: its encoder is {model.args.encoder_type!r} (lasr_train.hybrid); the engine "
-                         "runs conv encoders only so far, so it is evaluated in the recipe "
-                         "(training/README.md, \"Whisper's layers as the encoder\")")
     info = json.loads(Path(a.card).read_text()) if a.card else {}
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     averaged = ck.get("averaged_steps")

@@ -71,14 +71,22 @@ def test_a_slowed_teacher_moves_less_than_the_speller_and_init_refuses_to_overwr
                      "--out", str(tmp_path / "run1")])
 
 
-def test_export_refuses_an_encoder_the_engine_does_not_run(tmp_path):
-    import pytest
+def test_export_writes_every_shape_of_the_whisper_encoder_and_its_card_names_the_teacher(tmp_path):
+    import yaml
     from lasr_train import export
     exported_toy_model(tmp_path)
     teacher_dir = make_random_teacher(tmp_path / "teacher", state=32, layers=1, heads=2)
     hybrid.main(["init", "--teacher", str(teacher_dir), "--model", str(tmp_path / "model"),
                  "--out", str(tmp_path / "run"), "--threads", "1"])
-    with pytest.raises(SystemExit, match="conv encoders only"):
-        export.main(["--checkpoint", str(tmp_path / "run" / "last.pt"), "--tokens", str(tmp_path / "tok"),
-                     "--out", str(tmp_path / "exported")])
-    assert not (tmp_path / "exported").exists()
+    text = tmp_path / "text.txt"
+    text.write_text("The quick brown fox jumps over it.\n")
+    export.main(["--checkpoint", str(tmp_path / "run" / "last.pt"), "--tokens", str(tmp_path / "tok"),
+                 "--out", str(tmp_path / "exported"), "--fixture-text-file", str(text), "--synth-summary", "none"])
+    cfg = yaml.safe_load((tmp_path / "exported" / "config.yaml").read_text())
+    # no conv blocks: the run's config leaves kernel_size and ff_mult out, the engine's names them
+    assert cfg["encoder"]["type"] == "whisper" and cfg["encoder"]["layer_norm_eps"] == 1e-5
+    assert cfg["encoder"]["whisper"] == {"state": 32, "heads": 2, "layers": 1, "ff": 128, "ctx": 750, "conv_blocks": 0}
+    assert {"kernel_size", "ff_mult", "d_model"} <= set(cfg["encoder"])
+    card = (tmp_path / "exported" / "MODEL_CARD.md").read_text()
+    assert "- encoder: Whisper's conv front end and 1 of its layers" in card and "kept frozen" in card
+    assert "OpenAI, MIT licence" in card
