@@ -2,6 +2,8 @@
 #   make train         full run: synth -> feature cache -> tokenizer -> train -> average -> export -> timing
 #                      calibration -> promotion if the engine scores it better (resumable)
 #   make train-smoke   a few steps on ~30 utterances with a tiny model, into a temp dir (< 5 min)
+#   make train-hybrid-data train-hybrid train-hybrid-export   the shipped model: Whisper's
+#                      layers under the native speller (below, "The hybrid")
 #   make train-lm      the language model of models/default (resumable; see train-lm below)
 #   make train-teacher Whisper's encoder states and transcripts for distillation (resumable)
 # Every step skips what is already done, so re-running `make train` continues the run.
@@ -24,6 +26,8 @@ TOKENS_DIR ?= $(RUNS)/tokenizer
 # Facts of the run for MODEL_CARD.md (a JSON object, line -> text), e.g. CARD=training/model-card-default.json
 # for the run that trained models/default; the checkpoint's step and hours are added anyway.
 CARD ?=
+# More options of lasr_train.export, e.g. EXPORT_ARGS="--decoding beam=12" (search defaults tuned on dev).
+EXPORT_ARGS ?=
 TRAIN_NICE ?= nice -n 15
 TRAIN_JOBS ?= 2
 # The cached sets an epoch lists, each DIR:REPEATS.
@@ -157,7 +161,7 @@ MIN_POI ?= 0.95
 train-export: venv
 	rm -rf $(CANDIDATE) $(CANDIDATE)-fixtures
 	$(LASR_PY) lasr_train.export --checkpoint $(CHECKPOINT) --tokens $(TOKENS_DIR) --fixture-text-file $(PROMPTS) \
-	  --out $(CANDIDATE) --fixtures $(CANDIDATE)-fixtures $(if $(CARD),--card $(CARD)) \
+	  --out $(CANDIDATE) --fixtures $(CANDIDATE)-fixtures $(if $(CARD),--card $(CARD)) $(EXPORT_ARGS) \
 	  $(if $(wildcard $(SYNTH_SUMMARY)),--synth-summary $(SYNTH_SUMMARY))
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
 	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
@@ -231,6 +235,60 @@ train-run-export: venv
 	$(LASR_PY) lasr_train.average --out $(RUN_OUT)/average.pt $(RUN_INIT) $(RUN_OUT)/last.pt
 	$(MAKE) --no-print-directory train-export CHECKPOINT=$(RUN_OUT)/average.pt TOKENS_DIR=$(RUN_INIT) \
 	  SYNTH_SUMMARY=$(RUN_SYNTH)/summary.json
+
+# The hybrid (training/README.md, "Whisper's layers in the engine"): Whisper tiny.en's conv
+# front end and first four layers, frozen, at 40 ms, three fresh conv blocks after them, and
+# the CTC head and speller of the native model of commit HYBRID_NATIVE_COMMIT (the conv
+# model the recipe above made). Every step skips finished work or resumes:
+#   make train-hybrid-data      tiny.en, that native model (from git), the run's first
+#                               checkpoint, and its feature caches (the teacher's filterbank)
+#   make train-hybrid           leg 1 on train.jsonl (HYBRID_MINUTES, a cooldown at the end),
+#                               then leg 2 from leg 1's end, its rate schedule started again
+#                               (--restart-from), on train + extra (HYBRID_MINUTES_2)
+#   make train-hybrid-export    train-export of leg 2 (calibration, paired test, promotion)
+# A leg stops at a time, not a step, so another machine stops elsewhere.
+HYBRID_OUT ?= $(RUNS)/hybrid
+HYBRID_NATIVE_COMMIT ?= 187e400
+HYBRID_NATIVE ?= $(RUNS)/native-$(HYBRID_NATIVE_COMMIT)
+HYBRID_CACHE ?= $(RUNS)/cache-hybrid
+HYBRID_MINUTES ?= 28
+HYBRID_COOLDOWN ?= 6
+HYBRID_MINUTES_2 ?= 100
+HYBRID_COOLDOWN_2 ?= 20
+HYBRID_ARGS ?= training.lr=1.5e-3 training.warmup_steps=200 training.sortagrad=false training.eval_every=400 \
+  training.dev_subset_per_corpus=40 training.epochs=1000 training.augment.noise_prob=0 training.dropout=0 \
+  training.augment.specaugment=false
+HYBRID_CARD ?= training/model-card-hybrid.json
+# Beam 12 reads dev as beam 16 does within a few tenths with the LM, at 125x real time against
+# 83x (training/README.md, "Whisper's layers in the engine").
+HYBRID_EXPORT_ARGS ?= --decoding beam=12
+
+.PHONY: train-hybrid-data train-hybrid train-hybrid-export
+train-hybrid-data: venv
+	[ -f models/whisper-tiny.en/model.safetensors ] || { $(SWIFT) build -c release --product lasr $(RELEASE_FLAGS) && \
+	  $(LASR) models install whisper-tiny.en; }
+	[ -f $(HYBRID_NATIVE)/model.safetensors ] || { mkdir -p $(HYBRID_NATIVE) && \
+	  git archive $(HYBRID_NATIVE_COMMIT) models/default | tar -x -C $(HYBRID_NATIVE) --strip-components=2; }
+	[ -f $(HYBRID_OUT)/last.pt ] || $(LASR_PY) lasr_train.hybrid init --teacher models/whisper-tiny.en \
+	  --model $(HYBRID_NATIVE) --out $(HYBRID_OUT) --layers 4 --conv-blocks 3 --encoder-lr-scale 0 --threads $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(HYBRID_OUT)/config.yaml --manifests $(SPEECH)/train.jsonl \
+	  --out $(HYBRID_CACHE)/train --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(HYBRID_OUT)/config.yaml --manifests $(SPEECH)/extra.jsonl \
+	  --out $(HYBRID_CACHE)/extra --speeds 0.9 1.0 1.1 --jobs $(TRAIN_JOBS)
+	$(LASR_PY) lasr_train.data --config $(HYBRID_OUT)/config.yaml --manifests $(SPEECH)/dev.jsonl \
+	  --out $(HYBRID_CACHE)/dev --jobs $(TRAIN_JOBS)
+
+train-hybrid: venv
+	[ -f $(HYBRID_OUT)-2/last.pt ] || $(LASR_PY) lasr_train.train --tokens $(HYBRID_NATIVE) \
+	  --train-cache $(HYBRID_CACHE)/train:1 --dev-cache $(HYBRID_CACHE)/dev --out $(HYBRID_OUT) --resume \
+	  --max-minutes $(HYBRID_MINUTES) --cooldown-minutes $(HYBRID_COOLDOWN) --threads $(TRAIN_JOBS) --set $(HYBRID_ARGS)
+	$(LASR_PY) lasr_train.train --tokens $(HYBRID_NATIVE) --train-cache $(HYBRID_CACHE)/train:1 $(HYBRID_CACHE)/extra:1 \
+	  --dev-cache $(HYBRID_CACHE)/dev --out $(HYBRID_OUT)-2 --restart-from $(HYBRID_OUT)/last.pt \
+	  --max-minutes $(HYBRID_MINUTES_2) --cooldown-minutes $(HYBRID_COOLDOWN_2) --threads $(TRAIN_JOBS) --set $(HYBRID_ARGS)
+
+train-hybrid-export: venv
+	$(MAKE) --no-print-directory train-export CHECKPOINT=$(HYBRID_OUT)-2/last.pt TOKENS_DIR=$(HYBRID_NATIVE) \
+	  SYNTH_SUMMARY=none CARD=$(HYBRID_CARD) EXPORT_ARGS="$(HYBRID_EXPORT_ARGS)"
 
 SMOKE_SET = --set encoder.subsampling_channels=8 encoder.d_model=48 encoder.num_blocks=2 \
   decoder.embed_dim=32 decoder.hidden=48 decoder.attention.dim=32 decoder.attention.filters=8 \

@@ -371,6 +371,9 @@ def main(argv=None):
     ap.add_argument("--synth-summary", nargs="+", default=[],
                     help="summary.json of each synthetic set the model was trained on (for MODEL_CARD.md); "
                          "'none': the run learned from no synthetic speech of its own")
+    ap.add_argument("--decoding", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="search defaults for config.yaml's decoding block other than the run's (tuned on dev), "
+                         "e.g. beam=12")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--require-wer-below", type=float, default=0.0,
                     help="export only if the checkpoint's best LibriSpeech dev greedy WER is below this")
@@ -390,6 +393,11 @@ def main(argv=None):
                   f"{a.require_wer_below}")
             return
     model, cfg, tok = load_checkpoint_model(a.checkpoint, a.tokens)
+    for item in a.decoding:
+        key, sep, value = item.partition("=")
+        if not sep or key not in cfg["decoding"]:
+            raise SystemExit(f"--decoding {item}: expected KEY=VALUE with KEY one of {', '.join(cfg['decoding'])}")
+        cfg["decoding"][key] = yaml.safe_load(value)
     info = json.loads(Path(a.card).read_text()) if a.card else {}
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     averaged = ck.get("averaged_steps")
@@ -402,6 +410,14 @@ def main(argv=None):
         info.setdefault("initialized from", f"{init['model']} (model.safetensors {init['sha256'][:12]}"
                         + (f"; its card: {init['its_checkpoint']}" if init.get("its_checkpoint") else "")
                         + "); the step and hours of this card count from there")
+    legs, r = [], ck.get("restarted_from")
+    while r:
+        legs.append(f"step {r['step']} (epoch {r['epoch']})")
+        r = r.get("earlier")
+    if legs:
+        info.setdefault("schedule restarted", "the run went on with its rate schedule started again "
+                        "(lasr_train.train --restart-from) after an earlier leg's " + ", and before that ".join(legs)
+                        + "; the step and epoch above count from the last restart, the hours from the run's start")
     if ck.get("teacher"):
         t = ck["teacher"]
         sets = ", ".join(Path(m).name for m in t.get("manifests", []))

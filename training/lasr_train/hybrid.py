@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import math
 import time
 from dataclasses import asdict
@@ -30,6 +31,7 @@ from .data import FeatureStore
 from .model import LasrModel, ModelArgs
 from .teacher import Teacher, whisper_layers_weights
 from .tokenizer import Tokenizer
+from .export import card_synthetic_speech
 from .train import load_init_model, rng_state, save_checkpoint
 
 
@@ -117,6 +119,19 @@ def fit_projection(model: LasrModel, native: LasrModel, hybrid_cache: str, nativ
     return float(((xa @ w - y) ** 2).mean() / y.var(0).mean())
 
 
+def init_record(model_dir, teacher_dir, layers: int) -> dict:
+    """The `init` of the run's checkpoints, for the exported model's card: the native model
+    whose CTC head and speller it starts from (the hash of its weights, its card's
+    checkpoint line and synthetic speech, which the speller learned from), and the teacher."""
+    model_dir = Path(model_dir)
+    card = model_dir / "MODEL_CARD.md"
+    lines = card.read_text(encoding="utf-8").splitlines() if card.exists() else []
+    seen = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("- checkpoint:")), "")
+    return {"model": f"{model_dir} (CTC head, decoder) + {teacher_dir} (encoder, {layers} layers)",
+            "sha256": hashlib.sha256((model_dir / "model.safetensors").read_bytes()).hexdigest(),
+            "its_checkpoint": seen, "its_synthetic_speech": card_synthetic_speech(lines)}
+
+
 def init(a) -> Path:
     out = Path(a.out)
     if (out / "last.pt").exists():
@@ -155,8 +170,7 @@ def init(a) -> Path:
     save_checkpoint(out / "last.pt", model_args=margs.to_dict(), config=cfg, model=model.state_dict(),
                     optimizer=opt.state_dict(), step=0, epoch=0, batch_pos=0, best=None, audio_seconds=0.0,
                     rng=rng_state(), tokens=tok.pieces,
-                    init={"model": f"{a.model} (CTC head, decoder) + {a.teacher} (encoder, {layers} layers)",
-                          "sha256": "", "its_checkpoint": "", "its_synthetic_speech": []},
+                    init=init_record(a.model, a.teacher, layers),
                     distill_heads=None, teacher=None, distill_optimizer=None)
     n = sum(p.numel() for p in model.parameters())
     print(f"{out}/last.pt: {n} parameters, {layers} of {teacher.directory.name}'s layers at 40 ms, "

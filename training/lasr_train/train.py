@@ -215,6 +215,20 @@ def save_checkpoint(path, **payload):
     os.replace(tmp, path)
 
 
+def restart_checkpoint(src, dst) -> dict:
+    """Write a new run's first checkpoint from another run's: its weights, config and Adam
+    moments, with the step, epoch, best and cooldown reset, so that the rate schedule
+    (warmup, then inverse square root) starts again. It is how a run whose cooldown has
+    run goes on (`--restart-from`); the audio seen so far is kept, and where it came from."""
+    ck = torch.load(src, map_location="cpu", weights_only=False)
+    ck["restarted_from"] = {"checkpoint": str(src), "step": ck["step"], "epoch": ck["epoch"],
+                            "earlier": ck.get("restarted_from")}
+    ck.update(step=0, epoch=0, batch_pos=0, best=None)
+    ck["config"]["training"].update(cooldown_start=None, cooldown_steps=0)
+    save_checkpoint(dst, **ck)
+    return ck
+
+
 def rng_state():
     s = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_initialized():   # dropout on the GPU draws from the GPU's own generator
@@ -339,6 +353,9 @@ def main(argv=None):
     ap.add_argument("--set", nargs="*", default=[], help="config overrides key.sub=value")
     ap.add_argument("--tokens", default=None,
                     help="folder with tokens.txt (and sentencepiece.model); default: the --init-model folder")
+    ap.add_argument("--restart-from", default=None, metavar="CKPT",
+                    help="start a new run (OUT without last.pt) from this checkpoint of another run: its weights, "
+                         "config and optimizer state, the rate schedule from step 0 (then as --resume)")
     ap.add_argument("--init-model", default=None, metavar="DIR",
                     help="start a new run from the weights of this exported model directory (ignored on resume)")
     ap.add_argument("--train-cache", nargs="*", default=[], metavar="DIR[:R]",
@@ -414,7 +431,10 @@ def main(argv=None):
     dev_utts = dev_subset(dev_store, tc.get("dev_subset_per_corpus", 60), tok) if dev_store else []
 
     ckpt_path = out / "last.pt"
-    resume = a.resume and ckpt_path.exists()
+    if a.restart_from and not ckpt_path.exists():
+        r = restart_checkpoint(a.restart_from, ckpt_path)["restarted_from"]
+        say(f"restarted from {a.restart_from} (its step {r['step']}, epoch {r['epoch']}): step 0, the schedule anew")
+    resume = (a.resume or a.restart_from) and ckpt_path.exists()
     if resume:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         cfg = resumed_config(ck["config"], overrides)
@@ -431,6 +451,7 @@ def main(argv=None):
     model = LasrModel(margs)
     step, epoch, batch_pos, best = 0, 0, 0, None
     ck_teacher = None   # a resumed run's teacher, kept when this leg runs without one
+    restarted_from = None   # the runs this one goes on from (--restart-from), for the model card
     audio_seconds = 0.0
     init = None   # where a run started from an exported model came from (kept in every checkpoint)
     if resume:
@@ -439,6 +460,7 @@ def main(argv=None):
         audio_seconds = ck.get("audio_seconds", 0.0)
         init = ck.get("init")
         ck_teacher = ck.get("teacher")
+        restarted_from = ck.get("restarted_from")
         set_rng_state(ck["rng"])
         say(f"resumed from {ckpt_path}: step {step}, epoch {epoch}, batch {batch_pos}")
         saved = dict(flatten(ck["config"]["training"]))
@@ -532,7 +554,7 @@ def main(argv=None):
         save_checkpoint(path, model_args=margs.to_dict(), config=cfg, model=model.state_dict(),
                         optimizer=opt.state_dict(), step=step, epoch=epoch, batch_pos=batch_pos,
                         best=best if extra_best is None else extra_best, audio_seconds=audio_seconds,
-                        rng=rng_state(), tokens=tok.pieces, init=init,
+                        rng=rng_state(), tokens=tok.pieces, init=init, restarted_from=restarted_from,
                         distill_heads=heads.state_dict() if heads else None,
                         # What taught the model, for its card (export): the cache's meta and how it was used.
                         teacher=dict(teacher.meta, student_blocks={str(k): v for k, v in heads.layers.items()},
@@ -589,6 +611,14 @@ def main(argv=None):
                 targets.append({l: teacher.states(u["id"], l) for l in wanted} if u["id"] in teacher else None)
         return feats, toks, targets, g_t
 
+    if tc.get("cooldown_start") is not None:
+        # A run resumed in its cooldown ends where the cooldown does (the rate is zero after
+        # it), so that re-running a finished leg's command trains nothing.
+        end = tc["cooldown_start"] + tc.get("cooldown_steps", 0)
+        a.max_steps = min(a.max_steps, end) if a.max_steps else end
+        if step >= end:
+            say(f"its cooldown ended at step {end}: nothing to train (a new leg goes on with --restart-from)")
+            return
     pool = ThreadPoolExecutor(a.prefetch) if a.prefetch > 0 else None
     model.train()
     last_ckpt = time.time()

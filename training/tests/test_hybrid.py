@@ -81,8 +81,14 @@ def test_export_writes_every_shape_of_the_whisper_encoder_and_its_card_names_the
     text = tmp_path / "text.txt"
     text.write_text("The quick brown fox jumps over it.\n")
     export.main(["--checkpoint", str(tmp_path / "run" / "last.pt"), "--tokens", str(tmp_path / "tok"),
-                 "--out", str(tmp_path / "exported"), "--fixture-text-file", str(text), "--synth-summary", "none"])
+                 "--out", str(tmp_path / "exported"), "--fixture-text-file", str(text), "--synth-summary", "none",
+                 "--decoding", "beam=3", "ctc_weight=0.25"])
     cfg = yaml.safe_load((tmp_path / "exported" / "config.yaml").read_text())
+    assert cfg["decoding"]["beam"] == 3 and cfg["decoding"]["ctc_weight"] == 0.25
+    import pytest
+    with pytest.raises(SystemExit, match="KEY one of beam"):
+        export.main(["--checkpoint", str(tmp_path / "run" / "last.pt"), "--tokens", str(tmp_path / "tok"),
+                     "--out", str(tmp_path / "exported2"), "--fixture-text-file", str(text), "--decoding", "bean=3"])
     # no conv blocks: the run's config leaves kernel_size and ff_mult out, the engine's names them
     assert cfg["encoder"]["type"] == "whisper" and cfg["encoder"]["layer_norm_eps"] == 1e-5
     assert cfg["encoder"]["whisper"] == {"state": 32, "heads": 2, "layers": 1, "ff": 128, "ctx": 750, "conv_blocks": 0}

@@ -347,3 +347,36 @@ def test_a_fixed_time_run_cools_down_to_its_deadline_and_records_the_cooldown(tm
     assert f"cooldown from step {tc['cooldown_start']} over {tc['cooldown_steps']} steps" in log
     with pytest.raises(SystemExit):
         train.main(common + ["--out", str(tmp_path / "b"), "--cooldown-minutes", "1", "--set", *sets])
+
+
+def test_restart_from_keeps_weights_and_adam_and_starts_the_schedule_again(tmp_path):
+    make_cache(tmp_path / "cache")
+    train_tokenizer(WORDS, "characters", 31, tmp_path / "tok")
+    common = ["--tokens", str(tmp_path / "tok"), "--train-cache", str(tmp_path / "cache") + ":1", "--threads", "1"]
+    # a first leg that ends in a cooldown, as a run with --cooldown-minutes does
+    train.main(common + ["--out", str(tmp_path / "a"), "--max-steps", "6", "--set", *SET,
+                         "training.cooldown_start=3", "training.cooldown_steps=3"])
+    first = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    assert first["step"] == 6
+    # its cooldown has run: resuming it trains nothing, however long it may run
+    train.main(common + ["--out", str(tmp_path / "a"), "--resume", "--max-steps", "20"])
+    assert torch.load(tmp_path / "a" / "last.pt", weights_only=False)["step"] == 6
+    assert "its cooldown ended at step 6" in (tmp_path / "a" / "train.log").read_text()
+    ck = train.restart_checkpoint(tmp_path / "a" / "last.pt", tmp_path / "probe.pt")
+    assert ck["step"] == 0 and ck["best"] is None and ck["config"]["training"]["cooldown_start"] is None
+    assert ck["audio_seconds"] == first["audio_seconds"] > 0
+    for k in first["model"]:
+        assert torch.equal(ck["model"][k], first["model"][k]), k
+    assert ck["optimizer"]["state"].keys() == first["optimizer"]["state"].keys()
+
+    train.main(common + ["--out", str(tmp_path / "b"), "--restart-from", str(tmp_path / "a" / "last.pt"),
+                         "--max-steps", "2"])
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert b["step"] == 2 and b["restarted_from"]["step"] == 6
+    assert b["config"]["training"]["cooldown_start"] is None
+    assert any(not torch.equal(b["model"][k], first["model"][k]) for k in first["model"])   # the rate is not zero
+    assert "restarted from" in (tmp_path / "b" / "train.log").read_text()
+    # once OUT has its own last.pt, --restart-from is a plain resume
+    train.main(common + ["--out", str(tmp_path / "b"), "--restart-from", str(tmp_path / "a" / "last.pt"),
+                         "--max-steps", "3"])
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["step"] == 3
