@@ -79,7 +79,9 @@ import Testing
             try FileManager.default.copyItem(atPath: Self.directory + "/" + name, toPath: dir.appendingPathComponent(name).path)
         }
         let shipped = try LasrModel(directory: Self.directory)
-        #expect(shipped.config.timestamps.attentionLag > 0)
+        // Calibrated on rendered speech (lasr_train.timing): a model whose attention peaks
+        // early has a negative lag, one that peaks late a positive one; never none at all.
+        #expect(shipped.config.timestamps.attentionLag != 0)
         let configURL = dir.appendingPathComponent("config.yaml")
         let config = try String(contentsOf: configURL, encoding: .utf8)
         let lagLine = try #require(config.split(separator: "\n").first { $0.contains("attention_lag:") })
@@ -91,10 +93,14 @@ import Testing
         let b = try Recognizer(model: shipped).transcribe(file: path)
         let lag = shipped.config.timestamps.attentionLag
         #expect(a.text == b.text && !a.words.isEmpty)
-        // Times held at the end of the audio stay there; every other one moves by the lag.
+        // Times held at either end of the audio stay there; every other one moves by the lag.
+        func shifted(_ t: Double) -> Double? {
+            let moved = min(a.duration, max(0, t - lag))
+            return t < a.duration - 1e-9 && moved < a.duration - 1e-9 ? moved : nil
+        }
         for (u, s) in zip(a.words, b.words) {
-            if u.start < a.duration - 1e-9 { #expect(abs(s.start - max(0, u.start - lag)) < 1e-9, "\(u) \(s)") }
-            if u.end < a.duration - 1e-9 { #expect(abs(s.end - max(0, u.end - lag)) < 1e-9, "\(u) \(s)") }
+            if let start = shifted(u.start) { #expect(abs(s.start - start) < 1e-9, "\(u) \(s)") }
+            if let end = shifted(u.end) { #expect(abs(s.end - end) < 1e-9, "\(u) \(s)") }
         }
     }
 
@@ -188,7 +194,8 @@ import Testing
         let bytes = try files.reduce(0) { sum, name in
             sum + ((try FileManager.default.attributesOfItem(atPath: Self.directory + "/" + name)[.size] as? Int) ?? 0)
         }
-        #expect(bytes <= 25_000_000)
+        // Issue 22's budget for the model directory, language model and word list included.
+        #expect(bytes <= 50_000_000)
         #expect(files.contains("MODEL_CARD.md") && files.contains("config.yaml") && files.contains("model.safetensors"))
     }
 }
