@@ -35,7 +35,8 @@ TRAIN_CACHES ?= $(RUNS)/cache/train:2 $(RUNS)/cache/synth:1
 # An exported model directory a new run starts from instead of random weights
 # (lasr_train.train --init-model; ignored once TRAIN_OUT has a last.pt to resume).
 INIT ?=
-# summary.json of each synthetic set the run trained on (a list), for the model card.
+# summary.json of each synthetic set the run trained on (a list), for the model card; "none"
+# for a run that trained on no synthetic speech of its own.
 SYNTH_SUMMARY ?= $(RUNS)/synth/summary.json
 # Extra arguments for lasr_train.train, e.g. "--max-steps 6086 --set training.ctc_weight=1.0"
 # (training/README.md "How models/default was trained" runs the phases this way).
@@ -162,7 +163,7 @@ train-export: venv
 	rm -rf $(CANDIDATE) $(CANDIDATE)-fixtures
 	$(LASR_PY) lasr_train.export --checkpoint $(CHECKPOINT) --tokens $(TOKENS_DIR) --fixture-text-file $(PROMPTS) \
 	  --out $(CANDIDATE) --fixtures $(CANDIDATE)-fixtures $(if $(CARD),--card $(CARD)) $(EXPORT_ARGS) \
-	  $(if $(wildcard $(SYNTH_SUMMARY)),--synth-summary $(SYNTH_SUMMARY))
+	  $(if $(filter none,$(SYNTH_SUMMARY)),--synth-summary none,$(if $(wildcard $(SYNTH_SUMMARY)),--synth-summary $(SYNTH_SUMMARY)))
 	$(LASR_PY) lasr_train.timing render --text $(PROMPTS) --out $(RUNS)/timing
 	$(SWIFT) build -c release --product lasr $(RELEASE_FLAGS)
 	$(LASR_PY) lasr_train.timing calibrate --model $(CANDIDATE) --manifest $(RUNS)/timing/manifest.jsonl \

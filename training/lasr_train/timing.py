@@ -162,8 +162,9 @@ def calibrate(model_dir: str, manifest: str, lasr: str, jobs: int = 2) -> tuple[
     if card.exists():
         n = summary["overall"]["utterances"]
         card.write_text(set_card_line(card.read_text(encoding="utf-8"), "timestamp calibration",
-                        f"word times are moved {1000 * lag:.0f} ms earlier (timestamps.attention_lag), the median "
-                        f"lag of the attention peaks behind the word boundaries on {n} flite sentences "
+                        f"word times are moved {abs(1000 * lag):.0f} ms {'earlier' if lag >= 0 else 'later'} "
+                        f"(timestamps.attention_lag), the median lag of the attention peaks "
+                        f"{'behind' if lag >= 0 else 'ahead of'} the word boundaries on {n} flite sentences "
                         f"({timing['matched_words']} recognized words; lasr_train.timing), and a token reaches "
                         f"back at most {1000 * span:.0f} ms before its peak (timestamps.max_token_span: of "
                         f"{round(1000 * frame * SPAN_FRAMES[0])}–{round(1000 * frame * SPAN_FRAMES[-1])} ms in steps "
