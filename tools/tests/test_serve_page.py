@@ -154,8 +154,12 @@ def test_record_through_the_page(tmp_path):
         words = page.eval(f"{finals}.flatMap(row => [...row.querySelectorAll('.word')].map(w => w.firstChild.textContent))")
         heard = " ".join(words)
         # Chromium resamples the file to its capture rate and the server back to 16 kHz,
-        # so the text may differ a little from the file's own transcript.
-        assert word_errors(expected, heard) <= 0.25, (expected, heard)
+        # so the text may differ from the file's own transcript where the model is unsure:
+        # scored against what was said, the stream reads no more than a quarter of the
+        # words worse than the files do.
+        said = " ".join((AUDIO / f).with_suffix(".txt").read_text(encoding="utf-8").strip()
+                        for f in ("02-weather.wav", "03-library.wav"))
+        assert word_errors(said, heard) <= word_errors(said, expected) + 0.25, (said, expected, heard)
         times = page.eval(f"{finals}.flatMap(row => [...row.querySelectorAll('.word small')].map(s => s.textContent))")
         starts = [float(t.split("–")[0]) for t in times]
         assert starts == sorted(starts) and 0 <= starts[0] and starts[-1] < 14, times

@@ -113,7 +113,10 @@ def init_model_config(base: dict, model_cfg: dict, overrides: dict) -> dict:
     blocks = {k: model_cfg[k] for k in ENGINE_BLOCKS if k in model_cfg}
     blocks["vocabulary"] = {k: v for k, v in blocks["vocabulary"].items() if k != "tokens"}
     grow = dict(overrides.get("encoder", {}))
-    has = ", ".join(f"{k} {blocks['encoder'][k]}" for k in GROWABLE)
+    kind = blocks["encoder"].get("type", "conv")
+    if grow and kind != "conv":
+        raise SystemExit(f"--set encoder.{next(iter(grow))}: only a conv encoder grows; this model's is {kind!r}")
+    has = ", ".join(f"{k} {blocks['encoder'].get(k)}" for k in GROWABLE)
     for key, value in grow.items():
         if key not in GROWABLE or not isinstance(value, int) or value < blocks["encoder"][key]:
             raise SystemExit(f"--set encoder.{key}={value}: a run from an exported model may only grow "

@@ -93,6 +93,9 @@ def test_export_writes_every_shape_of_the_whisper_encoder_and_its_card_names_the
     assert cfg["encoder"]["type"] == "whisper" and cfg["encoder"]["layer_norm_eps"] == 1e-5
     assert cfg["encoder"]["whisper"] == {"state": 32, "heads": 2, "layers": 1, "ff": 128, "ctx": 750, "conv_blocks": 0}
     assert {"kernel_size", "ff_mult", "d_model"} <= set(cfg["encoder"])
+    from lasr_train.config import load_config
+    with pytest.raises(SystemExit, match="only a conv encoder grows"):
+        train.init_model_config(load_config(), cfg, {"encoder": {"num_blocks": 4}})
     card = (tmp_path / "exported" / "MODEL_CARD.md").read_text()
     assert "- encoder: Whisper's conv front end and 1 of its layers" in card and "kept frozen" in card
     assert "OpenAI, MIT licence" in card
