@@ -163,7 +163,6 @@ struct ConvBlock {
     let norm: LayerNorm
     let expand: Linear
     let contract: Linear
-    let width: Int
     let inner: Int
 
     init(_ store: WeightStore, _ prefix: String, width: Int, kernel: Int, ffMult: Int, eps: Float) throws {
@@ -171,7 +170,7 @@ struct ConvBlock {
         norm = try LayerNorm(store, prefix + ".norm", dim: width, eps: eps)
         expand = try Linear(store, prefix + ".ff1", in: width, out: ffMult * width)
         contract = try Linear(store, prefix + ".ff2", in: ffMult * width, out: width)
-        (self.width, self.inner) = (width, ffMult * width)
+        inner = ffMult * width
     }
 
     /// In place on `x` (`frames × width`); `scratch` holds `frames·width` floats and

@@ -165,9 +165,10 @@ class Encoder(nn.Module):
         return (x, out_lengths, kept) if keep else (x, out_lengths)
 
 
-class MultiHeadSelfAttention(nn.Module):
-    """Multi-head self-attention over the unpadded frames (openai-whisper's names: the key
-    projection has no bias)."""
+class SelfOrCrossAttention(nn.Module):
+    """Multi-head attention with openai-whisper's parameter names (the key has no bias): the
+    teacher's blocks (lasr_train.teacher) and the student's Whisper layers (a key padding
+    `mask`, B × T, true on real frames)."""
 
     def __init__(self, d: int, heads: int):
         super().__init__()
@@ -177,11 +178,21 @@ class MultiHeadSelfAttention(nn.Module):
         self.value = nn.Linear(d, d)
         self.out = nn.Linear(d, d)
 
-    def forward(self, x, mask):
+    def split(self, y):
+        b, _, d = y.shape
+        return y.view(b, -1, self.heads, d // self.heads).transpose(1, 2)
+
+    def keys_values(self, source):
+        """The keys and values of `source`, once per utterance for cross-attention."""
+        return self.split(self.key(source)), self.split(self.value(source))
+
+    def forward(self, x, source=None, causal: bool = False, kv=None, mask=None):
         b, t, d = x.shape
-        q, k, v = (m(x).view(b, t, self.heads, d // self.heads).transpose(1, 2)
-                   for m in (self.query, self.key, self.value))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        k, v = kv if kv is not None else self.keys_values(x if source is None else source)
+        # A causal mask of t queries over as many keys; a query block shorter than the keys
+        # (one new token over cached ones) is never asked for here.
+        y = F.scaled_dot_product_attention(self.split(self.query(x)), k, v, is_causal=causal and t > 1,
+                                           attn_mask=None if mask is None else mask[:, None, None, :])
         return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -191,14 +202,14 @@ class SelfAttentionBlock(nn.Module):
 
     def __init__(self, d: int, heads: int, ff: int, dropout: float):
         super().__init__()
-        self.attn = MultiHeadSelfAttention(d, heads)
+        self.attn = SelfOrCrossAttention(d, heads)
         self.attn_ln = nn.LayerNorm(d)
         self.mlp = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d))
         self.mlp_ln = nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x, mask):
-        x = x + self.drop(self.attn(self.attn_ln(x), mask))
+        x = x + self.drop(self.attn(self.attn_ln(x), mask=mask))
         return x + self.drop(self.mlp(self.mlp_ln(x)))
 
 

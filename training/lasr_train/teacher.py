@@ -46,7 +46,7 @@ from safetensors.torch import save_file
 
 from .audio import load_audio
 from .features import FeatureConfig, log_mel
-from .model import subsampled_lengths
+from .model import SelfOrCrossAttention, subsampled_lengths
 
 WINDOW_SECONDS = 30
 SAMPLE_RATE = 16000
@@ -64,34 +64,6 @@ class WhisperDims:
     n_text_state: int
     n_text_head: int
     n_text_layer: int
-
-
-class SelfOrCrossAttention(nn.Module):
-    """Multi-head attention with openai-whisper's parameter names (the key has no bias)."""
-
-    def __init__(self, d: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.query = nn.Linear(d, d)
-        self.key = nn.Linear(d, d, bias=False)
-        self.value = nn.Linear(d, d)
-        self.out = nn.Linear(d, d)
-
-    def split(self, y):
-        b, _, d = y.shape
-        return y.view(b, -1, self.heads, d // self.heads).transpose(1, 2)
-
-    def keys_values(self, source):
-        """The keys and values of `source`, once per utterance for cross-attention."""
-        return self.split(self.key(source)), self.split(self.value(source))
-
-    def forward(self, x, source=None, causal: bool = False, kv=None):
-        b, t, d = x.shape
-        k, v = kv if kv is not None else self.keys_values(x if source is None else source)
-        # A causal mask of t queries over as many keys; a query block shorter than the keys
-        # (one new token over cached ones) is never asked for here.
-        y = F.scaled_dot_product_attention(self.split(self.query(x)), k, v, is_causal=causal and t > 1)
-        return self.out(y.transpose(1, 2).reshape(b, t, d))
 
 
 class Block(nn.Module):

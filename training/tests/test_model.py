@@ -24,15 +24,21 @@ def test_subsampled_lengths():
     assert subsampled_lengths(T).tolist() == expect
 
 
+def padded_batch(lengths, scale=1.0):
+    """Random features of these lengths, and the batch of them padded with garbage that
+    must not leak into any utterance's frames."""
+    feats = [torch.randn(L, 80) * scale for L in lengths]
+    x = torch.full((len(lengths), max(lengths), 80), 55.0)
+    for i, f in enumerate(feats):
+        x[i, : len(f)] = f
+    return feats, x
+
+
 @pytest.mark.parametrize("att", ["location", "dot"])
 def test_shapes_and_batch_equals_single(att):
     m = tiny(att)
     lengths = [37, 50, 23]
-    feats = [torch.randn(L, 80) * 3 for L in lengths]
-    x = torch.zeros(3, 50, 80)
-    for i, f in enumerate(feats):
-        x[i, : len(f)] = f
-        x[i, len(f):] = 55.0   # garbage in padding must not leak
+    feats, x = padded_batch(lengths, scale=3.0)
     with torch.no_grad():
         enc, enc_len = m.encode(x, torch.tensor(lengths))
         assert enc.shape == (3, 13, 16) and enc_len.tolist() == [10, 13, 6]
@@ -144,11 +150,7 @@ def hybrid(layers=2, **kw):
 def test_whisper_layers_encoder_batch_equals_single():
     m = hybrid()
     lengths = [37, 50, 23]
-    feats = [torch.randn(L, 80) for L in lengths]
-    x = torch.zeros(3, 50, 80)
-    for i, f in enumerate(feats):
-        x[i, : len(f)] = f
-        x[i, len(f):] = 55.0   # garbage in padding must not leak
+    feats, x = padded_batch(lengths)
     with torch.no_grad():
         enc, enc_len = m.encode(x, torch.tensor(lengths))
         assert enc.shape == (3, 13, 16) and enc_len.tolist() == subsampled_lengths(torch.tensor(lengths)).tolist()
